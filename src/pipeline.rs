@@ -1,0 +1,295 @@
+//! Pipeline templates: gst-launch descriptions with `{placeholders}` that turn a stream's config
+//! into a GStreamer pipeline ending in `appsink name=sink`.
+//!
+//! Templates are looked up in the user's directory first (`pipelines_dir`), then among the ones
+//! shipped inside the binary (the `pipelines/` folder of the source tree).
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Templates compiled into the binary, so it works from any directory.
+const SHIPPED: &[(&str, &str)] = &[
+    ("rtsp", include_str!("../pipelines/rtsp.pipeline")),
+    ("mjpeg", include_str!("../pipelines/mjpeg.pipeline")),
+];
+
+/// The appsink every template must end in.
+pub const SINK_NAME: &str = "sink";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("no pipeline template named '{0}'")]
+    UnknownTemplate(String),
+    #[error("could not read template {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("template '{template}' uses unknown placeholder {{{placeholder}}}")]
+    UnknownPlaceholder { template: String, placeholder: String },
+    #[error("template '{template}' does not parse: {message}")]
+    Parse { template: String, message: String },
+    #[error("template '{template}' has no appsink named '{SINK_NAME}'")]
+    NoSink { template: String },
+    #[error("GStreamer could not be initialised: {0}")]
+    Init(String),
+}
+
+/// Where a template came from, for `streampulse templates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    Shipped,
+    User(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub source: TemplateSource,
+    /// First comment line, for listings.
+    pub description: String,
+    /// The gst-launch description with placeholders, comments removed.
+    pub body: String,
+}
+
+impl Template {
+    pub fn from_text(name: &str, source: TemplateSource, text: &str) -> Template {
+        let mut description = String::new();
+        let mut body = Vec::new();
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if let Some(comment) = trimmed.strip_prefix('#') {
+                if description.is_empty() {
+                    description = comment.trim().to_string();
+                }
+            } else if !trimmed.is_empty() {
+                body.push(trimmed);
+            }
+        }
+        Template { name: name.to_string(), source, description, body: body.join(" ") }
+    }
+
+    /// Placeholder names the template uses, in order of first use.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) => {
+                    let name = &after[..close];
+                    if is_placeholder_name(name) && !names.iter().any(|n| n == name) {
+                        names.push(name.to_string());
+                    }
+                    rest = &after[close + 1..];
+                }
+                None => break,
+            }
+        }
+        names
+    }
+
+    /// Fills the placeholders. Every value is quoted and escaped unless it is a plain token, so a
+    /// URL or password can never add elements or properties to the pipeline.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, PipelineError> {
+        let mut out = String::with_capacity(self.body.len() + 64);
+        let mut rest = self.body.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) if is_placeholder_name(&after[..close]) => {
+                    let name = &after[..close];
+                    let value = values.get(name).ok_or_else(|| PipelineError::UnknownPlaceholder {
+                        template: self.name.clone(),
+                        placeholder: name.to_string(),
+                    })?;
+                    out.push_str(&quote_value(value));
+                    rest = &after[close + 1..];
+                }
+                _ => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A plain token goes in bare (numbers, enum nicks, device paths); anything else is a quoted
+/// gst-launch string with `\` and `"` escaped.
+pub fn quote_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_./:+-".contains(c));
+    if plain {
+        return value.to_string();
+    }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Finds templates: the user's directory first, then the shipped ones.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateLibrary {
+    user_dir: Option<PathBuf>,
+}
+
+impl TemplateLibrary {
+    pub fn new(user_dir: Option<&Path>) -> Self {
+        Self { user_dir: user_dir.map(Path::to_path_buf) }
+    }
+
+    pub fn find(&self, name: &str) -> Result<Template, PipelineError> {
+        if !is_placeholder_name(&name.replace('-', "_")) {
+            return Err(PipelineError::UnknownTemplate(name.to_string()));
+        }
+        if let Some(dir) = &self.user_dir {
+            let path = dir.join(format!("{name}.pipeline"));
+            match std::fs::read_to_string(&path) {
+                Ok(text) => return Ok(Template::from_text(name, TemplateSource::User(path), &text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(PipelineError::Read { path, source }),
+            }
+        }
+        SHIPPED
+            .iter()
+            .find(|(shipped, _)| *shipped == name)
+            .map(|(_, text)| Template::from_text(name, TemplateSource::Shipped, text))
+            .ok_or_else(|| PipelineError::UnknownTemplate(name.to_string()))
+    }
+
+    /// Every template visible, user ones shadowing shipped ones of the same name.
+    pub fn list(&self) -> Vec<Template> {
+        let mut by_name: BTreeMap<String, Template> = SHIPPED
+            .iter()
+            .map(|(name, text)| (name.to_string(), Template::from_text(name, TemplateSource::Shipped, text)))
+            .collect();
+        if let Some(dir) = &self.user_dir {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Some(name) = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_suffix(".pipeline"))
+                        .map(str::to_string)
+                    else {
+                        continue;
+                    };
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        let template = Template::from_text(&name, TemplateSource::User(path), &text);
+                        by_name.insert(name, template);
+                    }
+                }
+            }
+        }
+        by_name.into_values().collect()
+    }
+}
+
+/// The default template for a URL scheme.
+pub fn default_template_for_scheme(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "rtsp" | "rtsps" => Some("rtsp"),
+        "http" | "https" => Some("mjpeg"),
+        _ => None,
+    }
+}
+
+/// Initialises GStreamer once; safe to call from anywhere.
+pub fn init_gstreamer() -> Result<(), PipelineError> {
+    gst::init().map_err(|e| PipelineError::Init(e.to_string()))
+}
+
+/// Parses a rendered description into a pipeline and finds its appsink.
+pub fn build(template: &Template, rendered: &str) -> Result<(gst::Pipeline, gstreamer_app::AppSink), PipelineError> {
+    init_gstreamer()?;
+    let element = gst::parse::launch_full(rendered, None, gst::ParseFlags::FATAL_ERRORS).map_err(|e| {
+        PipelineError::Parse { template: template.name.clone(), message: crate::url::redact_text(&e.to_string()) }
+    })?;
+    let pipeline = match element.downcast::<gst::Pipeline>() {
+        Ok(pipeline) => pipeline,
+        Err(single) => {
+            // A one-element description parses to the bare element; a probe always has a sink.
+            let pipeline = gst::Pipeline::new();
+            pipeline.add(&single).map_err(|e| PipelineError::Parse {
+                template: template.name.clone(),
+                message: e.to_string(),
+            })?;
+            pipeline
+        }
+    };
+    let sink = pipeline
+        .by_name(SINK_NAME)
+        .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok())
+        .ok_or_else(|| PipelineError::NoSink { template: template.name.clone() })?;
+    Ok((pipeline, sink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn hostile_values_cannot_inject_pipeline_syntax() {
+        init_gstreamer().expect("gst init");
+        let template = Template::from_text("t", TemplateSource::Shipped, "# test\nidentity name={name}");
+        for evil in [r#"x" ! fakesink name=evil "y"#, "pa ss!word", r#"back\slash "quoted" 'single'"#] {
+            let rendered = template.render(&values(&[("name", evil)])).expect("renders");
+            let element = gst::parse::launch(&rendered).expect("parses");
+            assert!(element.downcast_ref::<gst::Pipeline>().is_none(), "one element, no injected ones");
+            assert_eq!(element.name().as_str(), evil, "the whole hostile string became the value");
+        }
+    }
+
+    #[test]
+    fn plain_tokens_stay_bare_others_get_quoted() {
+        assert_eq!(quote_value("5000000"), "5000000");
+        assert_eq!(quote_value("/dev/video0"), "/dev/video0");
+        assert_eq!(quote_value(""), "\"\"");
+        assert_eq!(quote_value("p@ss word"), "\"p@ss word\"");
+        assert_eq!(quote_value(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn shipped_templates_parse_and_have_a_sink() {
+        let library = TemplateLibrary::new(None);
+        for template in library.list() {
+            let mut vals = BTreeMap::new();
+            for p in template.placeholders() {
+                vals.insert(p, "1".to_string());
+            }
+            let rendered = template.render(&vals).expect("renders");
+            build(&template, &rendered).unwrap_or_else(|e| panic!("{}: {e}", template.name));
+        }
+    }
+
+    #[test]
+    fn user_directory_shadows_shipped_template() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("rtsp.pipeline"), "# mine\nvideotestsrc ! appsink name=sink")
+            .expect("write");
+        let library = TemplateLibrary::new(Some(dir.path()));
+        let template = library.find("rtsp").expect("found");
+        assert_eq!(template.description, "mine");
+        assert!(matches!(template.source, TemplateSource::User(_)));
+        assert!(matches!(library.find("nope"), Err(PipelineError::UnknownTemplate(_))));
+    }
+}

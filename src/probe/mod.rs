@@ -1,0 +1,1 @@
+pub mod outcome; pub use outcome::*;

@@ -1,0 +1,231 @@
+//! What one probe found: data, not errors. A camera that is down is a normal result.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The three states a stream can be in after a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// A decoded frame arrived and passed every quality check.
+    Up,
+    /// Video arrives but something is wrong with it (frozen, black, wrong size or fps).
+    Degraded,
+    /// No decoded frame before the deadline.
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Up => "up",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+
+    /// Stored as a small integer in SQLite.
+    pub fn code(self) -> i64 {
+        match self {
+            Health::Down => 0,
+            Health::Up => 1,
+            Health::Degraded => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Health> {
+        match code {
+            0 => Some(Health::Down),
+            1 => Some(Health::Up),
+            2 => Some(Health::Degraded),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a probe was when its deadline ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutStage {
+    /// The TCP connection was never established.
+    Connect,
+    /// Connected, but the server never answered the request (RTSP DESCRIBE / HTTP headers).
+    Headers,
+    /// The server answered, but no decoded frame arrived.
+    FirstFrame,
+}
+
+/// Why a probe did not come back plainly up. Stored by its stable `code()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Refused,
+    Timeout(TimeoutStage),
+    Unauthorized,
+    NotFound,
+    /// Name resolution failed or the host is unreachable.
+    Unreachable,
+    Protocol,
+    NoVideo,
+    Decode,
+    /// The stream ended before a frame arrived.
+    EndOfStream,
+    /// The pipeline could not be built (template or element problem).
+    Pipeline,
+    Frozen,
+    Black,
+    WrongResolution,
+    LowFps,
+    Other,
+}
+
+impl Reason {
+    /// Stable machine code, stored in SQLite and shown in the JSON API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Refused => "refused",
+            Reason::Timeout(TimeoutStage::Connect) => "timeout_connect",
+            Reason::Timeout(TimeoutStage::Headers) => "timeout_headers",
+            Reason::Timeout(TimeoutStage::FirstFrame) => "timeout_first_frame",
+            Reason::Unauthorized => "unauthorized",
+            Reason::NotFound => "not_found",
+            Reason::Unreachable => "unreachable",
+            Reason::Protocol => "protocol",
+            Reason::NoVideo => "no_video",
+            Reason::Decode => "decode",
+            Reason::EndOfStream => "eos",
+            Reason::Pipeline => "pipeline",
+            Reason::Frozen => "frozen",
+            Reason::Black => "black",
+            Reason::WrongResolution => "wrong_resolution",
+            Reason::LowFps => "low_fps",
+            Reason::Other => "other",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Some(match code {
+            "refused" => Reason::Refused,
+            "timeout_connect" => Reason::Timeout(TimeoutStage::Connect),
+            "timeout_headers" => Reason::Timeout(TimeoutStage::Headers),
+            "timeout_first_frame" => Reason::Timeout(TimeoutStage::FirstFrame),
+            "unauthorized" => Reason::Unauthorized,
+            "not_found" => Reason::NotFound,
+            "unreachable" => Reason::Unreachable,
+            "protocol" => Reason::Protocol,
+            "no_video" => Reason::NoVideo,
+            "decode" => Reason::Decode,
+            "eos" => Reason::EndOfStream,
+            "pipeline" => Reason::Pipeline,
+            "frozen" => Reason::Frozen,
+            "black" => Reason::Black,
+            "wrong_resolution" => Reason::WrongResolution,
+            "low_fps" => Reason::LowFps,
+            "other" => Reason::Other,
+            _ => return None,
+        })
+    }
+
+    /// A short phrase a person understands, for pages and `status`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Refused => "connection refused",
+            Reason::Timeout(TimeoutStage::Connect) => "timed out connecting",
+            Reason::Timeout(TimeoutStage::Headers) => "connected, but the camera never answered",
+            Reason::Timeout(TimeoutStage::FirstFrame) => "answered, but no video frame arrived in time",
+            Reason::Unauthorized => "unauthorized (wrong or missing credentials)",
+            Reason::NotFound => "not found (wrong path or stream name)",
+            Reason::Unreachable => "host unreachable or unknown",
+            Reason::Protocol => "protocol error (the camera sent something unexpected)",
+            Reason::NoVideo => "no video stream",
+            Reason::Decode => "video could not be decoded",
+            Reason::EndOfStream => "stream ended before a frame arrived",
+            Reason::Pipeline => "probe pipeline could not start",
+            Reason::Frozen => "picture frozen",
+            Reason::Black => "picture black or blank",
+            Reason::WrongResolution => "unexpected resolution",
+            Reason::LowFps => "frame rate too low",
+            Reason::Other => "probe failed",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The result of one probe of one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    pub health: Health,
+    /// Milliseconds from probe start to the first decoded frame (up/degraded only).
+    pub latency_ms: Option<u64>,
+    /// `None` when plainly up.
+    pub reason: Option<Reason>,
+    /// Detail for a person, already redacted (no credentials).
+    pub message: String,
+    /// Codec of the stream as negotiated, e.g. `h264`, `jpeg`.
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl ProbeOutcome {
+    pub fn down(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            health: Health::Down,
+            latency_ms: None,
+            reason: Some(reason),
+            message: message.into(),
+            codec: None,
+            width: None,
+            height: None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.health == Health::Up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_round_trip() {
+        let all = [
+            Reason::Refused,
+            Reason::Timeout(TimeoutStage::Connect),
+            Reason::Timeout(TimeoutStage::Headers),
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            Reason::Unauthorized,
+            Reason::NotFound,
+            Reason::Unreachable,
+            Reason::Protocol,
+            Reason::NoVideo,
+            Reason::Decode,
+            Reason::EndOfStream,
+            Reason::Pipeline,
+            Reason::Frozen,
+            Reason::Black,
+            Reason::WrongResolution,
+            Reason::LowFps,
+            Reason::Other,
+        ];
+        for reason in all {
+            assert_eq!(Reason::from_code(reason.code()), Some(reason));
+        }
+        for health in [Health::Up, Health::Down, Health::Degraded] {
+            assert_eq!(Health::from_code(health.code()), Some(health));
+        }
+    }
+}

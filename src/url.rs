@@ -1,0 +1,184 @@
+//! Camera URLs: the one type that holds a camera's credentials, and the redaction that keeps them
+//! out of every log line, page, API answer and error message.
+
+use std::fmt;
+
+/// A camera URL as written in the config. `Display` and `Debug` show it with the password
+/// replaced by `***`; only [`CameraUrl::expose`] gives the real text (for GStreamer).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CameraUrl(String);
+
+impl CameraUrl {
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// The URL with credentials, for handing to GStreamer. Never log the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password masked.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+
+    /// Lower-case scheme (`rtsp`, `http`, ...) or `None` when the text has no `scheme://`.
+    pub fn scheme(&self) -> Option<String> {
+        let (scheme, _) = self.0.split_once("://")?;
+        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            return None;
+        }
+        Some(scheme.to_ascii_lowercase())
+    }
+
+    /// `(user, password)` from the authority part, percent-decoded.
+    pub fn credentials(&self) -> Option<(String, Option<String>)> {
+        let (_, rest) = self.0.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        match userinfo.split_once(':') {
+            Some((user, pass)) => Some((percent_decode(user), Some(percent_decode(pass)))),
+            None => Some((percent_decode(userinfo), None)),
+        }
+    }
+
+    /// `host:port` with the scheme's default port filled in, for diagnostics.
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let scheme = self.scheme()?;
+        let (_, rest) = self.0.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let default_port = match scheme.as_str() {
+            "rtsp" => 554,
+            "rtsps" => 322,
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None => default_port,
+            };
+            return Some((host.to_string(), port));
+        }
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
+            None => Some((hostport.to_string(), default_port)),
+        }
+    }
+
+    /// The URL without its credentials (for elements that take them as separate properties).
+    pub fn without_credentials(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let (authority, path) = rest.split_at(end);
+                let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                format!("{scheme}://{host}{path}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Display for CameraUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for CameraUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CameraUrl({})", self.redacted())
+    }
+}
+
+/// Masks the password of one URL: `rtsp://user:pass@host/x` → `rtsp://user:***@host/x`.
+pub fn redact_url(url: &str) -> String {
+    redact_text(url)
+}
+
+/// Masks every `scheme://user:password@` in free text, such as a GStreamer error message that
+/// quotes the location it failed on.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (before, after_sep) = rest.split_at(pos + 3);
+        out.push_str(before);
+        // The authority ends at the first '/', whitespace, quote or bracket-close.
+        let end = after_sep
+            .find(|c: char| c == '/' || c.is_whitespace() || "\"'<>)?#".contains(c))
+            .unwrap_or(after_sep.len());
+        let authority = &after_sep[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => {
+                        out.push_str(user);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after_sep[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_user_and_host() {
+        let url = CameraUrl::new("rtsp://admin:s3cr%40t@cam.example:554/stream1");
+        assert_eq!(url.to_string(), "rtsp://admin:***@cam.example:554/stream1");
+        assert_eq!(format!("{url:?}"), "CameraUrl(rtsp://admin:***@cam.example:554/stream1)");
+        assert_eq!(url.credentials(), Some(("admin".into(), Some("s3cr@t".into()))));
+        assert_eq!(url.host_port(), Some(("cam.example".into(), 554)));
+        assert_eq!(url.without_credentials(), "rtsp://cam.example:554/stream1");
+    }
+
+    #[test]
+    fn redacts_every_url_inside_free_text() {
+        let text = "Could not open resource rtsp://u:p@h/a (http://x:y@z:81/) and http://plain/";
+        assert_eq!(
+            redact_text(text),
+            "Could not open resource rtsp://u:***@h/a (http://x:***@z:81/) and http://plain/"
+        );
+    }
+
+    #[test]
+    fn default_ports_and_ipv6() {
+        assert_eq!(CameraUrl::new("http://[::1]:8080/x").host_port(), Some(("::1".into(), 8080)));
+        assert_eq!(CameraUrl::new("https://cam.example").host_port(), Some(("cam.example".into(), 443)));
+        assert_eq!(CameraUrl::new("cam.example").scheme(), None);
+    }
+}
