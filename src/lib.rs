@@ -3,7 +3,12 @@
 //! Data path: config → monitor (schedule) → probe → heartbeat → store → web / status.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod demo;
+pub mod logging;
 pub mod pipeline;
 pub mod probe;
+pub mod store;
 pub mod url;

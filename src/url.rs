@@ -35,8 +35,8 @@ impl CameraUrl {
     /// `(user, password)` from the authority part, percent-decoded.
     pub fn credentials(&self) -> Option<(String, Option<String>)> {
         let (_, rest) = self.0.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let (userinfo, _) = authority.rsplit_once('@')?;
+        let (userinfo, _, _) = split_authority(rest);
+        let userinfo = userinfo?;
         match userinfo.split_once(':') {
             Some((user, pass)) => Some((percent_decode(user), Some(percent_decode(pass)))),
             None => Some((percent_decode(userinfo), None)),
@@ -47,8 +47,7 @@ impl CameraUrl {
     pub fn host_port(&self) -> Option<(String, u16)> {
         let scheme = self.scheme()?;
         let (_, rest) = self.0.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (_, hostport, _) = split_authority(rest);
         let default_port = match scheme.as_str() {
             "rtsp" => 554,
             "rtsps" => 322,
@@ -74,9 +73,7 @@ impl CameraUrl {
     pub fn without_credentials(&self) -> String {
         match self.0.split_once("://") {
             Some((scheme, rest)) => {
-                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-                let (authority, path) = rest.split_at(end);
-                let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                let (_, host, path) = split_authority(rest);
                 format!("{scheme}://{host}{path}")
             }
             None => self.0.clone(),
@@ -101,6 +98,17 @@ pub fn redact_url(url: &str) -> String {
     redact_text(url)
 }
 
+/// Splits what follows `scheme://` into (userinfo, host[:port], rest). Passwords typed raw may
+/// contain `/`, `?` or `#`, so the first `@` decides where the userinfo ends.
+fn split_authority(rest: &str) -> (Option<&str>, &str, &str) {
+    let (userinfo, after) = match rest.find('@') {
+        Some(at) if !rest[..at].contains(char::is_whitespace) => (Some(&rest[..at]), &rest[at + 1..]),
+        _ => (None, rest),
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    (userinfo, &after[..end], &after[end..])
+}
+
 /// Masks every `scheme://user:password@` in free text, such as a GStreamer error message that
 /// quotes the location it failed on.
 pub fn redact_text(text: &str) -> String {
@@ -109,14 +117,14 @@ pub fn redact_text(text: &str) -> String {
     while let Some(pos) = rest.find("://") {
         let (before, after_sep) = rest.split_at(pos + 3);
         out.push_str(before);
-        // The authority ends at the first '/', whitespace, quote or bracket-close.
-        let end = after_sep
-            .find(|c: char| c == '/' || c.is_whitespace() || "\"'<>)?#".contains(c))
+        // The URL ends at whitespace or a quote; its userinfo ends at the first '@' in it.
+        let url_end = after_sep
+            .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
             .unwrap_or(after_sep.len());
-        let authority = &after_sep[..end];
-        match authority.rfind('@') {
+        let url = &after_sep[..url_end];
+        match url.find('@') {
             Some(at) => {
-                let userinfo = &authority[..at];
+                let userinfo = &url[..at];
                 match userinfo.split_once(':') {
                     Some((user, _)) => {
                         out.push_str(user);
@@ -124,11 +132,11 @@ pub fn redact_text(text: &str) -> String {
                     }
                     None => out.push_str(userinfo),
                 }
-                out.push_str(&authority[at..]);
+                out.push_str(&url[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(url),
         }
-        rest = &after_sep[end..];
+        rest = &after_sep[url_end..];
     }
     out.push_str(rest);
     out
@@ -173,6 +181,15 @@ mod tests {
             redact_text(text),
             "Could not open resource rtsp://u:***@h/a (http://x:***@z:81/) and http://plain/"
         );
+    }
+
+    #[test]
+    fn raw_special_characters_in_passwords_stay_hidden() {
+        let url = CameraUrl::new("rtsp://admin:pa/ss?w#rd@cam.example/live");
+        assert_eq!(url.to_string(), "rtsp://admin:***@cam.example/live");
+        assert_eq!(url.credentials(), Some(("admin".into(), Some("pa/ss?w#rd".into()))));
+        assert_eq!(url.host_port(), Some(("cam.example".into(), 554)));
+        assert_eq!(redact_text("at 'rtsp://a:b/c@h/x' failed"), "at 'rtsp://a:***@h/x' failed");
     }
 
     #[test]

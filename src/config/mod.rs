@@ -1,9 +1,19 @@
 //! The configuration file: loading, validating (every problem with file, line and field), and the
 //! typed `Config` the rest of the program uses.
+//!
+//! Two stages: [`raw`] checks the shape (known keys, types) of a tree parsed by [`tree`], which
+//! keeps every value's line; [`validate`] checks meaning and builds the [`Config`]. Both collect
+//! every problem instead of stopping at the first, so one `streampulse validate` run shows them all.
+
+mod raw;
+mod suggest;
+mod tree;
+mod validate;
 
 use crate::url::CameraUrl;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 15;
@@ -14,6 +24,15 @@ pub const DEFAULT_PROBE_TIMEOUT_SECONDS: f64 = 10.0;
 pub const DEFAULT_MAX_CONCURRENT_PROBES: usize = 32;
 pub const DEFAULT_NTP_INTERVAL_SECONDS: u64 = 3600;
 pub const DEFAULT_DATABASE: &str = "streams.db";
+/// Heartbeats older than this are deleted; `retention_days: 0` keeps them forever.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8000";
+pub const DEFAULT_SESSION_IDLE_MINUTES: u64 = 60;
+pub const DEFAULT_SESSION_MAX_HOURS: u64 = 24 * 7;
+/// Longest stream name or id, in characters: they appear in page titles and table cells.
+pub const MAX_NAME_CHARS: usize = 100;
+/// URL schemes the shipped templates can probe.
+pub const SUPPORTED_SCHEMES: &[&str] = &["rtsp", "rtsps", "http", "https"];
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -30,9 +49,39 @@ pub struct Config {
     pub max_concurrent_probes: usize,
     /// SQLite file; relative paths are resolved against the config file's directory.
     pub database: PathBuf,
-    /// User pipeline templates, looked up before the shipped ones.
+    /// User pipeline templates, looked up before the shipped ones; resolved like `database`.
     pub pipelines_dir: Option<PathBuf>,
+    /// How long heartbeats are kept; `None` keeps them forever (`retention_days: 0`).
+    pub retention: Option<Duration>,
+    pub web: WebConfig,
     pub streams: Vec<StreamConfig>,
+}
+
+/// The `web:` section: the dashboard's listener and login sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Serve `/metrics` without a login.
+    pub metrics_public: bool,
+    /// A TLS-terminating proxy is in front, so cookies can be marked `Secure`.
+    pub behind_tls: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A session ends this long after login, however active.
+    pub session_max: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_WEB_LISTEN.to_string(),
+            metrics_public: false,
+            behind_tls: false,
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60),
+            session_max: Duration::from_secs(DEFAULT_SESSION_MAX_HOURS * 3600),
+        }
+    }
 }
 
 /// One camera.
@@ -70,15 +119,381 @@ pub enum ConfigError {
     Invalid { path: PathBuf, problems: Vec<Problem> },
 }
 
-/// `file:line: field: message`, one per line.
+/// `line N: field: message`, without the file (for the web editor, which knows it).
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// `file:line: field: message`, one per line. File-level problems (syntax, empty file) have no
+/// field.
 pub fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
     let mut out = format!("{} has {} problem(s):", path.display(), problems.len());
     for problem in problems {
-        out.push('\n');
-        match problem.line {
-            Some(line) => out.push_str(&format!("  {}:{}: {}: {}", path.display(), line, problem.field, problem.message)),
-            None => out.push_str(&format!("  {}: {}: {}", path.display(), problem.field, problem.message)),
+        out.push_str("\n  ");
+        out.push_str(&path.display().to_string());
+        if let Some(line) = problem.line {
+            out.push_str(&format!(":{line}"));
         }
+        if !problem.field.is_empty() {
+            out.push_str(&format!(": {}", problem.field));
+        }
+        out.push_str(&format!(": {}", problem.message));
     }
     out
+}
+
+/// Reads and validates the config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config text as if it were the file at `path`: the web editor calls this before
+/// writing. `path` names the file in messages and anchors relative `database` and
+/// `pipelines_dir`; it need not exist.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let root = tree::parse(text).map_err(|problem| invalid(vec![problem]))?;
+    let mut problems = Vec::new();
+    let raw = raw::check(root.as_ref(), &mut problems);
+    let config = validate::validate(&raw, path, &mut problems);
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => {
+            if problems.is_empty() {
+                // Unreachable by construction; never fail without saying why.
+                problems.push(Problem {
+                    line: None,
+                    field: String::new(),
+                    message: "invalid configuration".into(),
+                });
+            }
+            // In file order; problems on one line keep the order they were found in.
+            problems.sort_by_key(|p| p.line.unwrap_or(0));
+            Err(invalid(problems))
+        }
+    }
+}
+
+/// The probe deadline when none is configured: [`DEFAULT_PROBE_TIMEOUT_SECONDS`], or 80% of a
+/// heartbeat that short, so a probe ends before the next one is due.
+pub fn default_probe_timeout(heartbeat: Duration) -> Duration {
+    let default = Duration::from_secs_f64(DEFAULT_PROBE_TIMEOUT_SECONDS);
+    if heartbeat <= default {
+        heartbeat.mul_f64(0.8)
+    } else {
+        default
+    }
+}
+
+/// Hex SHA-256 of the full URL, credentials included: lets the store recognise a renamed stream
+/// by its URL without storing the URL (or its password).
+pub fn stream_identity_fingerprint(url: &CameraUrl) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(url.expose().as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "heartbeat_seconds: 15
+timezone: Asia/Kolkata
+streams:
+  - name: GateCamera
+    url: rtsp://user:pass@192.168.1.1:554/stream1
+  - name: LabCam1
+    url: http://192.168.1.1:9081
+";
+
+    fn ok(text: &str) -> Config {
+        match parse(text, Path::new("/etc/streampulse/streampulse.yaml")) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, Path::new("/etc/streampulse/streampulse.yaml")) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn lines_and_fields(problems: &[Problem]) -> Vec<(Option<usize>, String)> {
+        problems.iter().map(|p| (p.line, p.field.clone())).collect()
+    }
+
+    #[test]
+    fn v1_file_loads_with_defaults() {
+        let config = ok(V1);
+        assert_eq!(config.heartbeat, Duration::from_secs(15));
+        assert_eq!(config.timezone_name, "Asia/Kolkata");
+        assert_eq!(config.probe_timeout, Duration::from_secs(10));
+        assert_eq!(config.ntp_server, DEFAULT_NTP_SERVER);
+        assert_eq!(config.ntp_interval, Duration::from_secs(3600));
+        assert_eq!(config.max_concurrent_probes, 32);
+        assert_eq!(config.database, PathBuf::from("/etc/streampulse/streams.db"));
+        assert_eq!(config.pipelines_dir, None);
+        assert_eq!(config.retention, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(config.web, WebConfig::default());
+        let names: Vec<&str> = config.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["GateCamera", "LabCam1"]);
+        let gate = &config.streams[0];
+        assert_eq!(
+            gate.url.as_ref().map(CameraUrl::expose),
+            Some("rtsp://user:pass@192.168.1.1:554/stream1")
+        );
+        assert_eq!(
+            (gate.pipeline.as_str(), gate.enabled, gate.id.as_deref()),
+            ("rtsp", true, None)
+        );
+        assert_eq!(config.streams[1].pipeline, "mjpeg");
+        assert_eq!(config.streams[1].probe_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn default_timeout_is_eighty_percent_of_a_short_heartbeat() {
+        assert_eq!(
+            default_probe_timeout(Duration::from_secs(15)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            default_probe_timeout(Duration::from_secs(10)),
+            Duration::from_secs(8)
+        );
+        assert_eq!(
+            default_probe_timeout(Duration::from_secs(5)),
+            Duration::from_secs(4)
+        );
+        let config = ok(
+            "heartbeat_seconds: 5\nstreams:\n  - name: a\n    url: rtsp://h/\n    heartbeat_seconds: 60\n",
+        );
+        assert_eq!(config.probe_timeout, Duration::from_secs(4));
+        // The stream's own heartbeat sets its default timeout, not the top-level one.
+        assert_eq!(config.streams[0].probe_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn timeouts_must_be_shorter_than_heartbeats_where_they_apply() {
+        let found = problems(
+            "heartbeat_seconds: 10\nprobe_timeout_seconds: 10\nstreams:\n  - name: a\n    url: rtsp://h/\n    \
+             heartbeat_seconds: 5\n    probe_timeout_seconds: 2\n  - name: b\n    url: rtsp://h/\n    heartbeat_seconds: 8\n  \
+             - name: c\n    url: rtsp://h/\n    probe_timeout_seconds: 12.5\n",
+        );
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![
+                (Some(2), "probe_timeout_seconds".into()),
+                (Some(10), "streams[1].heartbeat_seconds".into()),
+                (Some(13), "streams[2].probe_timeout_seconds".into()),
+            ]
+        );
+        assert_eq!(
+            found[0].message,
+            "probe timeout (10 s) must be shorter than the heartbeat (10 s)"
+        );
+        assert_eq!(
+            found[2].message,
+            "probe timeout (12.5 s) must be shorter than the heartbeat (10 s, the top-level heartbeat_seconds)"
+        );
+    }
+
+    #[test]
+    fn zero_and_negative_durations_are_refused() {
+        let found = problems(
+            "heartbeat_seconds: 0\nprobe_timeout_seconds: -1\nmax_concurrent_probes: 0\nretention_days: -2\n\
+             web:\n  session_idle_minutes: 0\n",
+        );
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![
+                (Some(1), "heartbeat_seconds".into()),
+                (Some(2), "probe_timeout_seconds".into()),
+                (Some(3), "max_concurrent_probes".into()),
+                (Some(4), "retention_days".into()),
+                (Some(6), "web.session_idle_minutes".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn retention_zero_keeps_forever_and_web_settings_apply() {
+        let config = ok(
+            "retention_days: 0\nweb:\n  listen: \"[::]:9000\"\n  metrics_public: true\n  \
+             behind_tls: true\n  session_idle_minutes: 15\n  session_max_hours: 12\n",
+        );
+        assert_eq!(config.retention, None);
+        assert_eq!(
+            config.web,
+            WebConfig {
+                listen: "[::]:9000".into(),
+                metrics_public: true,
+                behind_tls: true,
+                session_idle: Duration::from_secs(15 * 60),
+                session_max: Duration::from_secs(12 * 3600),
+            }
+        );
+        assert!(config.streams.is_empty());
+    }
+
+    #[test]
+    fn duplicate_names_and_ids_report_every_line() {
+        let found = problems(
+            "streams:\n  - name: Gate\n    id: g\n    url: rtsp://h/1\n  - name: Yard\n    id: g\n    url: rtsp://h/2\n  \
+             - name: Gate\n    url: rtsp://h/3\n",
+        );
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![
+                (Some(2), "streams[0].name".into()),
+                (Some(3), "streams[0].id".into()),
+                (Some(6), "streams[1].id".into()),
+                (Some(8), "streams[2].name".into()),
+            ]
+        );
+        assert_eq!(
+            found[0].message,
+            "stream name \"Gate\" is also used by streams[2] (line 8)"
+        );
+        assert_eq!(
+            found[3].message,
+            "stream name \"Gate\" is also used by streams[0] (line 2)"
+        );
+    }
+
+    #[test]
+    fn names_must_be_printable_and_short() {
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        let text = format!(
+            "streams:\n  - name: \"\"\n    url: rtsp://h/\n  - name: \"a\\tb\"\n    url: rtsp://h/\n  \
+             - name: {long}\n    url: rtsp://h/\n  - url: rtsp://h/\n"
+        );
+        let found = problems(&text);
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![
+                (Some(2), "streams[0].name".into()),
+                (Some(4), "streams[1].name".into()),
+                (Some(6), "streams[2].name".into()),
+                (Some(8), "streams[3].name".into()),
+            ]
+        );
+        assert_eq!(
+            found[1].message,
+            "name \"a\\tb\" contains control characters (tabs, newlines, ...)"
+        );
+        assert_eq!(found[3].message, "every camera needs a name");
+    }
+
+    #[test]
+    fn urls_are_required_and_checked_without_quoting_them() {
+        let found = problems(
+            "streams:\n  - name: a\n  - name: b\n    url: ftp://admin:hunter2@h/\n  - name: c\n    \
+             url: admin:hunter2@cam\n  - name: d\n    url: \"rtsp://admin:hunter2@:554/\"\n  - name: e\n    \
+             pipeline: rtsp\n",
+        );
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![
+                (Some(2), "streams[0].url".into()),
+                (Some(4), "streams[1].url".into()),
+                (Some(6), "streams[2].url".into()),
+                (Some(8), "streams[3].url".into()),
+                (Some(9), "streams[4].url".into()),
+            ]
+        );
+        let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "every camera needs a url",
+                "unsupported URL scheme \"ftp\"; expected rtsp://, rtsps://, http:// or https://",
+                "not a URL: it has no scheme; expected rtsp://, rtsps://, http:// or https://",
+                "the URL has no host",
+                "missing url: template \"rtsp\" uses {location}",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_timezone_and_template_get_suggestions() {
+        let found = problems(
+            "timezone: Asia/Kolkatta\nstreams:\n  - name: a\n    url: rtsp://h/\n    pipeline: rtps\n",
+        );
+        assert_eq!(
+            found[0].message,
+            "unknown timezone \"Asia/Kolkatta\"; did you mean \"Asia/Kolkata\"?"
+        );
+        assert_eq!(found[1].field, "streams[0].pipeline");
+        assert_eq!(
+            found[1].message,
+            "unknown pipeline template \"rtps\"; did you mean \"rtsp\"?"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_one_clear_problem() {
+        let err = parse("# nothing here yet\n", Path::new("cams.yaml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cams.yaml has 1 problem(s):\n  cams.yaml:1: the file is empty; expected settings such as \
+             `heartbeat_seconds:` and a `streams:` list"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_its_line() {
+        let err = parse("streams:\n  - name: a\n   url: x\n", Path::new("cams.yaml")).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("not Invalid")
+        };
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(3));
+        assert!(
+            problems[0].message.starts_with("YAML syntax error"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn problems_print_with_file_line_and_field() {
+        let problem = Problem {
+            line: Some(4),
+            field: "streams[0].url".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(problem.to_string(), "line 4: streams[0].url: bad");
+        assert_eq!(
+            format_problems(Path::new("c.yaml"), &[problem]),
+            "c.yaml has 1 problem(s):\n  c.yaml:4: streams[0].url: bad"
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_of_the_full_url() {
+        let url = CameraUrl::new("rtsp://user:pass@192.168.1.1:554/stream1");
+        assert_eq!(
+            stream_identity_fingerprint(&url),
+            "18e798fba9022dd69992d6f712340394f15bd39c81ce90376eba1f1414541f11"
+        );
+    }
 }

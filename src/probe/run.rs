@@ -1,0 +1,325 @@
+//! One probe: build the stream's pipeline, play it, and wait for the first decoded frame, a bus
+//! error, EOS, or the deadline — whichever comes first. The deadline is a tokio timer, outside
+//! GStreamer, so a camera that accepts the connection and then says nothing costs at most the
+//! deadline. Teardown goes to the [`Reaper`] so it never delays the answer.
+
+use super::classify::{classify_error, diagnose_connect, ConnectDiagnosis};
+use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
+use super::teardown::Reaper;
+use crate::pipeline::{self, Template};
+use crate::url::{redact_text, CameraUrl};
+use futures::StreamExt;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// RTSP: how long rtspsrc waits for UDP packets before retrying over TCP. Kept well under the
+/// probe deadline so UDP-blocked cameras still come up within one probe.
+const UDP_FALLBACK_FRACTION: f64 = 0.4;
+
+/// Everything needed to probe one stream.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    pub url: Option<CameraUrl>,
+    pub template: Template,
+    pub params: BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// What the appsink saw: the first decoded frame's arrival time and caps.
+struct FirstFrame {
+    at: Instant,
+    caps: Option<gst::Caps>,
+}
+
+/// Placeholder values for a template, from the request.
+pub fn template_values(request: &ProbeRequest) -> BTreeMap<String, String> {
+    let mut values = request.params.clone();
+    let timeout_us = request.timeout.as_micros() as u64;
+    let (user, password) = request
+        .url
+        .as_ref()
+        .and_then(CameraUrl::credentials)
+        .map(|(u, p)| (u, p.unwrap_or_default()))
+        .unwrap_or_default();
+    values.insert("url".into(), request.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default());
+    values.insert(
+        "location".into(),
+        request.url.as_ref().map(CameraUrl::without_credentials).unwrap_or_default(),
+    );
+    values.insert("user".into(), user);
+    values.insert("password".into(), password);
+    values.insert("timeout_us".into(), timeout_us.to_string());
+    values.insert("timeout_s".into(), request.timeout.as_secs().max(1).to_string());
+    values
+        .insert("udp_fallback_us".into(), ((timeout_us as f64) * UDP_FALLBACK_FRACTION).round().to_string());
+    values.entry("latency_ms".into()).or_insert_with(|| "0".into());
+    values
+}
+
+/// Runs one probe to completion. Never panics, never takes longer than the deadline plus a few
+/// milliseconds of bookkeeping.
+pub async fn probe(request: &ProbeRequest, reaper: &Reaper) -> ProbeOutcome {
+    let started = Instant::now();
+    let deadline = started + request.timeout;
+    let rendered = match request.template.render(&template_values(request)) {
+        Ok(text) => text,
+        Err(e) => return ProbeOutcome::down(Reason::Pipeline, e.to_string()),
+    };
+    let (pipeline, sink) = match pipeline::build(&request.template, &rendered) {
+        Ok(built) => built,
+        Err(e) => return ProbeOutcome::down(Reason::Pipeline, e.to_string()),
+    };
+    let outcome = watch(&pipeline, &sink, request, started, deadline).await;
+    reaper.dispose(pipeline);
+    outcome
+}
+
+async fn watch(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+    request: &ProbeRequest,
+    started: Instant,
+    deadline: Instant,
+) -> ProbeOutcome {
+    let (frame_tx, mut frame_rx) = mpsc::channel::<FirstFrame>(1);
+    // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
+    sink.set_sync(false);
+    sink.set_max_buffers(1);
+    sink.set_drop(true);
+    sink.set_property("enable-last-sample", false);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |appsink| {
+                let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let frame = FirstFrame { at: Instant::now(), caps: sample.caps_owned() };
+                // The first frame answers the probe; stop upstream work until teardown.
+                let _ = frame_tx.try_send(frame);
+                Err(gst::FlowError::Eos)
+            })
+            .build(),
+    );
+    let data_seen = watch_source_data(pipeline);
+    let Some(bus) = pipeline.bus() else {
+        return ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus");
+    };
+    let mut messages = bus.stream();
+    let mut progress = RtspProgress::default();
+
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        // The bus usually holds the real reason (e.g. a device that cannot open).
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return error_outcome(err, request, deadline).await;
+            }
+        }
+        return ProbeOutcome::down(Reason::Pipeline, format!("pipeline would not start: {e}"));
+    }
+
+    let diagnose_at = started + request.timeout / 2;
+    let mut diagnosis: Option<tokio::task::JoinHandle<ConnectDiagnosis>> = None;
+    loop {
+        tokio::select! {
+            biased;
+            Some(frame) = frame_rx.recv() => {
+                return up_outcome(pipeline, frame, started);
+            }
+            msg = messages.next() => {
+                let Some(msg) = msg else { continue };
+                match msg.view() {
+                    gst::MessageView::Error(err) => return error_outcome(err, request, deadline).await,
+                    gst::MessageView::Eos(_) => {
+                        return ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived");
+                    }
+                    gst::MessageView::Progress(p) => progress.note(p),
+                    _ => {}
+                }
+            }
+            _ = tokio::time::sleep_until(diagnose_at.into()), if diagnosis.is_none() => {
+                // Halfway through with no frame: find out, in parallel, whether the camera's port
+                // even answers, so a timeout can say at which stage it stuck.
+                if let Some((host, port)) = request.url.as_ref().and_then(CameraUrl::host_port) {
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    diagnosis = Some(tokio::spawn(diagnose_connect(host, port, budget)));
+                } else {
+                    diagnosis = Some(tokio::spawn(async { ConnectDiagnosis::NotApplicable }));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let diag = match diagnosis {
+                    Some(handle) if handle.is_finished() => handle.await.unwrap_or(ConnectDiagnosis::Pending),
+                    Some(handle) => { handle.abort(); ConnectDiagnosis::Pending }
+                    None => ConnectDiagnosis::NotApplicable,
+                };
+                return timeout_outcome(request, &progress, data_seen.load(Ordering::Relaxed), diag);
+            }
+        }
+    }
+}
+
+/// Marks when any source element first pushes data (HTTP body bytes, a device's first buffer).
+fn watch_source_data(pipeline: &gst::Pipeline) -> Arc<AtomicBool> {
+    let seen = Arc::new(AtomicBool::new(false));
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        let is_source = element.factory().is_some_and(|f| f.klass().contains("Source"));
+        if !is_source {
+            continue;
+        }
+        for pad in element.src_pads() {
+            let seen = Arc::clone(&seen);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                seen.store(true, Ordering::Relaxed);
+                gst::PadProbeReturn::Remove
+            });
+        }
+    }
+    seen
+}
+
+/// Tracks how far rtspsrc got, from its progress messages.
+#[derive(Default)]
+struct RtspProgress {
+    /// DESCRIBE answered (the server speaks RTSP and knows the stream).
+    described: bool,
+    /// SETUP/PLAY done: media should flow.
+    playing: bool,
+}
+
+impl RtspProgress {
+    fn note(&mut self, progress: &gst::message::Progress) {
+        let (kind, code, text) = progress.get();
+        let text = text.to_ascii_lowercase();
+        tracing::debug!(?kind, code, text, "rtsp progress");
+        // rtspsrc announces "Sending PLAY request" before it even connects, so only
+        // completions count as progress.
+        if kind == gst::ProgressType::Complete && (code == "open" || code == "request") {
+            self.described = true;
+            if text.contains("play") {
+                self.playing = true;
+            }
+        }
+    }
+}
+
+fn timeout_outcome(
+    request: &ProbeRequest,
+    progress: &RtspProgress,
+    data_seen: bool,
+    diagnosis: ConnectDiagnosis,
+) -> ProbeOutcome {
+    let secs = request.timeout.as_secs_f64();
+    if progress.playing || progress.described || data_seen {
+        let detail = if data_seen && !progress.described {
+            "data arrived but no decodable video frame"
+        } else {
+            "stream opened but no video frame arrived"
+        };
+        return ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            format!("{detail} within {secs:.1} s"),
+        );
+    }
+    match diagnosis {
+        ConnectDiagnosis::Refused => ProbeOutcome::down(Reason::Refused, "connection refused"),
+        ConnectDiagnosis::Unreachable(why) => ProbeOutcome::down(Reason::Unreachable, why),
+        ConnectDiagnosis::Pending => ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::Connect),
+            format!("no TCP connection within {secs:.1} s"),
+        ),
+        ConnectDiagnosis::Connected => ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::Headers),
+            format!("connected, but no answer within {secs:.1} s"),
+        ),
+        ConnectDiagnosis::NotApplicable => ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            format!("no video frame within {secs:.1} s"),
+        ),
+    }
+}
+
+async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadline: Instant) -> ProbeOutcome {
+    let classified = classify_error(err);
+    let mut reason = classified.reason;
+    let mut message = classified.message;
+    if classified.ambiguous_network {
+        // souphttpsrc reports refused and timed-out connections as one generic error: ask the
+        // port directly, within what is left of the deadline.
+        if let Some((host, port)) = request.url.as_ref().and_then(CameraUrl::host_port) {
+            let budget = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(2));
+            match diagnose_connect(host, port, budget).await {
+                ConnectDiagnosis::Refused => {
+                    reason = Reason::Refused;
+                    message = "connection refused".into();
+                }
+                ConnectDiagnosis::Unreachable(why) => {
+                    reason = Reason::Unreachable;
+                    message = why;
+                }
+                ConnectDiagnosis::Pending => {
+                    reason = Reason::Timeout(TimeoutStage::Connect);
+                    message = "no TCP connection".into();
+                }
+                ConnectDiagnosis::Connected | ConnectDiagnosis::NotApplicable => {}
+            }
+        }
+    }
+    ProbeOutcome::down(reason, redact_text(&message))
+}
+
+fn up_outcome(pipeline: &gst::Pipeline, frame: FirstFrame, started: Instant) -> ProbeOutcome {
+    let latency_ms = frame.at.saturating_duration_since(started).as_millis() as u64;
+    let (width, height) = frame
+        .caps
+        .as_ref()
+        .and_then(|caps| caps.structure(0))
+        .map(|s| (s.get::<i32>("width").ok(), s.get::<i32>("height").ok()))
+        .unwrap_or((None, None));
+    ProbeOutcome {
+        health: Health::Up,
+        latency_ms: Some(latency_ms),
+        reason: None,
+        message: String::new(),
+        codec: stream_codec(pipeline, frame.caps.as_ref()),
+        width: width.and_then(|w| u32::try_from(w).ok()),
+        height: height.and_then(|h| u32::try_from(h).ok()),
+    }
+}
+
+/// The codec the camera sends: the input caps of the pipeline's decoder (or of the sink when the
+/// template does not decode).
+fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::Caps>) -> Option<String> {
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        if !is_decoder {
+            continue;
+        }
+        let caps = element.static_pad("sink").and_then(|pad| pad.current_caps());
+        if let Some(name) = caps.as_ref().and_then(|c| c.structure(0)).map(|s| s.name().to_string()) {
+            return Some(codec_name(&name));
+        }
+    }
+    let name = sink_caps?.structure(0)?.name().to_string();
+    (name != "video/x-raw").then(|| codec_name(&name))
+}
+
+fn codec_name(media_type: &str) -> String {
+    let short = media_type.strip_prefix("video/x-").or_else(|| media_type.strip_prefix("image/"));
+    short.unwrap_or(media_type).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_names_are_short() {
+        assert_eq!(codec_name("video/x-h264"), "h264");
+        assert_eq!(codec_name("image/jpeg"), "jpeg");
+        assert_eq!(codec_name("application/x-rtp"), "application/x-rtp");
+    }
+}

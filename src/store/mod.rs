@@ -1,0 +1,373 @@
+//! The SQLite store: stream identities, raw heartbeats, the current status of every stream,
+//! hourly rollups, outages and probe counters.
+//!
+//! One process writes (the monitor, through [`spawn_writer`]); any number of readers (the
+//! `status` command, the web server) open the file with [`Store::open_read_only`]. The database
+//! runs in WAL mode, so readers see the last committed state and never block the writer.
+//!
+//! Every write of a heartbeat batch is one transaction that also maintains `stream_status`,
+//! `heartbeat_hourly`, `outages` and `probe_counts`, so pages answer from those small tables and
+//! never scan raw heartbeats over long ranges. All times are UTC milliseconds since the epoch.
+
+mod queries;
+mod schema;
+mod write;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, Row};
+use serde::Serialize;
+
+use crate::probe::{Health, Reason};
+
+pub use schema::SCHEMA_VERSION;
+pub use writer::{spawn_writer, WriterHandle, WriterOptions};
+
+/// How long a connection waits for a lock held by another connection before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One hour in milliseconds: the granularity of the rollups.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {} does not exist (has the monitor run yet?)", path.display())]
+    NotFound { path: PathBuf },
+    #[error("cannot open database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {} has schema version {found}, expected {expected}; start the monitor once so it can migrate the database",
+        path.display()
+    )]
+    SchemaTooOld {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+    #[error("database schema version {found} is newer than this build of streampulse understands ({supported}); upgrade streampulse")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("migrating the database to schema version {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database journal mode is {0:?}, not WAL")]
+    NotWal(String),
+    #[error("stream name {0:?} appears more than once in the configuration")]
+    DuplicateName(String),
+    #[error("stream id {0:?} appears more than once in the configuration")]
+    DuplicateConfigId(String),
+    #[error("the store writer thread has stopped")]
+    WriterStopped,
+    #[error("cannot start the store writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// A configured stream as the store needs to know it to find (or create) its row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamIdentity {
+    /// The explicit, stable `id:` from the configuration, when the user gave one.
+    pub config_id: Option<String>,
+    pub name: String,
+    /// The camera URL with its password removed, for display.
+    pub url_redacted: Option<String>,
+    /// A hash of the full URL, used to recognise a renamed stream.
+    pub url_fingerprint: Option<String>,
+}
+
+/// One probe result of one stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heartbeat {
+    pub stream_id: i64,
+    pub ts_ms: i64,
+    pub health: Health,
+    pub latency_ms: Option<u64>,
+    pub reason: Option<Reason>,
+    pub message: String,
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Whether the clock was NTP-synchronised when the heartbeat was taken.
+    pub ntp_synced: bool,
+}
+
+/// The current state of one stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamStatus {
+    pub stream_id: i64,
+    pub name: String,
+    pub url_redacted: Option<String>,
+    /// `None` when the stream has never been probed.
+    pub health: Option<Health>,
+    /// When the current health began.
+    pub since_ms: Option<i64>,
+    /// Time of the latest heartbeat.
+    pub last_ts_ms: Option<i64>,
+    /// Latency of the latest heartbeat (`None` when it was down).
+    pub last_latency_ms: Option<u64>,
+    /// Reason of the latest heartbeat.
+    pub reason: Option<Reason>,
+    /// Message of the latest heartbeat (empty when never probed).
+    pub message: String,
+    /// Codec, width and height as last reported (kept while the stream is down).
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Time of the latest up or degraded heartbeat.
+    pub last_up_ms: Option<i64>,
+}
+
+/// Heartbeat counts by health over a time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Uptime {
+    pub up: u64,
+    pub degraded: u64,
+    pub down: u64,
+}
+
+impl Uptime {
+    pub fn total(&self) -> u64 {
+        self.up + self.degraded + self.down
+    }
+
+    /// Share of heartbeats that were plainly up; `None` without heartbeats.
+    pub fn healthy_ratio(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| self.up as f64 / total as f64)
+    }
+
+    /// Share of heartbeats that delivered video (up or degraded); `None` without heartbeats.
+    pub fn reachable_ratio(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| (self.up + self.degraded) as f64 / total as f64)
+    }
+}
+
+/// `(ts_ms, latency_ms)` points of one stream, oldest first; `None` where it was down.
+pub type LatencySeries = Vec<(i64, Option<u64>)>;
+
+/// A period during which a stream was down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outage {
+    pub start_ms: i64,
+    /// `None` while the stream is still down.
+    pub end_ms: Option<i64>,
+    /// The reason of the heartbeat that opened the outage.
+    pub reason: Option<Reason>,
+    pub message: String,
+}
+
+/// One hour of one stream's rollup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourlyPoint {
+    /// Start of the hour (UTC).
+    pub hour_ms: i64,
+    pub up: u64,
+    pub degraded: u64,
+    pub down: u64,
+    pub latency_avg_ms: Option<f64>,
+    pub latency_max_ms: Option<u64>,
+}
+
+/// A connection to the StreamPulse database.
+///
+/// Reads take `&self`; writes take `&mut self`. Only one `Store` per database should write (see
+/// [`spawn_writer`]); readers open their own with [`Store::open_read_only`].
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database for writing, creating the file if needed, and applies pending
+    /// migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let journal_mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_error)?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NotWal(journal_mode));
+        }
+        // NORMAL is durable across application crashes in WAL mode; a power loss may lose the
+        // last transactions, which for heartbeats is acceptable.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_error)?;
+        schema::migrate(&mut conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store { conn, path })
+    }
+
+    /// Opens an existing database for reading only. Works while another process writes.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(StoreError::NotFound { path });
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let found = schema::user_version(&conn).map_err(open_error)?;
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooOld {
+                path,
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The start of the hour containing `ts_ms`.
+pub fn floor_hour(ts_ms: i64) -> i64 {
+    ts_ms - ts_ms.rem_euclid(HOUR_MS)
+}
+
+/// The start of the first hour that begins at or after `ts_ms`.
+fn ceil_hour(ts_ms: i64) -> i64 {
+    let floor = floor_hour(ts_ms);
+    if floor == ts_ms {
+        floor
+    } else {
+        floor.saturating_add(HOUR_MS)
+    }
+}
+
+// Conversions between Rust values and their SQLite columns. Out-of-range values saturate instead
+// of failing: a latency of more than 292 million years is not worth an error path.
+
+fn u64_to_sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn u64_from_sql(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn u32_from_sql(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+/// An integer in the database that does not name any `Health`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown health code {0}")]
+struct UnknownHealth(i64);
+
+fn health_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Health> {
+    let code: i64 = row.get(index)?;
+    Health::from_code(code).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(index, Type::Integer, Box::new(UnknownHealth(code)))
+    })
+}
+
+fn optional_health_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Health>> {
+    match row.get::<_, Option<i64>>(index)? {
+        None => Ok(None),
+        Some(_) => health_at(row, index).map(Some),
+    }
+}
+
+/// A reason code written by a newer build that this one does not know reads as `Other`.
+fn reason_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Reason>> {
+    let code: Option<String> = row.get(index)?;
+    Ok(code.map(|code| Reason::from_code(&code).unwrap_or(Reason::Other)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_round_towards_the_right_edges() {
+        assert_eq!(floor_hour(0), 0);
+        assert_eq!(floor_hour(HOUR_MS - 1), 0);
+        assert_eq!(floor_hour(HOUR_MS), HOUR_MS);
+        assert_eq!(floor_hour(-1), -HOUR_MS);
+        assert_eq!(ceil_hour(1), HOUR_MS);
+        assert_eq!(ceil_hour(HOUR_MS), HOUR_MS);
+        assert_eq!(ceil_hour(0), 0);
+    }
+
+    #[test]
+    fn ratios_are_none_without_heartbeats() {
+        assert_eq!(Uptime::default().healthy_ratio(), None);
+        let uptime = Uptime {
+            up: 2,
+            degraded: 1,
+            down: 1,
+        };
+        assert_eq!(uptime.healthy_ratio(), Some(0.5));
+        assert_eq!(uptime.reachable_ratio(), Some(0.75));
+    }
+
+    #[test]
+    fn open_read_only_names_a_missing_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("missing.db");
+        let error = Store::open_read_only(&path).expect_err("missing file must fail");
+        assert!(matches!(error, StoreError::NotFound { .. }));
+        assert!(error.to_string().contains("missing.db"), "{error}");
+        assert!(!path.exists(), "a reader must not create the database");
+    }
+
+    #[test]
+    fn migrations_are_recorded_in_user_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).expect("open");
+        assert_eq!(
+            schema::user_version(&store.conn).expect("version"),
+            SCHEMA_VERSION
+        );
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            schema::user_version(&store.conn).expect("version"),
+            SCHEMA_VERSION
+        );
+    }
+}

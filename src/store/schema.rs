@@ -1,0 +1,140 @@
+//! The embedded schema migrations and the code that applies them.
+//!
+//! Each migration is a SQL batch applied in its own transaction; `PRAGMA user_version` records how
+//! many have been applied. Never edit a migration that has shipped: append a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Schema version 1.
+///
+/// Streams are rows keyed by a stable integer id, never tables: renaming a stream updates one
+/// row and keeps its history (v1 of StreamPulse used a table per stream and lost history on
+/// rename). Times are UTC milliseconds since the Unix epoch.
+const V1: &str = r#"
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    config_id TEXT UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    url_redacted TEXT,
+    url_fingerprint TEXT,
+    created_ms INTEGER NOT NULL,
+    last_seen_config_ms INTEGER
+);
+CREATE INDEX streams_url_fingerprint ON streams (url_fingerprint);
+
+-- Raw probe results, pruned after the retention period.
+CREATE TABLE heartbeats (
+    stream_id INTEGER NOT NULL REFERENCES streams (id),
+    ts_ms INTEGER NOT NULL,
+    health INTEGER NOT NULL,
+    latency_ms INTEGER,
+    reason TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    codec TEXT,
+    width INTEGER,
+    height INTEGER,
+    ntp_synced INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, ts_ms)
+) WITHOUT ROWID;
+
+-- The current state of each stream, maintained on every write.
+CREATE TABLE stream_status (
+    stream_id INTEGER PRIMARY KEY REFERENCES streams (id),
+    health INTEGER NOT NULL,
+    since_ms INTEGER NOT NULL,
+    last_ts_ms INTEGER NOT NULL,
+    last_latency_ms INTEGER,
+    reason TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    codec TEXT,
+    width INTEGER,
+    height INTEGER,
+    last_up_ms INTEGER
+);
+
+-- Hourly rollups of heartbeats, kept forever; dashboards read these, not raw rows.
+CREATE TABLE heartbeat_hourly (
+    stream_id INTEGER NOT NULL REFERENCES streams (id),
+    hour_ms INTEGER NOT NULL,
+    up_count INTEGER NOT NULL DEFAULT 0,
+    degraded_count INTEGER NOT NULL DEFAULT 0,
+    down_count INTEGER NOT NULL DEFAULT 0,
+    latency_sum_ms INTEGER NOT NULL DEFAULT 0,
+    latency_count INTEGER NOT NULL DEFAULT 0,
+    latency_max_ms INTEGER,
+    PRIMARY KEY (stream_id, hour_ms)
+) WITHOUT ROWID;
+
+-- Periods during which a stream was down; end_ms is NULL while it still is.
+CREATE TABLE outages (
+    stream_id INTEGER NOT NULL REFERENCES streams (id),
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    reason TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (stream_id, start_ms)
+) WITHOUT ROWID;
+CREATE INDEX outages_open ON outages (stream_id) WHERE end_ms IS NULL;
+
+-- Cumulative probe counts by outcome ("up", "degraded" or the down reason code).
+CREATE TABLE probe_counts (
+    stream_id INTEGER NOT NULL REFERENCES streams (id),
+    outcome TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, outcome)
+) WITHOUT ROWID;
+
+-- Small facts about the store itself, e.g. how far raw heartbeats have been pruned.
+CREATE TABLE store_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the pending migrations, each in its own immediate transaction so that two processes
+/// opening the same new file cannot both apply the same migration.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = index as i64 + 1;
+        if apply(conn, version, sql).map_err(|source| StoreError::Migration { version, source })? {
+            tracing::info!(version, "applied store schema migration");
+        }
+    }
+    Ok(())
+}
+
+/// Applies one migration unless another process got there first; returns whether it did.
+fn apply(conn: &mut Connection, version: i64, sql: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    if user_version(&tx)? >= version {
+        return Ok(false);
+    }
+    tx.execute_batch(sql)?;
+    tx.pragma_update(None, "user_version", version)?;
+    tx.commit()?;
+    Ok(true)
+}
