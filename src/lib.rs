@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod monitor;
 pub mod pipeline;
 pub mod probe;
 pub mod store;

@@ -2,9 +2,12 @@
 //! parses and maps the result to an exit code.
 
 mod check;
+mod demo;
+mod monitor;
+mod status;
+mod validate;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(name = "streampulse", version, about = "Tells whether every camera really delivers video")]
@@ -17,15 +20,39 @@ pub struct Cli {
 pub enum Command {
     /// Probe one camera now and print the result (exit 0 when up, 1 when down)
     Check(check::CheckArgs),
+    /// Run demo cameras, the monitor and the web server on loopback, on a temporary database
+    Demo(demo::DemoArgs),
+    /// Probe every configured stream on its heartbeat and write heartbeats to SQLite
+    Monitor(monitor::MonitorArgs),
+    /// Show each stream's state from the database
+    Status(status::StatusArgs),
+    /// Check a configuration file and print every problem (exit 1 when invalid)
+    Validate(validate::ValidateArgs),
 }
 
 /// Exit codes: 0 ok / up, 1 down or invalid, 2 usage or runtime error.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Monitor(args) => monitor::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }
 
-pub(crate) fn default_config_path() -> PathBuf {
-    PathBuf::from("config.yaml")
+/// A receiver that turns true on SIGINT or SIGTERM. Must be called inside a tokio runtime.
+pub(crate) fn shutdown_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+        let _ = sender.send(true);
+    });
+    Ok(receiver)
 }

@@ -85,7 +85,7 @@ impl Default for WebConfig {
 }
 
 /// One camera.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamConfig {
     /// Explicit stable identity; keeps history across renames and URL changes.
     pub id: Option<String>,
@@ -200,11 +200,12 @@ pub fn default_probe_timeout(heartbeat: Duration) -> Duration {
     }
 }
 
-/// Hex SHA-256 of the full URL, credentials included: lets the store recognise a renamed stream
-/// by its URL without storing the URL (or its password).
+/// Hex SHA-256 of the URL without its credentials: lets the store recognise a renamed stream by
+/// where it points. Credentials are left out so the database holds nothing a password could be
+/// guessed against, and a password change alone does not split a camera's history.
 pub fn stream_identity_fingerprint(url: &CameraUrl) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(url.expose().as_bytes())
+    Sha256::digest(url.without_credentials().as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
@@ -489,11 +490,14 @@ streams:
     }
 
     #[test]
-    fn fingerprint_is_sha256_of_the_full_url() {
-        let url = CameraUrl::new("rtsp://user:pass@192.168.1.1:554/stream1");
-        assert_eq!(
-            stream_identity_fingerprint(&url),
-            "18e798fba9022dd69992d6f712340394f15bd39c81ce90376eba1f1414541f11"
-        );
+    fn fingerprint_ignores_credentials_and_differs_per_location() {
+        let with_password = CameraUrl::new("rtsp://user:pass@cam.example:554/stream1");
+        let other_password = CameraUrl::new("rtsp://user:other@cam.example:554/stream1");
+        let other_path = CameraUrl::new("rtsp://user:pass@cam.example:554/stream2");
+        let fingerprint = stream_identity_fingerprint(&with_password);
+        assert_eq!(fingerprint.len(), 64);
+        assert!(!fingerprint.contains("pass"));
+        assert_eq!(fingerprint, stream_identity_fingerprint(&other_password));
+        assert_ne!(fingerprint, stream_identity_fingerprint(&other_path));
     }
 }

@@ -91,6 +91,8 @@ fn summarize(text: &str, debug: &str) -> String {
         .unwrap_or("");
     let line = if detail.is_empty() || text.contains(detail) {
         text.to_string()
+    } else if detail.to_ascii_lowercase().contains(&text.trim_end_matches('.').to_ascii_lowercase()) {
+        detail.to_string()
     } else {
         format!("{text} ({detail})")
     };

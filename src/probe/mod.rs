@@ -6,5 +6,5 @@ mod run;
 pub mod teardown;
 
 pub use outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
-pub use run::{probe, template_values, ProbeRequest};
+pub use run::{probe, snapshot, template_values, ProbeRequest, Snapshot};
 pub use teardown::Reaper;

@@ -6,7 +6,8 @@
 use super::classify::{classify_error, diagnose_connect, ConnectDiagnosis};
 use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
 use super::teardown::Reaper;
-use crate::pipeline::{self, Template};
+use crate::config::StreamConfig;
+use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::{redact_text, CameraUrl};
 use futures::StreamExt;
 use gstreamer as gst;
@@ -31,10 +32,40 @@ pub struct ProbeRequest {
     pub timeout: Duration,
 }
 
-/// What the appsink saw: the first decoded frame's arrival time and caps.
-struct FirstFrame {
+impl ProbeRequest {
+    /// The request for a configured stream: its template, URL, params and deadline.
+    pub fn for_stream(stream: &StreamConfig, library: &TemplateLibrary) -> Result<ProbeRequest, PipelineError> {
+        Ok(ProbeRequest {
+            url: stream.url.clone(),
+            template: library.find(&stream.pipeline)?,
+            params: stream.params.clone(),
+            timeout: stream.probe_timeout,
+        })
+    }
+}
+
+/// Which frame answers the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameWanted {
+    /// The first decoded frame: proves the stream flows.
+    First,
+    /// The first frame the decoder did not flag as corrupt: joining a live H.264 stream between
+    /// keyframes gives garbage pictures until the next keyframe, so snapshots wait for a clean one.
+    Clean,
+}
+
+/// What the appsink saw: a decoded frame and when it arrived.
+struct ArrivedFrame {
     at: Instant,
-    caps: Option<gst::Caps>,
+    sample: gst::Sample,
+}
+
+/// A JPEG picture from a camera, for the web UI.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Placeholder values for a template, from the request.
@@ -65,19 +96,50 @@ pub fn template_values(request: &ProbeRequest) -> BTreeMap<String, String> {
 /// Runs one probe to completion. Never panics, never takes longer than the deadline plus a few
 /// milliseconds of bookkeeping.
 pub async fn probe(request: &ProbeRequest, reaper: &Reaper) -> ProbeOutcome {
+    match run(request, reaper, FrameWanted::First).await {
+        Ok((outcome, _)) => outcome,
+        Err(outcome) => outcome,
+    }
+}
+
+/// Grabs one clean frame and encodes it as JPEG, under the request's deadline.
+pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapshot, ProbeOutcome> {
+    let started = Instant::now();
+    let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await?;
+    let remaining = request.timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
+    let jpeg_caps = gst::Caps::builder("image/jpeg").build();
+    let encoded = tokio::task::spawn_blocking(move || {
+        gstreamer_video::convert_sample(&sample, &jpeg_caps, Some(gst::ClockTime::from_mseconds(remaining.as_millis() as u64)))
+    })
+    .await;
+    let jpeg_sample = match encoded {
+        Ok(Ok(sample)) => sample,
+        Ok(Err(e)) => return Err(ProbeOutcome::down(Reason::Decode, format!("JPEG encoding failed: {e}"))),
+        Err(e) => return Err(ProbeOutcome::down(Reason::Other, format!("JPEG encoder task failed: {e}"))),
+    };
+    let jpeg = jpeg_sample
+        .buffer()
+        .and_then(|buffer| buffer.map_readable().ok().map(|map| map.as_slice().to_vec()))
+        .ok_or_else(|| ProbeOutcome::down(Reason::Decode, "JPEG encoder gave no data"))?;
+    Ok(Snapshot { jpeg, width: outcome.width.unwrap_or(0), height: outcome.height.unwrap_or(0) })
+}
+
+async fn run(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    wanted: FrameWanted,
+) -> Result<(ProbeOutcome, gst::Sample), ProbeOutcome> {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let rendered = match request.template.render(&template_values(request)) {
-        Ok(text) => text,
-        Err(e) => return ProbeOutcome::down(Reason::Pipeline, e.to_string()),
-    };
-    let (pipeline, sink) = match pipeline::build(&request.template, &rendered) {
-        Ok(built) => built,
-        Err(e) => return ProbeOutcome::down(Reason::Pipeline, e.to_string()),
-    };
-    let outcome = watch(&pipeline, &sink, request, started, deadline).await;
+    let rendered = request
+        .template
+        .render(&template_values(request))
+        .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
+    let (pipeline, sink) = pipeline::build(&request.template, &rendered)
+        .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
+    let result = watch(&pipeline, &sink, request, started, deadline, wanted).await;
     reaper.dispose(pipeline);
-    outcome
+    result
 }
 
 async fn watch(
@@ -86,8 +148,9 @@ async fn watch(
     request: &ProbeRequest,
     started: Instant,
     deadline: Instant,
-) -> ProbeOutcome {
-    let (frame_tx, mut frame_rx) = mpsc::channel::<FirstFrame>(1);
+    wanted: FrameWanted,
+) -> Result<(ProbeOutcome, gst::Sample), ProbeOutcome> {
+    let (frame_tx, mut frame_rx) = mpsc::channel::<ArrivedFrame>(1);
     // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
     sink.set_sync(false);
     sink.set_max_buffers(1);
@@ -97,16 +160,20 @@ async fn watch(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |appsink| {
                 let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let frame = FirstFrame { at: Instant::now(), caps: sample.caps_owned() };
-                // The first frame answers the probe; stop upstream work until teardown.
-                let _ = frame_tx.try_send(frame);
+                let corrupt =
+                    sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED));
+                if wanted == FrameWanted::Clean && corrupt {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                let _ = frame_tx.try_send(ArrivedFrame { at: Instant::now(), sample });
+                // The frame answers the probe; stop upstream work until teardown.
                 Err(gst::FlowError::Eos)
             })
             .build(),
     );
     let data_seen = watch_source_data(pipeline);
     let Some(bus) = pipeline.bus() else {
-        return ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus");
+        return Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"));
     };
     let mut messages = bus.stream();
     let mut progress = RtspProgress::default();
@@ -115,10 +182,10 @@ async fn watch(
         // The bus usually holds the real reason (e.g. a device that cannot open).
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(err) = msg.view() {
-                return error_outcome(err, request, deadline).await;
+                return Err(error_outcome(err, request, deadline).await);
             }
         }
-        return ProbeOutcome::down(Reason::Pipeline, format!("pipeline would not start: {e}"));
+        return Err(ProbeOutcome::down(Reason::Pipeline, format!("pipeline would not start: {e}")));
     }
 
     let diagnose_at = started + request.timeout / 2;
@@ -127,14 +194,15 @@ async fn watch(
         tokio::select! {
             biased;
             Some(frame) = frame_rx.recv() => {
-                return up_outcome(pipeline, frame, started);
+                let outcome = up_outcome(pipeline, &frame, started);
+                return Ok((outcome, frame.sample));
             }
             msg = messages.next() => {
                 let Some(msg) = msg else { continue };
                 match msg.view() {
-                    gst::MessageView::Error(err) => return error_outcome(err, request, deadline).await,
+                    gst::MessageView::Error(err) => return Err(error_outcome(err, request, deadline).await),
                     gst::MessageView::Eos(_) => {
-                        return ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived");
+                        return Err(ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived"));
                     }
                     gst::MessageView::Progress(p) => progress.note(p),
                     _ => {}
@@ -156,7 +224,7 @@ async fn watch(
                     Some(handle) => { handle.abort(); ConnectDiagnosis::Pending }
                     None => ConnectDiagnosis::NotApplicable,
                 };
-                return timeout_outcome(request, &progress, data_seen.load(Ordering::Relaxed), diag);
+                return Err(timeout_outcome(request, &progress, data_seen.load(Ordering::Relaxed), diag));
             }
         }
     }
@@ -219,13 +287,10 @@ fn timeout_outcome(
         } else {
             "stream opened but no video frame arrived"
         };
-        return ProbeOutcome::down(
-            Reason::Timeout(TimeoutStage::FirstFrame),
-            format!("{detail} within {secs:.1} s"),
-        );
+        return ProbeOutcome::down(Reason::Timeout(TimeoutStage::FirstFrame), format!("{detail} within {secs:.1} s"));
     }
     match diagnosis {
-        ConnectDiagnosis::Refused => ProbeOutcome::down(Reason::Refused, "connection refused"),
+        ConnectDiagnosis::Refused => ProbeOutcome::down(Reason::Refused, "nothing listens on the camera's port"),
         ConnectDiagnosis::Unreachable(why) => ProbeOutcome::down(Reason::Unreachable, why),
         ConnectDiagnosis::Pending => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::Connect),
@@ -233,7 +298,7 @@ fn timeout_outcome(
         ),
         ConnectDiagnosis::Connected => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::Headers),
-            format!("connected, but no answer within {secs:.1} s"),
+            format!("TCP connection accepted, no answer within {secs:.1} s"),
         ),
         ConnectDiagnosis::NotApplicable => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::FirstFrame),
@@ -254,7 +319,7 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
             match diagnose_connect(host, port, budget).await {
                 ConnectDiagnosis::Refused => {
                     reason = Reason::Refused;
-                    message = "connection refused".into();
+                    message = "nothing listens on the camera's port".into();
                 }
                 ConnectDiagnosis::Unreachable(why) => {
                     reason = Reason::Unreachable;
@@ -271,11 +336,10 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
     ProbeOutcome::down(reason, redact_text(&message))
 }
 
-fn up_outcome(pipeline: &gst::Pipeline, frame: FirstFrame, started: Instant) -> ProbeOutcome {
+fn up_outcome(pipeline: &gst::Pipeline, frame: &ArrivedFrame, started: Instant) -> ProbeOutcome {
     let latency_ms = frame.at.saturating_duration_since(started).as_millis() as u64;
-    let (width, height) = frame
-        .caps
-        .as_ref()
+    let caps = frame.sample.caps();
+    let (width, height) = caps
         .and_then(|caps| caps.structure(0))
         .map(|s| (s.get::<i32>("width").ok(), s.get::<i32>("height").ok()))
         .unwrap_or((None, None));
@@ -284,7 +348,7 @@ fn up_outcome(pipeline: &gst::Pipeline, frame: FirstFrame, started: Instant) -> 
         latency_ms: Some(latency_ms),
         reason: None,
         message: String::new(),
-        codec: stream_codec(pipeline, frame.caps.as_ref()),
+        codec: stream_codec(pipeline, caps),
         width: width.and_then(|w| u32::try_from(w).ok()),
         height: height.and_then(|h| u32::try_from(h).ok()),
     }
@@ -292,9 +356,11 @@ fn up_outcome(pipeline: &gst::Pipeline, frame: FirstFrame, started: Instant) -> 
 
 /// The codec the camera sends: the input caps of the pipeline's decoder (or of the sink when the
 /// template does not decode).
-fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::Caps>) -> Option<String> {
+fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::CapsRef>) -> Option<String> {
     for element in pipeline.iterate_recurse().into_iter().flatten() {
-        let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        // decodebin calls itself a decoder too; only real decoders (not bins) show the codec.
+        let is_decoder = !element.is::<gst::Bin>()
+            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         if !is_decoder {
             continue;
         }

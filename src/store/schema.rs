@@ -93,8 +93,40 @@ CREATE TABLE store_meta (
 ) WITHOUT ROWID;
 "#;
 
+/// Schema version 2: the web server's accounts.
+///
+/// Sessions and API tokens are stored as SHA-256 hashes of the secret the client holds, so a copy
+/// of the database cannot be replayed as a login. Sessions live here rather than in memory so a
+/// restart of `streampulse web` does not log everyone out.
+const V2: &str = r#"
+CREATE TABLE web_users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    password_changed_ms INTEGER NOT NULL
+);
+
+CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES web_users (id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+
+CREATE TABLE web_api_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    last_used_ms INTEGER
+);
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
