@@ -12,8 +12,56 @@ use std::path::{Path, PathBuf};
 /// Templates compiled into the binary, so it works from any directory.
 const SHIPPED: &[(&str, &str)] = &[
     ("rtsp", include_str!("../pipelines/rtsp.pipeline")),
+    ("rtsp-tcp", include_str!("../pipelines/rtsp-tcp.pipeline")),
+    ("rtsp-udp", include_str!("../pipelines/rtsp-udp.pipeline")),
+    ("rtsp-h265", include_str!("../pipelines/rtsp-h265.pipeline")),
+    ("rtsp-h264-v4l2", include_str!("../pipelines/rtsp-h264-v4l2.pipeline")),
+    ("rtsp-nodecode", include_str!("../pipelines/rtsp-nodecode.pipeline")),
     ("mjpeg", include_str!("../pipelines/mjpeg.pipeline")),
+    ("http-h264", include_str!("../pipelines/http-h264.pipeline")),
+    ("hls", include_str!("../pipelines/hls.pipeline")),
+    ("v4l2", include_str!("../pipelines/v4l2.pipeline")),
+    ("libcamera", include_str!("../pipelines/libcamera.pipeline")),
 ];
+
+/// Placeholders the probe fills itself; any other placeholder must come from the stream's
+/// `params:` or have a default in the template (`{device=/dev/video0}`).
+pub const PROBE_PLACEHOLDERS: &[&str] =
+    &["url", "location", "user", "password", "timeout_us", "timeout_s", "udp_fallback_us", "latency_ms"];
+
+/// Debian packages that usually provide an element, for "missing element" errors.
+const ELEMENT_PACKAGES: &[(&str, &str)] = &[
+    ("v4l2h264dec", "gstreamer1.0-plugins-good (Raspberry Pi OS kernel with the V4L2 decoder)"),
+    ("v4l2h265dec", "gstreamer1.0-plugins-good (hardware with a V4L2 HEVC decoder)"),
+    ("v4l2src", "gstreamer1.0-plugins-good"),
+    ("libcamerasrc", "gstreamer1.0-libcamera"),
+    ("rtspsrc", "gstreamer1.0-plugins-good"),
+    ("souphttpsrc", "gstreamer1.0-plugins-good"),
+    ("multipartdemux", "gstreamer1.0-plugins-good"),
+    ("jpegdec", "gstreamer1.0-plugins-good"),
+    ("jpegparse", "gstreamer1.0-plugins-bad"),
+    ("rtph264depay", "gstreamer1.0-plugins-good"),
+    ("rtph265depay", "gstreamer1.0-plugins-good"),
+    ("h264parse", "gstreamer1.0-plugins-bad"),
+    ("h265parse", "gstreamer1.0-plugins-bad"),
+    ("hlsdemux", "gstreamer1.0-plugins-bad"),
+    ("avdec_h264", "gstreamer1.0-libav"),
+    ("avdec_h265", "gstreamer1.0-libav"),
+    ("x264enc", "gstreamer1.0-plugins-ugly"),
+    ("decodebin", "gstreamer1.0-plugins-base"),
+    ("appsink", "gstreamer1.0-plugins-base"),
+    ("videoconvert", "gstreamer1.0-plugins-base"),
+    ("videoscale", "gstreamer1.0-plugins-base"),
+];
+
+/// The package to suggest for a missing element.
+pub fn package_for_element(element: &str) -> &'static str {
+    ELEMENT_PACKAGES
+        .iter()
+        .find(|(name, _)| *name == element)
+        .map(|(_, package)| *package)
+        .unwrap_or("a GStreamer plugin package (gstreamer1.0-plugins-good/-bad/-ugly or -libav)")
+}
 
 /// The appsink every template must end in.
 pub const SINK_NAME: &str = "sink";
@@ -30,6 +78,10 @@ pub enum PipelineError {
     Parse { template: String, message: String },
     #[error("template '{template}' has no appsink named '{SINK_NAME}'")]
     NoSink { template: String },
+    #[error("template '{template}' needs element '{element}', which is not installed (usually in {package})")]
+    MissingElement { template: String, element: String, package: &'static str },
+    #[error("template '{template}' needs param '{param}' (add `params: {{{param}: ...}}` to the stream)")]
+    MissingParam { template: String, param: String },
     #[error("GStreamer could not be initialised: {0}")]
     Init(String),
 }
@@ -68,24 +120,90 @@ impl Template {
         Template { name: name.to_string(), source, description, body: body.join(" ") }
     }
 
-    /// Placeholder names the template uses, in order of first use.
-    pub fn placeholders(&self) -> Vec<String> {
-        let mut names = Vec::new();
+    /// Placeholders the template uses, in order of first use, with their defaults.
+    pub fn placeholders(&self) -> Vec<(String, Option<String>)> {
+        let mut found: Vec<(String, Option<String>)> = Vec::new();
         let mut rest = self.body.as_str();
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];
             match after.find('}') {
                 Some(close) => {
-                    let name = &after[..close];
-                    if is_placeholder_name(name) && !names.iter().any(|n| n == name) {
-                        names.push(name.to_string());
+                    if let Some((name, default)) = parse_placeholder(&after[..close]) {
+                        if !found.iter().any(|(n, _)| n == name) {
+                            found.push((name.to_string(), default.map(str::to_string)));
+                        }
                     }
                     rest = &after[close + 1..];
                 }
                 None => break,
             }
         }
+        found
+    }
+
+    /// Whether the template reads the stream's URL (local-device templates do not).
+    pub fn uses_url(&self) -> bool {
+        self.placeholders().iter().any(|(name, _)| matches!(name.as_str(), "url" | "location"))
+    }
+
+    /// Placeholders that neither the probe nor a default fills: they must come from `params:`.
+    pub fn required_params(&self) -> Vec<String> {
+        self.placeholders()
+            .into_iter()
+            .filter(|(name, default)| default.is_none() && !PROBE_PLACEHOLDERS.contains(&name.as_str()))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Element factory names the description instantiates (caps filters and properties skipped).
+    pub fn element_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for segment in self.body.split('!') {
+            let Some(first) = segment.split_whitespace().next() else { continue };
+            // `video/x-raw,...` is a caps filter, `name.` a reference to a named element.
+            if first.contains('/') || first.contains('=') || first.ends_with('.') || first.starts_with('{') {
+                continue;
+            }
+            if !names.iter().any(|n| n == first) {
+                names.push(first.to_string());
+            }
+        }
         names
+    }
+
+    /// The first element the description needs that GStreamer does not have.
+    pub fn missing_element(&self) -> Option<PipelineError> {
+        if init_gstreamer().is_err() {
+            return None;
+        }
+        self.element_names().into_iter().find(|name| gst::ElementFactory::find(name).is_none()).map(|element| {
+            PipelineError::MissingElement {
+                template: self.name.clone(),
+                package: package_for_element(&element),
+                element,
+            }
+        })
+    }
+
+    /// Everything that can be known before a probe runs: elements installed, params given, and
+    /// the description parses into a pipeline with the `sink` appsink.
+    pub fn check(&self, params: &BTreeMap<String, String>) -> Result<(), PipelineError> {
+        if let Some(missing) = self.missing_element() {
+            return Err(missing);
+        }
+        if let Some(param) = self.required_params().into_iter().find(|p| !params.contains_key(p)) {
+            return Err(PipelineError::MissingParam { template: self.name.clone(), param });
+        }
+        let mut values = params.clone();
+        for name in PROBE_PLACEHOLDERS {
+            values.entry((*name).to_string()).or_insert_with(|| "0".to_string());
+        }
+        values.insert("location".into(), "rtsp://127.0.0.1/check".into());
+        values.insert("url".into(), "rtsp://127.0.0.1/check".into());
+        let rendered = self.render(&values)?;
+        let (pipeline, _) = build(self, &rendered)?;
+        let _ = pipeline.set_state(gst::State::Null);
+        Ok(())
     }
 
     /// Fills the placeholders. Every value is quoted and escaped unless it is a plain token, so a
@@ -96,17 +214,16 @@ impl Template {
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
             let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) if is_placeholder_name(&after[..close]) => {
-                    let name = &after[..close];
-                    let value = values.get(name).ok_or_else(|| PipelineError::UnknownPlaceholder {
-                        template: self.name.clone(),
-                        placeholder: name.to_string(),
+            let placeholder = after.find('}').and_then(|close| Some((close, parse_placeholder(&after[..close])?)));
+            match placeholder {
+                Some((close, (name, default))) => {
+                    let value = values.get(name).map(String::as_str).or(default).ok_or_else(|| {
+                        PipelineError::UnknownPlaceholder { template: self.name.clone(), placeholder: name.to_string() }
                     })?;
                     out.push_str(&quote_value(value));
                     rest = &after[close + 1..];
                 }
-                _ => {
+                None => {
                     out.push('{');
                     rest = after;
                 }
@@ -115,6 +232,15 @@ impl Template {
         out.push_str(rest);
         Ok(out)
     }
+}
+
+/// `name` or `name=default` inside braces.
+fn parse_placeholder(inner: &str) -> Option<(&str, Option<&str>)> {
+    let (name, default) = match inner.split_once('=') {
+        Some((name, default)) => (name, Some(default)),
+        None => (inner, None),
+    };
+    is_placeholder_name(name).then_some((name, default))
 }
 
 fn is_placeholder_name(name: &str) -> bool {
@@ -273,12 +399,43 @@ mod tests {
         let library = TemplateLibrary::new(None);
         for template in library.list() {
             let mut vals = BTreeMap::new();
-            for p in template.placeholders() {
+            for (p, _) in template.placeholders() {
                 vals.insert(p, "1".to_string());
             }
             let rendered = template.render(&vals).expect("renders");
-            build(&template, &rendered).unwrap_or_else(|e| panic!("{}: {e}", template.name));
+            match template.missing_element() {
+                // Hardware templates (Pi decoder, camera module) cannot build here: they must say
+                // which element is missing and which package brings it.
+                Some(PipelineError::MissingElement { element, package, .. }) => {
+                    assert!(["v4l2h264dec", "libcamerasrc"].contains(&element.as_str()), "{element} missing");
+                    assert!(!package.is_empty());
+                    let message = template.check(&BTreeMap::new()).expect_err("missing element").to_string();
+                    assert!(message.contains(&element) && message.contains("not installed"), "{message}");
+                }
+                _ => {
+                    build(&template, &rendered).unwrap_or_else(|e| panic!("{}: {e}", template.name));
+                    template.check(&BTreeMap::new()).unwrap_or_else(|e| panic!("{}: {e}", template.name));
+                }
+            }
         }
+    }
+
+    #[test]
+    fn defaults_and_required_params() {
+        let template = Template::from_text("cam", TemplateSource::Shipped, "v4l2src device={device=/dev/video0} ! appsink name=sink");
+        assert!(template.required_params().is_empty());
+        assert!(!template.uses_url());
+        let rendered = template.render(&BTreeMap::new()).expect("default fills it");
+        assert_eq!(rendered, "v4l2src device=/dev/video0 ! appsink name=sink");
+        let needs = Template::from_text("x", TemplateSource::Shipped, "videotestsrc pattern={pattern} ! appsink name=sink");
+        assert_eq!(needs.required_params(), vec!["pattern".to_string()]);
+        let error = needs.check(&BTreeMap::new()).expect_err("param missing").to_string();
+        assert!(error.contains("needs param 'pattern'"), "{error}");
+        assert!(needs.check(&values(&[("pattern", "ball")])).is_ok());
+        assert_eq!(
+            Template::from_text("r", TemplateSource::Shipped, "rtspsrc ! rtph264depay ! video/x-h264,alignment=au ! appsink name=sink").element_names(),
+            vec!["rtspsrc", "rtph264depay", "appsink"]
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! `streampulse check URL`: one probe now, like curl for cameras.
+//! `streampulse check URL`: one probe now, like curl for cameras. Exit 0 up, 1 down, 3 degraded
+//! (video arrives but fails a picture check), 2 usage error.
 
 use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
-use crate::probe::{probe, ProbeOutcome, ProbeRequest, Reaper};
+use crate::config::{Expectation, QualityConfig};
+use crate::probe::{probe, Health, ProbeOutcome, ProbeRequest, Reaper};
 use crate::url::CameraUrl;
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
@@ -24,6 +26,15 @@ pub struct CheckArgs {
     /// Probe deadline in milliseconds
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Watch the stream this many seconds after the first frame (fps, bitrate, frozen picture)
+    #[arg(long, default_value_t = 0.0)]
+    pub sample_seconds: f64,
+    /// Expected resolution WIDTHxHEIGHT (a different one is degraded)
+    #[arg(long, value_name = "WxH")]
+    pub expect_size: Option<String>,
+    /// Lowest acceptable frame rate (needs --sample-seconds, or a rate in the stream's caps)
+    #[arg(long)]
+    pub min_fps: Option<f64>,
     /// Print one JSON object instead of a line of text
     #[arg(long)]
     pub json: bool,
@@ -47,11 +58,24 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
             pair.split_once('=').ok_or_else(|| anyhow!("--param takes NAME=VALUE, got '{pair}'"))?;
         params.insert(name.to_string(), value.to_string());
     }
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    if !(0.0..=60.0).contains(&args.sample_seconds) || args.sample_seconds >= timeout.as_secs_f64() {
+        return Err(anyhow!("--sample-seconds must be between 0 and 60 and shorter than --timeout-ms"));
+    }
+    let mut expect = Expectation { min_fps: args.min_fps, ..Expectation::default() };
+    if let Some(size) = &args.expect_size {
+        let (w, h) = size.split_once('x').ok_or_else(|| anyhow!("--expect-size takes WIDTHxHEIGHT, got '{size}'"))?;
+        expect.width = Some(w.parse().with_context(|| format!("bad width in '{size}'"))?);
+        expect.height = Some(h.parse().with_context(|| format!("bad height in '{size}'"))?);
+    }
     let request = ProbeRequest {
         url: Some(url.clone()),
         template,
         params,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        timeout,
+        quality: QualityConfig { sample: Duration::from_secs_f64(args.sample_seconds), ..QualityConfig::default() },
+        expect,
+        previous_picture: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio")?;
     let reaper = Reaper::new();
@@ -61,7 +85,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     } else {
         println!("{}", check_line(&url, &outcome));
     }
-    Ok(if outcome.is_up() { 0 } else { 1 })
+    Ok(match outcome.health {
+        Health::Up => 0,
+        Health::Down => 1,
+        Health::Degraded => 3,
+    })
 }
 
 fn check_json(url: &CameraUrl, outcome: &ProbeOutcome) -> serde_json::Value {
@@ -75,6 +103,8 @@ fn check_json(url: &CameraUrl, outcome: &ProbeOutcome) -> serde_json::Value {
         "codec": outcome.codec,
         "width": outcome.width,
         "height": outcome.height,
+        "fps": outcome.fps,
+        "bitrate_kbps": outcome.bitrate_kbps,
     })
 }
 
@@ -88,6 +118,12 @@ fn check_line(url: &CameraUrl, outcome: &ProbeOutcome) -> String {
     }
     if let Some(codec) = &outcome.codec {
         line.push_str(&format!(" {codec}"));
+    }
+    if let Some(fps) = outcome.fps {
+        line.push_str(&format!(", {fps:.1} fps"));
+    }
+    if let Some(kbps) = outcome.bitrate_kbps {
+        line.push_str(&format!(", {kbps} kbit/s"));
     }
     if let Some(reason) = outcome.reason {
         line.push_str(&format!(" — {}", reason.describe()));

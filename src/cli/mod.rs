@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod monitor;
 mod status;
+mod templates;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -18,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Probe one camera now and print the result (exit 0 when up, 1 when down)
+    /// Probe one camera now and print the result (exit 0 up, 1 down, 3 degraded)
     Check(check::CheckArgs),
     /// Run demo cameras, the monitor and the web server on loopback, on a temporary database
     Demo(demo::DemoArgs),
@@ -26,6 +27,8 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// Show each stream's state from the database
     Status(status::StatusArgs),
+    /// List pipeline templates, where each comes from and whether its elements are installed
+    Templates(templates::TemplatesArgs),
     /// Check a configuration file and print every problem (exit 1 when invalid)
     Validate(validate::ValidateArgs),
 }
@@ -37,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(args) => demo::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Status(args) => status::run(args),
+        Command::Templates(args) => templates::run(args),
         Command::Validate(args) => validate::run(args),
     }
 }

@@ -42,7 +42,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     let config = config::load(&args.config)?;
     let db = args.db.clone().unwrap_or_else(|| config.database.clone());
     let store = Store::open_read_only(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    // Millisecond precision: whole seconds would leave out heartbeats of the current second.
+    let now_ms =
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let rows = rows(&config, &store, now_ms)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -54,7 +56,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
 
 pub fn rows(config: &Config, store: &Store, now_ms: i64) -> anyhow::Result<Vec<StatusRow>> {
     let statuses = store.statuses()?;
-    let uptimes = store.uptime_all(now_ms - DAY_MS, now_ms + 1)?;
+    // Heartbeats carry the monitor's NTP-corrected time, which may run ahead of this machine's
+    // clock: end the window at the newest heartbeat if that is later, so it still counts.
+    let newest_ms = statuses.iter().filter_map(|s| s.last_ts_ms).max().unwrap_or(now_ms);
+    let window_end_ms = now_ms.max(newest_ms);
+    let uptimes = store.uptime_all(window_end_ms - DAY_MS, window_end_ms + 1)?;
     let rows = config
         .streams
         .iter()

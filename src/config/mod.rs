@@ -53,6 +53,8 @@ pub struct Config {
     pub pipelines_dir: Option<PathBuf>,
     /// How long heartbeats are kept; `None` keeps them forever (`retention_days: 0`).
     pub retention: Option<Duration>,
+    /// Picture checks every stream inherits unless it overrides them.
+    pub quality: QualityConfig,
     pub web: WebConfig,
     pub streams: Vec<StreamConfig>,
 }
@@ -84,6 +86,44 @@ impl Default for WebConfig {
     }
 }
 
+/// Picture checks for one stream. A frame that fails one makes the stream `degraded`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityConfig {
+    /// Watch the stream this long after the first frame (fps, bitrate, frozen within a probe);
+    /// zero checks the first frame only.
+    pub sample: Duration,
+    /// Largest luma change (0–255, on a coarse grid of block averages) still counted as "the
+    /// same picture". Raise it for noisy static scenes; 0 flags only identical pictures.
+    pub frozen_max_difference: f64,
+    /// Mean luma at or below this is a black picture.
+    pub black_max_luma: f64,
+    /// Luma standard deviation at or below this is a blank, single-colour picture.
+    pub blank_max_stddev: f64,
+}
+
+pub const DEFAULT_FROZEN_MAX_DIFFERENCE: f64 = 1.0;
+pub const DEFAULT_BLACK_MAX_LUMA: f64 = 20.0;
+pub const DEFAULT_BLANK_MAX_STDDEV: f64 = 2.0;
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            sample: Duration::ZERO,
+            frozen_max_difference: DEFAULT_FROZEN_MAX_DIFFERENCE,
+            black_max_luma: DEFAULT_BLACK_MAX_LUMA,
+            blank_max_stddev: DEFAULT_BLANK_MAX_STDDEV,
+        }
+    }
+}
+
+/// What a stream should deliver; a frame that does not is `degraded`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectation {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub min_fps: Option<f64>,
+}
+
 /// One camera.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamConfig {
@@ -99,6 +139,8 @@ pub struct StreamConfig {
     pub pipeline: String,
     /// Extra placeholder values for the template.
     pub params: BTreeMap<String, String>,
+    pub quality: QualityConfig,
+    pub expect: Expectation,
 }
 
 /// One thing wrong with a config file.

@@ -18,6 +18,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "database",
     "pipelines_dir",
     "retention_days",
+    "sample_seconds",
+    "quality",
     "web",
     "streams",
 ];
@@ -31,7 +33,14 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "probe_timeout_seconds",
     "pipeline",
     "params",
+    "sample_seconds",
+    "quality",
+    "expect",
 ];
+
+pub(crate) const QUALITY_KEYS: &[&str] = &["frozen_max_difference", "black_max_luma", "blank_max_stddev"];
+
+pub(crate) const EXPECT_KEYS: &[&str] = &["width", "height", "min_fps"];
 
 pub(crate) const WEB_KEYS: &[&str] = &[
     "listen",
@@ -78,6 +87,8 @@ pub(crate) struct RawConfig {
     pub database: Field<String>,
     pub pipelines_dir: Field<String>,
     pub retention_days: Field<i64>,
+    pub sample_seconds: Field<f64>,
+    pub quality: RawQuality,
     pub web: RawWeb,
     pub streams: Vec<RawStream>,
 }
@@ -105,6 +116,25 @@ pub(crate) struct RawStream {
     pub probe_timeout_seconds: Field<f64>,
     pub pipeline: Field<String>,
     pub params: BTreeMap<String, String>,
+    pub sample_seconds: Field<f64>,
+    pub quality: RawQuality,
+    pub expect: RawExpect,
+}
+
+/// Picture-check thresholds (top level, or per stream overriding it).
+#[derive(Debug, Default)]
+pub(crate) struct RawQuality {
+    pub frozen_max_difference: Field<f64>,
+    pub black_max_luma: Field<f64>,
+    pub blank_max_stddev: Field<f64>,
+}
+
+/// What a stream should deliver.
+#[derive(Debug, Default)]
+pub(crate) struct RawExpect {
+    pub width: Field<i64>,
+    pub height: Field<i64>,
+    pub min_fps: Field<f64>,
 }
 
 impl RawStream {
@@ -166,6 +196,8 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "database" => raw.database = shape.text(value, line, &key, "a file path"),
             "pipelines_dir" => raw.pipelines_dir = shape.text(value, line, &key, "a directory path"),
             "retention_days" => raw.retention_days = shape.whole(value, line, &key, "a whole number of days"),
+            "sample_seconds" => raw.sample_seconds = shape.number(value, line, &key, "a number of seconds"),
+            "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
@@ -340,6 +372,51 @@ impl Shape<'_> {
         web
     }
 
+    fn quality(&mut self, node: &Node, line: usize, parent: &str) -> RawQuality {
+        let mut quality = RawQuality::default();
+        match &node.value {
+            Value::Null => return quality,
+            Value::Map(_) => {}
+            _ => {
+                self.type_problem(node, line, parent, "a mapping of picture thresholds (frozen_max_difference:, ...)");
+                return quality;
+            }
+        }
+        for (key, entry) in self.known_entries(node, parent, QUALITY_KEYS) {
+            let (line, value, field) = (entry.key.line, &entry.value, join(parent, &key));
+            let number = self.number(value, line, &field, "a number");
+            match key.as_str() {
+                "frozen_max_difference" => quality.frozen_max_difference = number,
+                "black_max_luma" => quality.black_max_luma = number,
+                "blank_max_stddev" => quality.blank_max_stddev = number,
+                _ => {}
+            }
+        }
+        quality
+    }
+
+    fn expect(&mut self, node: &Node, line: usize, parent: &str) -> RawExpect {
+        let mut expect = RawExpect::default();
+        match &node.value {
+            Value::Null => return expect,
+            Value::Map(_) => {}
+            _ => {
+                self.type_problem(node, line, parent, "a mapping such as {width: 1920, height: 1080, min_fps: 10}");
+                return expect;
+            }
+        }
+        for (key, entry) in self.known_entries(node, parent, EXPECT_KEYS) {
+            let (line, value, field) = (entry.key.line, &entry.value, join(parent, &key));
+            match key.as_str() {
+                "width" => expect.width = self.whole(value, line, &field, "a whole number of pixels"),
+                "height" => expect.height = self.whole(value, line, &field, "a whole number of pixels"),
+                "min_fps" => expect.min_fps = self.number(value, line, &field, "a number of frames per second"),
+                _ => {}
+            }
+        }
+        expect
+    }
+
     fn streams(&mut self, node: &Node, line: usize) -> Vec<RawStream> {
         let items = match &node.value {
             // `streams:` with every camera commented out.
@@ -386,6 +463,11 @@ impl Shape<'_> {
                     }
                     "pipeline" => stream.pipeline = self.text(value, line, &field, "a template name"),
                     "params" => stream.params = self.params(value, line, &field),
+                    "sample_seconds" => {
+                        stream.sample_seconds = self.number(value, line, &field, "a number of seconds")
+                    }
+                    "quality" => stream.quality = self.quality(value, line, &field),
+                    "expect" => stream.expect = self.expect(value, line, &field),
                     _ => {}
                 }
             }

@@ -2,13 +2,13 @@
 //! (timeouts against heartbeats, unique names) and against the world (timezones, templates),
 //! collecting every problem.
 
-use super::raw::{Field, RawConfig, RawStream, RawWeb, Spanned};
+use super::raw::{Field, RawConfig, RawQuality, RawStream, RawWeb, Spanned};
 use super::{
     default_probe_timeout, DEFAULT_DATABASE, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MAX_CONCURRENT_PROBES,
     DEFAULT_NTP_INTERVAL_SECONDS, DEFAULT_NTP_SERVER, DEFAULT_RETENTION_DAYS, DEFAULT_TIMEZONE,
     MAX_NAME_CHARS, SUPPORTED_SCHEMES,
 };
-use super::{suggest, Config, Problem, StreamConfig, WebConfig};
+use super::{suggest, Config, Expectation, Problem, QualityConfig, StreamConfig, WebConfig};
 use crate::pipeline::{default_template_for_scheme, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
 use std::collections::{BTreeMap, HashMap};
@@ -129,11 +129,13 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
     };
 
     let web = check.web(&raw.web);
+    let quality = check.quality(&QualityConfig::default(), &raw.sample_seconds, &raw.quality, "");
 
     let library = TemplateLibrary::new(pipelines_dir.as_deref());
     let mut templates = Templates {
         library: &library,
         found: HashMap::new(),
+        checked: HashMap::new(),
     };
     let globals = Globals {
         heartbeat,
@@ -143,7 +145,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
     let mut streams = Vec::with_capacity(raw.streams.len());
     let mut unbuilt = Vec::new();
     for raw_stream in &raw.streams {
-        match check.stream(raw_stream, &globals, &mut templates) {
+        match check.stream(raw_stream, &globals, &quality, &mut templates) {
             Some(stream) => streams.push(stream),
             None => unbuilt.push(raw_stream),
         }
@@ -172,6 +174,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         database,
         pipelines_dir,
         retention,
+        quality,
         web,
         streams,
     })
@@ -189,9 +192,17 @@ struct Globals<'a> {
 struct Templates<'a> {
     library: &'a TemplateLibrary,
     found: HashMap<String, Result<Template, String>>,
+    /// `Template::check` per (template, params): it builds a pipeline, too dear for every stream.
+    checked: HashMap<(String, BTreeMap<String, String>), Result<(), String>>,
 }
 
 impl Templates<'_> {
+    /// Elements installed, params present, description parses (once per template and params).
+    fn check(&mut self, template: &Template, params: &BTreeMap<String, String>) -> Result<(), String> {
+        let key = (template.name.clone(), params.clone());
+        self.checked.entry(key).or_insert_with(|| template.check(params).map_err(|e| e.to_string())).clone()
+    }
+
     fn find(&mut self, name: &str) -> Result<&Template, &str> {
         let library = self.library;
         let result = self.found.entry(name.to_string()).or_insert_with(|| {
@@ -289,6 +300,7 @@ impl Check<'_> {
         &mut self,
         raw: &RawStream,
         globals: &Globals,
+        global_quality: &QualityConfig,
         templates: &mut Templates,
     ) -> Option<StreamConfig> {
         let name = match &raw.name {
@@ -336,24 +348,36 @@ impl Check<'_> {
                     .map(|template| (template.to_string(), raw.line)),
             },
         };
-        let pipeline = pipeline.and_then(|(template_name, line)| match templates.find(&template_name) {
-            Ok(template) => {
-                let placeholders = template.placeholders();
-                let uses_url = placeholders.iter().find(|p| *p == "url" || *p == "location");
-                if let (Some(placeholder), Field::Missing) = (uses_url, &raw.url) {
-                    let message = format!("missing url: template {template_name:?} uses {{{placeholder}}}");
-                    self.push(raw.line, &raw.path("url"), message);
+        let pipeline = pipeline.and_then(|(template_name, line)| {
+            let template = match templates.find(&template_name) {
+                Ok(template) => template.clone(),
+                Err(why) => {
+                    self.push(line, &raw.path("pipeline"), why.to_string());
+                    return None;
                 }
-                Some(template_name)
+            };
+            let uses_url = template.placeholders().into_iter().find(|(p, _)| p == "url" || p == "location");
+            if let (Some((placeholder, _)), Field::Missing) = (uses_url, &raw.url) {
+                let message = format!("missing url: template {template_name:?} uses {{{placeholder}}}");
+                self.push(raw.line, &raw.path("url"), message);
             }
-            Err(why) => {
-                self.push(line, &raw.path("pipeline"), why.to_string());
-                None
+            if let Err(why) = templates.check(&template, &raw.params) {
+                self.push(line, &raw.path("pipeline"), why);
             }
+            Some(template_name)
         });
 
         let (heartbeat, timeout) = self.stream_timing(raw, globals);
         let enabled = raw.enabled.given().is_none_or(|e| e.value);
+        let quality = self.quality(global_quality, &raw.sample_seconds, &raw.quality, &format!("{}.", raw.path("")));
+        let expect = self.expectation(raw);
+        if let (Some(timeout), Field::Given(sample)) = (timeout, &raw.sample_seconds) {
+            if quality.sample >= timeout {
+                self.push(sample.line, &raw.path("sample_seconds"), format!(
+                    "the sample window ({} s) must be shorter than the probe timeout ({} s)",
+                    secs(quality.sample), secs(timeout)));
+            }
+        }
         if raw.url != Field::Missing && url.is_none() {
             return None;
         }
@@ -366,7 +390,66 @@ impl Check<'_> {
             probe_timeout: timeout?,
             pipeline: pipeline?,
             params: raw.params.clone(),
+            quality,
+            expect,
         })
+    }
+
+    /// Thresholds from `base`, overridden by whatever `raw` gives; `prefix` is `""` at the top
+    /// level or `streams[N].` for a stream.
+    fn quality(
+        &mut self,
+        base: &QualityConfig,
+        sample_seconds: &Field<f64>,
+        raw: &RawQuality,
+        prefix: &str,
+    ) -> QualityConfig {
+        let mut quality = base.clone();
+        if let Field::Given(seconds) = sample_seconds {
+            if seconds.value < 0.0 || seconds.value > 60.0 {
+                self.push(seconds.line, &format!("{prefix}sample_seconds"), "must be between 0 and 60".to_string());
+            } else {
+                quality.sample = Duration::from_secs_f64(seconds.value);
+            }
+        }
+        let fields: [(&Field<f64>, &str, &mut f64, f64); 3] = [
+            (&raw.frozen_max_difference, "frozen_max_difference", &mut quality.frozen_max_difference, 255.0),
+            (&raw.black_max_luma, "black_max_luma", &mut quality.black_max_luma, 255.0),
+            (&raw.blank_max_stddev, "blank_max_stddev", &mut quality.blank_max_stddev, 128.0),
+        ];
+        for (field, key, target, max) in fields {
+            if let Field::Given(value) = field {
+                if value.value < 0.0 || value.value > max {
+                    self.push(value.line, &format!("{prefix}quality.{key}"), format!("must be between 0 and {max}"));
+                } else {
+                    *target = value.value;
+                }
+            }
+        }
+        quality
+    }
+
+    fn expectation(&mut self, raw: &RawStream) -> Expectation {
+        let mut expect = Expectation::default();
+        for (field, key, target) in [
+            (&raw.expect.width, "width", &mut expect.width),
+            (&raw.expect.height, "height", &mut expect.height),
+        ] {
+            if let Field::Given(value) = field {
+                match u32::try_from(value.value) {
+                    Ok(pixels) if pixels > 0 => *target = Some(pixels),
+                    _ => self.push(value.line, &raw.path(&format!("expect.{key}")), "must be a positive number of pixels".to_string()),
+                }
+            }
+        }
+        if let Field::Given(fps) = &raw.expect.min_fps {
+            if fps.value > 0.0 {
+                expect.min_fps = Some(fps.value);
+            } else {
+                self.push(fps.line, &raw.path("expect.min_fps"), "must be above 0".to_string());
+            }
+        }
+        expect
     }
 
     /// The stream's effective heartbeat and probe timeout. Their comparison is reported here only

@@ -384,7 +384,8 @@ async fn stream_parts(stream: &mut TcpStream, frames: &Frames, feed: Feed) -> st
     stream.write_all(multipart_head().as_bytes()).await?;
     let mut ticker = tokio::time::interval(FRAME_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut index = 0usize;
+    // Like a real camera, the picture depends on the time, not on when this client connected.
+    let mut index = wall_clock_frame_index();
     loop {
         ticker.tick().await;
         match feed {
@@ -405,6 +406,11 @@ async fn stream_parts(stream: &mut TcpStream, frames: &Frames, feed: Feed) -> st
         }
         index = index.wrapping_add(1);
     }
+}
+
+fn wall_clock_frame_index() -> usize {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (since_epoch.as_millis() / FRAME_INTERVAL.as_millis().max(1)) as usize
 }
 
 /// Keeps the connection open, discarding whatever the client sends, until it closes.

@@ -305,7 +305,7 @@ async fn stream_loop(
     shared: Arc<Shared>,
     stream: StreamConfig,
     stream_id: i64,
-    request: ProbeRequest,
+    mut request: ProbeRequest,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
@@ -334,6 +334,10 @@ async fn stream_loop(
         }
         log_transition(&stream.name, last, &outcome);
         last = Some(outcome.health);
+        // Remembered for the next probe: a camera replaying one stale frame shows up as frozen.
+        if let Some(picture) = outcome.picture.clone() {
+            request.previous_picture = Some((picture, std::time::Instant::now()));
+        }
         let heartbeat = Heartbeat {
             stream_id,
             ts_ms,

@@ -2,6 +2,7 @@
 
 mod classify;
 pub mod outcome;
+pub mod quality;
 mod run;
 pub mod teardown;
 

@@ -176,6 +176,13 @@ pub struct ProbeOutcome {
     pub codec: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// Frames per second: measured over the sample window, else from the stream's caps.
+    pub fps: Option<f64>,
+    /// Compressed bitrate over the sample window.
+    pub bitrate_kbps: Option<u64>,
+    /// The first frame, summarised, for the next probe's "same picture again?" check.
+    #[serde(skip)]
+    pub picture: Option<super::quality::PictureSummary>,
 }
 
 impl ProbeOutcome {
@@ -188,6 +195,9 @@ impl ProbeOutcome {
             codec: None,
             width: None,
             height: None,
+            fps: None,
+            bitrate_kbps: None,
+            picture: None,
         }
     }
 

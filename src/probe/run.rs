@@ -5,6 +5,8 @@
 
 use super::classify::{classify_error, diagnose_connect, ConnectDiagnosis};
 use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
+use super::quality::{self, Observation, PictureSummary, Verdict};
+use crate::config::{Expectation, QualityConfig};
 use super::teardown::Reaper;
 use crate::config::StreamConfig;
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
@@ -14,7 +16,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -30,6 +32,11 @@ pub struct ProbeRequest {
     pub template: Template,
     pub params: BTreeMap<String, String>,
     pub timeout: Duration,
+    pub quality: QualityConfig,
+    pub expect: Expectation,
+    /// The previous probe's picture and when it was taken, to catch a camera that replays one
+    /// stale frame on every new connection.
+    pub previous_picture: Option<(PictureSummary, Instant)>,
 }
 
 impl ProbeRequest {
@@ -40,6 +47,9 @@ impl ProbeRequest {
             template: library.find(&stream.pipeline)?,
             params: stream.params.clone(),
             timeout: stream.probe_timeout,
+            quality: stream.quality.clone(),
+            expect: stream.expect.clone(),
+            previous_picture: None,
         })
     }
 }
@@ -150,7 +160,11 @@ async fn watch(
     deadline: Instant,
     wanted: FrameWanted,
 ) -> Result<(ProbeOutcome, gst::Sample), ProbeOutcome> {
-    let (frame_tx, mut frame_rx) = mpsc::channel::<ArrivedFrame>(1);
+    let window = if wanted == FrameWanted::First { request.quality.sample } else { Duration::ZERO };
+    // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
+    let (frame_tx, mut frame_rx) = mpsc::channel::<ArrivedFrame>(2);
+    let frames_counted = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&frames_counted);
     // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
     sink.set_sync(false);
     sink.set_max_buffers(1);
@@ -160,18 +174,22 @@ async fn watch(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |appsink| {
                 let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let corrupt =
-                    sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED));
-                if wanted == FrameWanted::Clean && corrupt {
+                if !acceptable(&sample, wanted) {
                     return Ok(gst::FlowSuccess::Ok);
                 }
+                counter.fetch_add(1, Ordering::Relaxed);
                 let _ = frame_tx.try_send(ArrivedFrame { at: Instant::now(), sample });
-                // The frame answers the probe; stop upstream work until teardown.
-                Err(gst::FlowError::Eos)
+                if window.is_zero() {
+                    // The frame answers the probe; stop upstream work until teardown.
+                    Err(gst::FlowError::Eos)
+                } else {
+                    Ok(gst::FlowSuccess::Ok)
+                }
             })
             .build(),
     );
     let data_seen = watch_source_data(pipeline);
+    let wire_bytes = (!window.is_zero()).then(|| count_encoded_bytes(pipeline));
     let Some(bus) = pipeline.bus() else {
         return Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"));
     };
@@ -190,13 +208,10 @@ async fn watch(
 
     let diagnose_at = started + request.timeout / 2;
     let mut diagnosis: Option<tokio::task::JoinHandle<ConnectDiagnosis>> = None;
-    loop {
+    let first = loop {
         tokio::select! {
             biased;
-            Some(frame) = frame_rx.recv() => {
-                let outcome = up_outcome(pipeline, &frame, started);
-                return Ok((outcome, frame.sample));
-            }
+            Some(frame) = frame_rx.recv() => break frame,
             msg = messages.next() => {
                 let Some(msg) = msg else { continue };
                 match msg.view() {
@@ -227,7 +242,136 @@ async fn watch(
                 return Err(timeout_outcome(request, &progress, data_seen.load(Ordering::Relaxed), diag));
             }
         }
+    };
+    if let Some(handle) = diagnosis {
+        handle.abort();
     }
+    let mut outcome = up_outcome(pipeline, &first, started);
+    if wanted == FrameWanted::Clean {
+        return Ok((outcome, first.sample));
+    }
+
+    // The sample window: keep the latest frame until it ends (never past the deadline).
+    let mut observation = Observation {
+        first: quality::summarize(&first.sample),
+        width: outcome.width,
+        height: outcome.height,
+        fps: caps_framerate(first.sample.caps()),
+        ..Observation::default()
+    };
+    if !window.is_zero() {
+        let frames_at_first = frames_counted.load(Ordering::Relaxed);
+        let window_end = (first.at + window).min(deadline);
+        let mut last: Option<ArrivedFrame> = None;
+        loop {
+            tokio::select! {
+                Some(frame) = frame_rx.recv() => last = Some(frame),
+                msg = messages.next() => {
+                    // The stream broke after delivering video: judge what arrived.
+                    if msg.is_some_and(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(window_end.into()) => break,
+            }
+        }
+        let frames = frames_counted.load(Ordering::Relaxed).saturating_sub(frames_at_first);
+        let span = Instant::now().saturating_duration_since(first.at).as_secs_f64();
+        if span > 0.2 {
+            observation.fps = Some(frames as f64 / span);
+            outcome.fps = observation.fps;
+            if let Some(bytes) = &wire_bytes {
+                outcome.bitrate_kbps = Some((bytes.load(Ordering::Relaxed) as f64 * 8.0 / span / 1000.0) as u64);
+            }
+        }
+        match last {
+            Some(last) => {
+                observation.span_seconds = last.at.saturating_duration_since(first.at).as_secs_f64();
+                observation.last = quality::summarize(&last.sample);
+            }
+            // A whole window without a second frame: the camera sent one picture and stalled.
+            None if span >= 1.0 => observation.stalled_seconds = Some(span),
+            None => {}
+        }
+    } else {
+        outcome.fps = observation.fps;
+    }
+    let previous = request.previous_picture.as_ref();
+    let verdict = quality::judge(
+        &observation,
+        previous.map(|(summary, _)| summary),
+        previous.map_or(0.0, |(_, at)| at.elapsed().as_secs_f64()),
+        &request.quality,
+        &request.expect,
+    );
+    if let Some(verdict) = verdict {
+        let (reason, detail) = match verdict {
+            Verdict::Black(d) => (Reason::Black, d),
+            Verdict::Blank(d) => (Reason::Black, d),
+            Verdict::Frozen(d) => (Reason::Frozen, d),
+            Verdict::WrongResolution(d) => (Reason::WrongResolution, d),
+            Verdict::LowFps(d) => (Reason::LowFps, d),
+        };
+        outcome.health = Health::Degraded;
+        outcome.reason = Some(reason);
+        outcome.message = detail;
+    }
+    outcome.picture = observation.first;
+    Ok((outcome, first.sample))
+}
+
+/// Whether a frame can answer the probe. Compressed frames (the nodecode template) count only
+/// from a keyframe; for snapshots, frames the decoder flagged corrupt are skipped.
+fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
+    let Some(buffer) = sample.buffer() else { return false };
+    let raw = sample.caps().and_then(|c| c.structure(0)).is_some_and(|s| s.name().starts_with("video/x-raw"));
+    if !raw && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+        return false;
+    }
+    !(wanted == FrameWanted::Clean && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
+}
+
+fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
+    let rate = caps?.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
+}
+
+/// Counts the compressed bytes entering each decoder (added later by decodebin, hence the
+/// signal), for the bitrate over the sample window.
+fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&bytes);
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let is_decoder = !element.is::<gst::Bin>()
+            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        if !is_decoder {
+            return;
+        }
+        if let Some(pad) = element.static_pad("sink") {
+            let counter = Arc::clone(&counter);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    });
+    // Decoders already in the description (not created by decodebin).
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        let is_decoder = !element.is::<gst::Bin>()
+            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        if let (true, Some(pad)) = (is_decoder, element.static_pad("sink")) {
+            let counter = Arc::clone(&bytes);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
+    bytes
 }
 
 /// Marks when any source element first pushes data (HTTP body bytes, a device's first buffer).
@@ -351,6 +495,9 @@ fn up_outcome(pipeline: &gst::Pipeline, frame: &ArrivedFrame, started: Instant) 
         codec: stream_codec(pipeline, caps),
         width: width.and_then(|w| u32::try_from(w).ok()),
         height: height.and_then(|h| u32::try_from(h).ok()),
+        fps: None,
+        bitrate_kbps: None,
+        picture: None,
     }
 }
 

@@ -1,0 +1,55 @@
+# StreamPulse — the two commands a newcomer needs:
+#   make demo   installs what is missing, builds, and runs demo cameras + monitor + web on loopback
+#   make test   installs what is missing, builds, and runs every test
+SHELL := /bin/bash
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian 12 packages: build (dev headers, pkg-config), runtime plugins the probe templates use,
+# the RTSP server library (demo cameras, tests), ffmpeg (benchmark baseline), chromium (browser tests).
+APT_PACKAGES := pkg-config build-essential \
+	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
+	ffmpeg chromium chromium-driver nodejs npm
+
+.PHONY: deps build release test lint run demo bench clean
+
+## deps: install the Debian packages above that are missing (idempotent; no-op when all present)
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then re-run"; exit 1; }
+
+build: deps
+	$(CARGO) build --locked
+
+release: deps
+	$(CARGO) build --locked --release
+
+## test: every test — unit, integration (real GStreamer, SQLite, loopback servers), browser
+test: deps
+	$(CARGO) test --locked --all-targets -- --test-threads=2
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## run: the monitor on the repository's config.yaml (its cameras come from `streampulse demo`)
+run: build
+	$(CARGO) run --locked -- monitor --config config.yaml
+
+## demo: demo cameras, monitor and web server on loopback with a throw-away database
+demo: release
+	./target/release/streampulse demo
+
+## bench: probe cost and schedule lag against a local RTSP server, with ffmpeg as baseline
+bench: release
+	$(CARGO) bench --locked --bench fleet
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,246 @@
+//! What the picture says: a cheap summary of a decoded frame (mean and spread of luma, a coarse
+//! grid of block averages, a hash of the sampled pixels) and the verdicts drawn from it — black,
+//! blank, frozen, wrong size, too few frames.
+//!
+//! Only the luma plane is read, every few pixels, so a 1080p frame costs well under a
+//! millisecond: cheap enough for every probe of a large fleet.
+
+use crate::config::{Expectation, QualityConfig};
+use gstreamer as gst;
+use gstreamer_video as gst_video;
+
+/// Grid of block averages compared between frames.
+const GRID_COLUMNS: usize = 16;
+const GRID_ROWS: usize = 9;
+/// Read every STEP-th pixel in both directions.
+const STEP: usize = 4;
+
+/// A frame reduced to what the checks need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureSummary {
+    pub mean_luma: f64,
+    pub stddev_luma: f64,
+    /// Block-average luma, `GRID_ROWS × GRID_COLUMNS`, row-major.
+    grid: Vec<f64>,
+    /// Hash of every sampled pixel: equal hashes mean, for all practical purposes, an identical
+    /// picture — which a live camera never sends twice (sensor noise, clock overlays).
+    pub exact_hash: u64,
+}
+
+impl PictureSummary {
+    /// Largest change of any block average, 0–255.
+    pub fn difference(&self, other: &PictureSummary) -> f64 {
+        self.grid.iter().zip(&other.grid).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+    }
+}
+
+/// Summarises a decoded frame, or `None` when it is not raw video in a layout with a luma plane
+/// (e.g. the nodecode template's compressed frames).
+pub fn summarize(sample: &gst::Sample) -> Option<PictureSummary> {
+    let caps = sample.caps()?;
+    let info = gst_video::VideoInfo::from_caps(caps).ok()?;
+    let buffer = sample.buffer()?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
+    let (width, height) = (info.width() as usize, info.height() as usize);
+    if width == 0 || height == 0 {
+        return None;
+    }
+    // Where the luma of pixel x sits in a row, per layout.
+    let (plane, pixel_stride, offset) = match info.format() {
+        gst_video::VideoFormat::I420
+        | gst_video::VideoFormat::Yv12
+        | gst_video::VideoFormat::Nv12
+        | gst_video::VideoFormat::Nv21
+        | gst_video::VideoFormat::Y42b
+        | gst_video::VideoFormat::Y444
+        | gst_video::VideoFormat::Y41b
+        | gst_video::VideoFormat::Gray8 => (0, 1, 0),
+        gst_video::VideoFormat::Yuy2 | gst_video::VideoFormat::Yvyu => (0, 2, 0),
+        gst_video::VideoFormat::Uyvy => (0, 2, 1),
+        _ => return None,
+    };
+    let data = frame.plane_data(plane).ok()?;
+    let stride = usize::try_from(*info.stride().first()?).ok()?;
+
+    let mut grid_sum = vec![0u64; GRID_COLUMNS * GRID_ROWS];
+    let mut grid_count = vec![0u64; GRID_COLUMNS * GRID_ROWS];
+    let (mut sum, mut sum_squares, mut count) = (0u64, 0u64, 0u64);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for y in (0..height).step_by(STEP) {
+        let row = y * stride;
+        let cell_row = y * GRID_ROWS / height;
+        for x in (0..width).step_by(STEP) {
+            let Some(&luma) = data.get(row + x * pixel_stride + offset) else { continue };
+            let value = u64::from(luma);
+            sum += value;
+            sum_squares += value * value;
+            count += 1;
+            let cell = cell_row * GRID_COLUMNS + x * GRID_COLUMNS / width;
+            grid_sum[cell] += value;
+            grid_count[cell] += 1;
+            hash = (hash ^ value).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let mean = sum as f64 / count as f64;
+    let variance = (sum_squares as f64 / count as f64 - mean * mean).max(0.0);
+    let grid = grid_sum.iter().zip(&grid_count).map(|(s, c)| if *c == 0 { 0.0 } else { *s as f64 / *c as f64 }).collect();
+    Some(PictureSummary { mean_luma: mean, stddev_luma: variance.sqrt(), grid, exact_hash: hash })
+}
+
+/// Why a picture is not healthy, with the detail a person needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Black(String),
+    Frozen(String),
+    Blank(String),
+    WrongResolution(String),
+    LowFps(String),
+}
+
+/// What a probe saw over its window.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub first: Option<PictureSummary>,
+    /// The last frame of the sample window (when there was one).
+    pub last: Option<PictureSummary>,
+    /// Seconds between the first and the last frame compared.
+    pub span_seconds: f64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Frames per second measured over the window, or from caps when there was none.
+    pub fps: Option<f64>,
+    /// Set when a sample window passed without a single new frame after the first.
+    pub stalled_seconds: Option<f64>,
+}
+
+/// The first failed check, in order of what matters most to a person: a black picture, a frozen
+/// one, a blank one, then size and rate.
+pub fn judge(
+    seen: &Observation,
+    previous: Option<&PictureSummary>,
+    previous_age_seconds: f64,
+    quality: &QualityConfig,
+    expect: &Expectation,
+) -> Option<Verdict> {
+    if let Some(first) = &seen.first {
+        if first.mean_luma <= quality.black_max_luma && first.stddev_luma <= quality.blank_max_stddev.max(8.0) {
+            return Some(Verdict::Black(format!("mean luma {:.0} of 255", first.mean_luma)));
+        }
+        if let Some(seconds) = seen.stalled_seconds {
+            return Some(Verdict::Frozen(format!("no new frame for {seconds:.1} s after the first")));
+        }
+        if let Some(last) = &seen.last {
+            if let Some(why) = frozen(first, last, quality) {
+                return Some(Verdict::Frozen(format!("{why} over {:.1} s", seen.span_seconds)));
+            }
+        }
+        if let Some(previous) = previous {
+            if let Some(why) = frozen(previous, first, quality) {
+                return Some(Verdict::Frozen(format!(
+                    "{why} as the previous probe {previous_age_seconds:.0} s ago"
+                )));
+            }
+        }
+        if first.stddev_luma <= quality.blank_max_stddev {
+            return Some(Verdict::Blank(format!(
+                "a single colour (luma {:.0} ± {:.1})",
+                first.mean_luma, first.stddev_luma
+            )));
+        }
+    }
+    if let (Some(want), Some(got)) = (expect.width, seen.width) {
+        if want != got {
+            return Some(Verdict::WrongResolution(resolution_detail(expect, seen)));
+        }
+    }
+    if let (Some(want), Some(got)) = (expect.height, seen.height) {
+        if want != got {
+            return Some(Verdict::WrongResolution(resolution_detail(expect, seen)));
+        }
+    }
+    if let (Some(min), Some(fps)) = (expect.min_fps, seen.fps) {
+        if fps < min {
+            return Some(Verdict::LowFps(format!("{fps:.1} fps, expected at least {min}")));
+        }
+    }
+    None
+}
+
+fn frozen(before: &PictureSummary, after: &PictureSummary, quality: &QualityConfig) -> Option<String> {
+    if before.exact_hash == after.exact_hash {
+        return Some("identical picture".to_string());
+    }
+    let difference = before.difference(after);
+    (difference <= quality.frozen_max_difference)
+        .then(|| format!("almost the same picture (largest change {difference:.1} of 255)"))
+}
+
+fn resolution_detail(expect: &Expectation, seen: &Observation) -> String {
+    let show = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+    format!(
+        "{}x{}, expected {}x{}",
+        show(seen.width),
+        show(seen.height),
+        show(expect.width.or(seen.width)),
+        show(expect.height.or(seen.height))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary_of(width: usize, height: usize, pixel: impl Fn(usize, usize) -> u8) -> PictureSummary {
+        gst::init().expect("gst");
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, width as u32, height as u32)
+            .build()
+            .expect("info");
+        let stride = info.stride()[0] as usize;
+        let mut data = vec![0u8; info.size()];
+        for y in 0..height {
+            for x in 0..width {
+                data[y * stride + x] = pixel(x, y);
+            }
+        }
+        let buffer = gst::Buffer::from_mut_slice(data);
+        let caps = info.to_caps().expect("caps");
+        let sample = gst::Sample::builder().buffer(&buffer).caps(&caps).build();
+        summarize(&sample).expect("summarised")
+    }
+
+    #[test]
+    fn black_blank_and_moving_pictures() {
+        let quality = QualityConfig::default();
+        let none = Expectation::default();
+        let black = summary_of(64, 48, |_, _| 2);
+        let grey = summary_of(64, 48, |_, _| 128);
+        let gradient = summary_of(64, 48, |x, y| (x * 3 + y) as u8);
+        let moved = summary_of(64, 48, |x, y| ((x + 8) * 3 + y) as u8);
+        let observe = |first: &PictureSummary| Observation { first: Some(first.clone()), ..Observation::default() };
+        assert!(matches!(judge(&observe(&black), None, 0.0, &quality, &none), Some(Verdict::Black(_))));
+        assert!(matches!(judge(&observe(&grey), None, 0.0, &quality, &none), Some(Verdict::Blank(_))));
+        assert_eq!(judge(&observe(&gradient), None, 0.0, &quality, &none), None);
+        // The same picture as last time is frozen; a moved one is not.
+        assert!(matches!(judge(&observe(&gradient), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("identical")));
+        assert_eq!(judge(&observe(&moved), Some(&gradient), 15.0, &quality, &none), None);
+        // Sensor noise of one level is "almost the same"; a threshold of 0 accepts it as live.
+        let noisy = summary_of(64, 48, |x, y| (x * 3 + y) as u8 + u8::from((x + y) % 7 == 0));
+        assert!(matches!(judge(&observe(&noisy), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("almost")));
+        let strict = QualityConfig { frozen_max_difference: 0.0, ..QualityConfig::default() };
+        assert_eq!(judge(&observe(&noisy), Some(&gradient), 15.0, &strict, &none), None);
+    }
+
+    #[test]
+    fn expectations_on_size_and_rate() {
+        let quality = QualityConfig::default();
+        let picture = summary_of(32, 32, |x, y| (x * 7 + y * 3) as u8);
+        let seen = Observation { first: Some(picture), width: Some(320), height: Some(240), fps: Some(5.0), ..Observation::default() };
+        let want_hd = Expectation { width: Some(1920), height: Some(1080), min_fps: None };
+        assert!(matches!(judge(&seen, None, 0.0, &quality, &want_hd), Some(Verdict::WrongResolution(m)) if m == "320x240, expected 1920x1080"));
+        let want_fps = Expectation { min_fps: Some(10.0), ..Expectation::default() };
+        assert!(matches!(judge(&seen, None, 0.0, &quality, &want_fps), Some(Verdict::LowFps(_))));
+    }
+}
