@@ -236,6 +236,15 @@ struct Running {
 }
 
 impl RtspTestServer {
+    /// RTSP sessions the server holds now. A client that sends TEARDOWN leaves none behind; one
+    /// that just disconnects leaves its session until the session timeout.
+    pub fn active_sessions(&self) -> u32 {
+        self.running
+            .as_ref()
+            .and_then(|running| running.server.session_pool())
+            .map_or(0, |pool| pool.n_sessions() as u32)
+    }
+
     /// Starts with the default mounts on an ephemeral port.
     pub fn start() -> Result<RtspTestServer, DemoError> {
         RtspTestServer::builder().start()

@@ -1,0 +1,70 @@
+//! Probe behaviour a camera owner relies on beyond up/down: the RTSP session is torn down at
+//! once (2-slot cameras), a silent camera costs at most the deadline, and snapshots are JPEGs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use streampulse::config::{Expectation, QualityConfig};
+use streampulse::demo::{RtspTestServer, SilentTcpServer};
+use streampulse::pipeline::TemplateLibrary;
+use streampulse::probe::{probe, snapshot, Health, ProbeRequest, Reaper, Reason, TimeoutStage};
+use streampulse::url::CameraUrl;
+
+fn request(url: &str, timeout: Duration) -> ProbeRequest {
+    ProbeRequest {
+        url: Some(CameraUrl::new(url)),
+        template: TemplateLibrary::new(None).find("rtsp").expect("shipped template"),
+        params: BTreeMap::new(),
+        timeout,
+        quality: QualityConfig::default(),
+        expect: Expectation::default(),
+        previous_picture: None,
+    }
+}
+
+#[tokio::test]
+async fn each_probe_tears_its_rtsp_session_down_at_once() {
+    let server = RtspTestServer::start().expect("rtsp server");
+    let reaper = Reaper::new();
+    let probe_count = 5;
+    for _ in 0..probe_count {
+        let outcome = probe(&request(&server.url("/test"), Duration::from_secs(5)), &reaper).await;
+        assert_eq!(outcome.health, Health::Up, "{outcome:?}");
+    }
+    assert!(reaper.drain(Duration::from_secs(3), probe_count), "teardowns finish");
+    // Without TEARDOWN each session would linger for the server's 60 s session timeout.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.active_sessions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.active_sessions(), 0, "every probe released its session");
+}
+
+#[tokio::test]
+async fn a_silent_camera_costs_the_deadline_and_no_more() {
+    let silent = SilentTcpServer::start().expect("silent server");
+    let reaper = Reaper::new();
+    let deadline = Duration::from_millis(1500);
+    let started = Instant::now();
+    let outcome = probe(&request(&silent.rtsp_url("/stream1"), deadline), &reaper).await;
+    let took = started.elapsed();
+    assert_eq!(outcome.reason, Some(Reason::Timeout(TimeoutStage::Headers)), "{outcome:?}");
+    assert!(took >= deadline && took < deadline + Duration::from_millis(250), "took {took:?}");
+    // Teardown happens off the probe's path and still completes.
+    assert!(reaper.drain(Duration::from_secs(5), 1), "teardown of the silent probe finished");
+}
+
+#[tokio::test]
+async fn a_snapshot_is_a_clean_jpeg_of_the_stream() {
+    let server = RtspTestServer::start().expect("rtsp server");
+    let reaper = Reaper::new();
+    let shot = snapshot(&request(&server.url("/test"), Duration::from_secs(5)), &reaper)
+        .await
+        .expect("snapshot");
+    assert_eq!((shot.width, shot.height), (320, 240));
+    assert!(shot.jpeg.starts_with(&[0xFF, 0xD8]) && shot.jpeg.ends_with(&[0xFF, 0xD9]), "a JPEG");
+    assert!(shot.jpeg.len() > 1000);
+    let failure = snapshot(&request(&server.url("/nope"), Duration::from_secs(5)), &reaper)
+        .await
+        .expect_err("no such mount");
+    assert_eq!(failure.reason, Some(Reason::NotFound));
+}
