@@ -242,7 +242,7 @@ impl RtspTestServer {
         self.running
             .as_ref()
             .and_then(|running| running.server.session_pool())
-            .map_or(0, |pool| pool.n_sessions() as u32)
+            .map_or(0, |pool| pool.n_sessions())
     }
 
     /// Starts with the default mounts on an ephemeral port.
@@ -418,6 +418,10 @@ struct MountSpec {
 }
 
 /// A live test picture encoded to H.264 and payloaded as `pay0`.
+///
+/// The ball follows the wall clock, not the frame count: each client gets its own media, and like
+/// a real camera every connection must show the picture of now, not the same first frame (which
+/// the monitor rightly calls frozen when two probes see it).
 fn h264_launch(
     pattern: &str,
     width: u32,
@@ -427,7 +431,7 @@ fn h264_launch(
     bitrate_kbps: u32,
 ) -> String {
     format!(
-        "( videotestsrc is-live=true pattern={pattern} \
+        "( videotestsrc is-live=true pattern={pattern} animation-mode=wall-time \
          ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
          ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int_max} bitrate={bitrate_kbps} \
          ! rtph264pay name=pay0 pt=96 config-interval=-1 )"

@@ -207,6 +207,21 @@ impl Monitor {
             Ok(Err(e)) => tracing::error!("writing the last heartbeats failed: {e}"),
             Err(e) => tracing::error!("writer shutdown failed: {e}"),
         }
+        // One summary line for `make bench` (benches/fleet.rs), which reads it from the log.
+        let mut lags = self.stats.take_lags_ms();
+        lags.sort_unstable();
+        let lag_at = |per_mille: usize| {
+            let index = (lags.len() * per_mille / 1000).min(lags.len().saturating_sub(1));
+            lags.get(index).copied().unwrap_or(0)
+        };
+        tracing::info!(
+            probes = self.stats.probes.load(Ordering::Relaxed),
+            probes_up = self.stats.probes_up.load(Ordering::Relaxed),
+            lag_p50_ms = lag_at(500),
+            lag_p99_ms = lag_at(990),
+            lag_max_ms = lags.last().copied().unwrap_or(0),
+            "probe summary"
+        );
         Ok(())
     }
 }

@@ -99,11 +99,13 @@ fn summarize(text: &str, debug: &str) -> String {
     crate::url::redact_text(&line)
 }
 
-/// What a plain TCP connect to the camera's port says.
+/// What a plain connection to the camera's port says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectDiagnosis {
     Refused,
     Connected,
+    /// An HTTP camera sent a status line: it answers requests, so what is missing is video.
+    Answered,
     Unreachable(String),
     /// Still connecting when the budget ran out.
     Pending,
@@ -111,12 +113,52 @@ pub enum ConnectDiagnosis {
     NotApplicable,
 }
 
-pub async fn diagnose_connect(host: String, port: u16, budget: Duration) -> ConnectDiagnosis {
+/// Connects to `host:port` within `budget`. For plain HTTP it also sends a request and waits for
+/// the status line, which tells "the camera never answers" from "it answers but sends no video".
+/// Only used when a probe is already failing, so healthy cameras never see the extra connection.
+/// Progress is published on `progress` as it happens, so a caller whose deadline comes first
+/// still learns how far the connection got.
+pub async fn diagnose_connect(
+    host: String,
+    port: u16,
+    http_path: Option<String>,
+    budget: Duration,
+    progress: tokio::sync::watch::Sender<ConnectDiagnosis>,
+) {
+    let started = tokio::time::Instant::now();
     let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
-    match tokio::time::timeout(budget, attempt).await {
-        Ok(Ok(_stream)) => ConnectDiagnosis::Connected,
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => ConnectDiagnosis::Refused,
-        Ok(Err(e)) => ConnectDiagnosis::Unreachable(format!("cannot connect to {host}:{port}: {e}")),
-        Err(_) => ConnectDiagnosis::Pending,
+    let mut stream = match tokio::time::timeout(budget, attempt).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let _ = progress.send(ConnectDiagnosis::Refused);
+            return;
+        }
+        Ok(Err(e)) => {
+            let _ = progress.send(ConnectDiagnosis::Unreachable(format!("cannot connect to {host}:{port}: {e}")));
+            return;
+        }
+        Err(_) => return,
+    };
+    let _ = progress.send(ConnectDiagnosis::Connected);
+    let Some(path) = http_path else { return };
+    let remaining = budget.saturating_sub(started.elapsed());
+    let exchange = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: StreamPulse\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut first = [0u8; 12];
+        let read = stream.read(&mut first).await?;
+        Ok::<bool, std::io::Error>(first[..read].starts_with(b"HTTP/"))
+    };
+    if let Ok(Ok(true)) = tokio::time::timeout(remaining, exchange).await {
+        let _ = progress.send(ConnectDiagnosis::Answered);
     }
+}
+
+/// Runs [`diagnose_connect`] to the end of its budget and returns what it found.
+pub async fn diagnose_now(host: String, port: u16, budget: Duration) -> ConnectDiagnosis {
+    let (sender, receiver) = tokio::sync::watch::channel(ConnectDiagnosis::Pending);
+    diagnose_connect(host, port, None, budget, sender).await;
+    let found = receiver.borrow().clone();
+    found
 }

@@ -3,7 +3,7 @@
 //! GStreamer, so a camera that accepts the connection and then says nothing costs at most the
 //! deadline. Teardown goes to the [`Reaper`] so it never delays the answer.
 
-use super::classify::{classify_error, diagnose_connect, ConnectDiagnosis};
+use super::classify::{classify_error, diagnose_connect, diagnose_now, ConnectDiagnosis};
 use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
 use super::quality::{self, Observation, PictureSummary, Verdict};
 use crate::config::{Expectation, QualityConfig};
@@ -96,7 +96,9 @@ pub fn template_values(request: &ProbeRequest) -> BTreeMap<String, String> {
     values.insert("user".into(), user);
     values.insert("password".into(), password);
     values.insert("timeout_us".into(), timeout_us.to_string());
-    values.insert("timeout_s".into(), request.timeout.as_secs().max(1).to_string());
+    // Whole seconds, rounded up plus one, so souphttpsrc's own timeout never fires before the
+    // probe's deadline (which knows at which stage the camera stuck).
+    values.insert("timeout_s".into(), (request.timeout.as_secs_f64().ceil() as u64 + 1).to_string());
     values
         .insert("udp_fallback_us".into(), ((timeout_us as f64) * UDP_FALLBACK_FRACTION).round().to_string());
     values.entry("latency_ms".into()).or_insert_with(|| "0".into());
@@ -207,7 +209,7 @@ async fn watch(
     }
 
     let diagnose_at = started + request.timeout / 2;
-    let mut diagnosis: Option<tokio::task::JoinHandle<ConnectDiagnosis>> = None;
+    let mut diagnosis: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<ConnectDiagnosis>)> = None;
     let first = loop {
         tokio::select! {
             biased;
@@ -226,25 +228,35 @@ async fn watch(
             _ = tokio::time::sleep_until(diagnose_at.into()), if diagnosis.is_none() => {
                 // Halfway through with no frame: find out, in parallel, whether the camera's port
                 // even answers, so a timeout can say at which stage it stuck.
-                if let Some((host, port)) = request.url.as_ref().and_then(CameraUrl::host_port) {
-                    let budget = deadline.saturating_duration_since(Instant::now());
-                    diagnosis = Some(tokio::spawn(diagnose_connect(host, port, budget)));
-                } else {
-                    diagnosis = Some(tokio::spawn(async { ConnectDiagnosis::NotApplicable }));
-                }
+                let (progress, found) = tokio::sync::watch::channel(ConnectDiagnosis::Pending);
+                let task = match request.url.as_ref().and_then(CameraUrl::host_port) {
+                    Some((host, port)) => {
+                        let budget = deadline.saturating_duration_since(Instant::now());
+                        let http_path = request.url.as_ref().and_then(plain_http_path);
+                        tokio::spawn(diagnose_connect(host, port, http_path, budget, progress))
+                    }
+                    None => {
+                        let _ = progress.send(ConnectDiagnosis::NotApplicable);
+                        tokio::spawn(async {})
+                    }
+                };
+                diagnosis = Some((task, found));
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let diag = match diagnosis {
-                    Some(handle) if handle.is_finished() => handle.await.unwrap_or(ConnectDiagnosis::Pending),
-                    Some(handle) => { handle.abort(); ConnectDiagnosis::Pending }
+                    Some((task, found)) => {
+                        task.abort();
+                        let diag = found.borrow().clone();
+                        diag
+                    }
                     None => ConnectDiagnosis::NotApplicable,
                 };
                 return Err(timeout_outcome(request, &progress, data_seen.load(Ordering::Relaxed), diag));
             }
         }
     };
-    if let Some(handle) = diagnosis {
-        handle.abort();
+    if let Some((task, _)) = diagnosis {
+        task.abort();
     }
     let mut outcome = up_outcome(pipeline, &first, started);
     if wanted == FrameWanted::Clean {
@@ -374,6 +386,18 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
     bytes
 }
 
+/// The path of a plain `http://` URL (not https: the diagnosis speaks no TLS).
+fn plain_http_path(url: &CameraUrl) -> Option<String> {
+    if url.scheme().as_deref() != Some("http") {
+        return None;
+    }
+    let without = url.without_credentials();
+    let rest = without.split_once("://").map_or("", |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let path = path.split('#').next().unwrap_or("/");
+    Some(if path.is_empty() { "/".to_string() } else { path.to_string() })
+}
+
 /// Marks when any source element first pushes data (HTTP body bytes, a device's first buffer).
 fn watch_source_data(pipeline: &gst::Pipeline) -> Arc<AtomicBool> {
     let seen = Arc::new(AtomicBool::new(false));
@@ -440,6 +464,10 @@ fn timeout_outcome(
             Reason::Timeout(TimeoutStage::Connect),
             format!("no TCP connection within {secs:.1} s"),
         ),
+        ConnectDiagnosis::Answered => ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            format!("the camera answers HTTP requests but sent no video frame within {secs:.1} s"),
+        ),
         ConnectDiagnosis::Connected => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::Headers),
             format!("TCP connection accepted, no answer within {secs:.1} s"),
@@ -460,7 +488,7 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
         // port directly, within what is left of the deadline.
         if let Some((host, port)) = request.url.as_ref().and_then(CameraUrl::host_port) {
             let budget = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(2));
-            match diagnose_connect(host, port, budget).await {
+            match diagnose_now(host, port, budget).await {
                 ConnectDiagnosis::Refused => {
                     reason = Reason::Refused;
                     message = "nothing listens on the camera's port".into();
@@ -473,7 +501,7 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
                     reason = Reason::Timeout(TimeoutStage::Connect);
                     message = "no TCP connection".into();
                 }
-                ConnectDiagnosis::Connected | ConnectDiagnosis::NotApplicable => {}
+                ConnectDiagnosis::Connected | ConnectDiagnosis::Answered | ConnectDiagnosis::NotApplicable => {}
             }
         }
     }

@@ -1,0 +1,545 @@
+//! The monitor in-process on a tokio runtime, against real loopback cameras and a local SNTP
+//! server: the heartbeat rows it writes (video details, NTP time), how it rides out dead, silent
+//! and restarted cameras, config reloads, shutdown, and that hundreds of probes leak neither
+//! threads nor file descriptors.
+
+mod common;
+
+use common::{
+    heartbeats, system_now_ms, wait_for_async, wait_for_heartbeat_where, wait_for_heartbeats, TestConfig,
+    TestDir, TestStream,
+};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streampulse::demo::{
+    closed_port, closed_udp_port, MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer,
+};
+use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats};
+use streampulse::pipeline::TemplateLibrary;
+use streampulse::probe::{probe, Health, ProbeRequest, Reaper, Reason, TimeoutStage};
+use streampulse::store::{Heartbeat, Store};
+use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The leak check counts the whole process's threads and descriptors, so it runs alone: it takes
+/// this lock for writing, every other test for reading.
+static PROCESS_WIDE: RwLock<()> = RwLock::const_new(());
+
+async fn shared_process() -> RwLockReadGuard<'static, ()> {
+    PROCESS_WIDE.read().await
+}
+
+async fn whole_process() -> RwLockWriteGuard<'static, ()> {
+    PROCESS_WIDE.write().await
+}
+
+/// Config polling in tests: fast, so reload tests need not wait the production 2 s.
+const TEST_CONFIG_POLL: Duration = Duration::from_millis(200);
+
+/// A monitor running on the test's runtime.
+struct RunningMonitor {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), MonitorError>>,
+    stats: Arc<MonitorStats>,
+}
+
+impl RunningMonitor {
+    fn start(dir: &TestDir) -> RunningMonitor {
+        let mut options = MonitorOptions::new(dir.config_path());
+        options.db_path = Some(dir.db_path());
+        options.config_poll_interval = TEST_CONFIG_POLL;
+        let monitor = Monitor::new(options);
+        let stats = monitor.stats();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(monitor.run(shutdown_rx));
+        RunningMonitor {
+            shutdown,
+            task,
+            stats,
+        }
+    }
+
+    /// Signals shutdown and waits for `run()` to return; gives its result and how long it took.
+    async fn stop(self) -> (Result<(), MonitorError>, Duration) {
+        let asked = Instant::now();
+        self.shutdown.send(true).expect("the monitor is still listening");
+        let result = tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("run() returns after shutdown")
+            .expect("the monitor task did not panic");
+        (result, asked.elapsed())
+    }
+}
+
+fn probes(stats: &MonitorStats) -> u64 {
+    stats.probes.load(Ordering::Relaxed)
+}
+
+/// Asserts a plainly-up heartbeat with the demo cameras' picture size.
+fn assert_up(heartbeat: &Heartbeat, codec: &str, timeout_ms: u64) {
+    assert_eq!(heartbeat.health, Health::Up, "{heartbeat:#?}");
+    assert_eq!(heartbeat.reason, None, "{heartbeat:#?}");
+    let latency = heartbeat.latency_ms.expect("an up heartbeat has a latency");
+    assert!(
+        latency > 0 && latency < timeout_ms,
+        "latency {latency} ms: {heartbeat:#?}"
+    );
+    assert_eq!(heartbeat.codec.as_deref(), Some(codec), "{heartbeat:#?}");
+    assert_eq!(
+        (heartbeat.width, heartbeat.height),
+        (Some(320), Some(240)),
+        "{heartbeat:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heartbeat rows
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsp_and_mjpeg_heartbeats_carry_video_details_and_ntp_time() {
+    let _process = shared_process().await;
+    const OFFSET_MS: i64 = 3_600_000;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let mjpeg = MjpegTestServer::start().expect("MJPEG server");
+    let sntp = SntpTestServer::start(OFFSET_MS).expect("SNTP server");
+    let dir = TestDir::new();
+    dir.write_config(
+        &TestConfig::new(1, 0.8, sntp.port())
+            .stream(TestStream::new("Lobby RTSP", &rtsp.url("/test")))
+            .stream(TestStream::new("Garage MJPEG", &mjpeg.url("/"))),
+    );
+    let before_ms = system_now_ms();
+    let monitor = RunningMonitor::start(&dir);
+    let lobby = wait_for_heartbeats(&dir.db_path(), "Lobby RTSP", 2, Duration::from_secs(15)).await;
+    let garage = wait_for_heartbeats(&dir.db_path(), "Garage MJPEG", 2, Duration::from_secs(15)).await;
+    let after_ms = system_now_ms();
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+
+    for (rows, codec) in [(&lobby, "h264"), (&garage, "jpeg")] {
+        for heartbeat in rows.iter() {
+            assert_up(heartbeat, codec, 800);
+            assert!(
+                heartbeat.ntp_synced,
+                "a local SNTP server answered: {heartbeat:#?}"
+            );
+            // Stamped with NTP time: the system clock plus the server's hour, within 2 s.
+            let system_ms = heartbeat.ts_ms - OFFSET_MS;
+            assert!(
+                system_ms >= before_ms - 2_000 && system_ms <= after_ms + 2_000,
+                "ts_ms {} is not system time + 1 h (system time was {before_ms}..{after_ms})",
+                heartbeat.ts_ms
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_ntp_server_still_gives_heartbeats_on_the_system_clock() {
+    let _process = shared_process().await;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let dir = TestDir::new();
+    dir.write_config(
+        &TestConfig::new(1, 0.8, closed_udp_port()).stream(TestStream::new("Lobby", &rtsp.url("/test"))),
+    );
+    let before_ms = system_now_ms();
+    let monitor = RunningMonitor::start(&dir);
+    let rows = wait_for_heartbeats(&dir.db_path(), "Lobby", 2, Duration::from_secs(15)).await;
+    let after_ms = system_now_ms();
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+    for heartbeat in &rows {
+        assert_up(heartbeat, "h264", 800);
+        assert!(
+            !heartbeat.ntp_synced,
+            "no NTP answer, so not synced: {heartbeat:#?}"
+        );
+        assert!(
+            heartbeat.ts_ms >= before_ms && heartbeat.ts_ms <= after_ms,
+            "ts_ms {} is not the system time ({before_ms}..{after_ms})",
+            heartbeat.ts_ms
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cameras that die, hang or come back
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_killed_mid_run_goes_down_and_comes_back_after_restart() {
+    let _process = shared_process().await;
+    let mut rtsp = RtspTestServer::start().expect("RTSP server");
+    let dir = TestDir::new();
+    let db = dir.db_path();
+    // A closed NTP port: heartbeats are stamped with the system clock, comparable with ours.
+    dir.write_config(
+        &TestConfig::new(1, 0.8, closed_udp_port()).stream(TestStream::new("Lobby", &rtsp.url("/test"))),
+    );
+    let monitor = RunningMonitor::start(&dir);
+    wait_for_heartbeat_where(&db, "Lobby", 0, Duration::from_secs(15), |h| {
+        h.health == Health::Up
+    })
+    .await;
+
+    tokio::task::block_in_place(|| rtsp.stop());
+    let stopped_ms = system_now_ms();
+    let after_stop = wait_for_async(Duration::from_secs(10), || {
+        heartbeats(&db, "Lobby")
+            .into_iter()
+            .find(|h| h.ts_ms >= stopped_ms)
+    })
+    .await
+    .expect("a heartbeat after the camera died");
+    assert_eq!(after_stop.health, Health::Down, "{after_stop:#?}");
+    assert_eq!(after_stop.reason, Some(Reason::Refused), "{after_stop:#?}");
+    assert_eq!(after_stop.latency_ms, None, "{after_stop:#?}");
+
+    tokio::task::block_in_place(|| rtsp.restart()).expect("RTSP server restarts on its port");
+    let restarted_ms = system_now_ms();
+    let after_restart = wait_for_async(Duration::from_secs(10), || {
+        heartbeats(&db, "Lobby")
+            .into_iter()
+            .find(|h| h.ts_ms >= restarted_ms)
+    })
+    .await
+    .expect("a heartbeat after the camera came back");
+    assert_up(&after_restart, "h264", 800);
+
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+    let store = Store::open_read_only(&db).expect("database");
+    let status = store
+        .status_by_name("Lobby")
+        .expect("query")
+        .expect("Lobby is known");
+    assert_eq!(status.health, Some(Health::Up), "{status:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_camera_times_out_on_its_own_without_delaying_the_others() {
+    let _process = shared_process().await;
+    const SILENT_TIMEOUT_MS: i64 = 2_500;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let mjpeg = MjpegTestServer::start().expect("MJPEG server");
+    let silent = SilentTcpServer::start().expect("silent server");
+    let dir = TestDir::new();
+    let db = dir.db_path();
+    let fast = ["Fast RTSP", "Fast TCP", "Fast MJPEG", "Fast refused"];
+    dir.write_config(
+        &TestConfig::new(1, 0.8, closed_udp_port())
+            .stream(TestStream::new(fast[0], &rtsp.url("/test")))
+            .stream(TestStream::new(fast[1], &rtsp.url("/tcp")))
+            .stream(TestStream::new(fast[2], &mjpeg.url("/")))
+            .stream(TestStream::new(
+                fast[3],
+                &format!("rtsp://127.0.0.1:{}/test", closed_port()),
+            ))
+            // Its probe outlives two of the fast streams' heartbeats.
+            .stream(
+                TestStream::new("Silent", &silent.rtsp_url("/stream1"))
+                    .heartbeat_seconds(3)
+                    .probe_timeout_seconds(SILENT_TIMEOUT_MS as f64 / 1000.0),
+            ),
+    );
+    let monitor = RunningMonitor::start(&dir);
+
+    // Watch for the silent camera's heartbeats and note when each first shows up in the store.
+    let mut first_seen_ms: HashMap<i64, i64> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while first_seen_ms.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "3 silent heartbeats within 25 s; saw {first_seen_ms:?}"
+        );
+        let now_ms = system_now_ms();
+        for heartbeat in heartbeats(&db, "Silent") {
+            first_seen_ms.entry(heartbeat.ts_ms).or_insert(now_ms);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+
+    let silent_rows = heartbeats(&db, "Silent");
+    for heartbeat in &silent_rows {
+        assert_eq!(heartbeat.health, Health::Down, "{heartbeat:#?}");
+        assert_eq!(
+            heartbeat.reason,
+            Some(Reason::Timeout(TimeoutStage::Headers)),
+            "{heartbeat:#?}"
+        );
+        assert!(!heartbeat.message.is_empty(), "{heartbeat:#?}");
+        if let Some(seen_ms) = first_seen_ms.get(&heartbeat.ts_ms) {
+            let after_slot_ms = seen_ms - heartbeat.ts_ms;
+            assert!(
+                after_slot_ms <= SILENT_TIMEOUT_MS + 500,
+                "the silent probe's heartbeat was stored {after_slot_ms} ms after its slot (deadline \
+                 {SILENT_TIMEOUT_MS} ms)"
+            );
+            assert!(
+                after_slot_ms >= SILENT_TIMEOUT_MS - 100,
+                "it waited its deadline: {after_slot_ms} ms"
+            );
+        }
+    }
+    for pair in silent_rows.windows(2) {
+        let gap = pair[1].ts_ms - pair[0].ts_ms;
+        assert!(
+            (gap - 3_000).abs() <= 300,
+            "silent heartbeats {gap} ms apart, not 3 s"
+        );
+    }
+
+    for name in fast {
+        let rows = heartbeats(&db, name);
+        assert!(rows.len() >= 6, "{name}: only {} heartbeats", rows.len());
+        let gaps: Vec<i64> = rows
+            .windows(2)
+            .map(|pair| pair[1].ts_ms - pair[0].ts_ms)
+            .collect();
+        assert!(
+            gaps.iter().all(|gap| (gap - 1_000).abs() <= 300),
+            "{name}: heartbeats should stay 1 s apart, gaps were {gaps:?} ms"
+        );
+    }
+    for heartbeat in heartbeats(&db, fast[0]).iter().chain(&heartbeats(&db, fast[1])) {
+        assert_up(heartbeat, "h264", 800);
+    }
+    for heartbeat in &heartbeats(&db, fast[2]) {
+        assert_up(heartbeat, "jpeg", 800);
+    }
+    for heartbeat in &heartbeats(&db, fast[3]) {
+        assert_eq!(heartbeat.reason, Some(Reason::Refused), "{heartbeat:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config reload
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reload_adds_streams_refuses_invalid_files_and_keeps_history_across_renames() {
+    let _process = shared_process().await;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let mjpeg = MjpegTestServer::start().expect("MJPEG server");
+    let ntp_port = closed_udp_port();
+    let dir = TestDir::new();
+    let db = dir.db_path();
+    let alpha = TestStream::new("Alpha", &rtsp.url("/test"));
+    let bravo = TestStream::new("Bravo", &mjpeg.url("/"));
+    dir.write_config(&TestConfig::new(1, 0.8, ntp_port).stream(alpha.clone()));
+    let monitor = RunningMonitor::start(&dir);
+    wait_for_heartbeats(&db, "Alpha", 2, Duration::from_secs(15)).await;
+
+    // A stream added to the file is probed without a restart.
+    dir.write_config(
+        &TestConfig::new(1, 0.8, ntp_port)
+            .stream(alpha.clone())
+            .stream(bravo.clone()),
+    );
+    let bravo_up = wait_for_heartbeat_where(&db, "Bravo", 0, Duration::from_secs(10), |h| {
+        h.health == Health::Up
+    })
+    .await;
+    assert_up(&bravo_up, "jpeg", 800);
+    assert_eq!(monitor.stats.reloads.load(Ordering::Relaxed), 1);
+
+    // An invalid file is refused; the streams already running keep their heartbeats.
+    dir.write_config_text(
+        "heartbeat_seconds: often\nntp_server: 127.0.0.1:9\nstreams:\n  - name: Alpha\n    url: ftp://nowhere/\n",
+    );
+    wait_for_async(Duration::from_secs(5), || {
+        (monitor.stats.rejected_reloads.load(Ordering::Relaxed) == 1).then_some(())
+    })
+    .await
+    .expect("the invalid config is noticed and refused");
+    let alpha_before = heartbeats(&db, "Alpha").len();
+    let bravo_before = heartbeats(&db, "Bravo").len();
+    wait_for_heartbeats(&db, "Alpha", alpha_before + 2, Duration::from_secs(10)).await;
+    wait_for_heartbeats(&db, "Bravo", bravo_before + 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        monitor.stats.reloads.load(Ordering::Relaxed),
+        1,
+        "the invalid file was not applied"
+    );
+    assert!(!monitor.task.is_finished(), "the monitor keeps running");
+
+    // Renamed, same URL: the store keeps the stream, so its history is under the new name.
+    let alpha_id = Store::open_read_only(&db)
+        .expect("database")
+        .stream_id_by_name("Alpha")
+        .expect("query")
+        .expect("Alpha is known");
+    let history = heartbeats(&db, "Alpha");
+    let renamed = TestStream::new("Alpha (lobby)", &rtsp.url("/test"));
+    dir.write_config(&TestConfig::new(1, 0.8, ntp_port).stream(renamed).stream(bravo));
+    let rows = wait_for_heartbeats(&db, "Alpha (lobby)", history.len() + 2, Duration::from_secs(10)).await;
+    assert_eq!(monitor.stats.reloads.load(Ordering::Relaxed), 2);
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+
+    let store = Store::open_read_only(&db).expect("database");
+    assert_eq!(
+        store.stream_id_by_name("Alpha (lobby)").expect("query"),
+        Some(alpha_id)
+    );
+    assert_eq!(
+        store.stream_id_by_name("Alpha").expect("query"),
+        None,
+        "the old name is gone"
+    );
+    assert_eq!(
+        rows[..history.len()],
+        history[..],
+        "the old heartbeats are under the new name"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_promptly_and_writes_the_probes_in_flight() {
+    let _process = shared_process().await;
+    const SILENT_TIMEOUT: Duration = Duration::from_millis(1_500);
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let silent = SilentTcpServer::start().expect("silent server");
+    let dir = TestDir::new();
+    let db = dir.db_path();
+    dir.write_config(
+        &TestConfig::new(1, 0.8, closed_udp_port())
+            .stream(TestStream::new("Lobby", &rtsp.url("/test")))
+            .stream(
+                TestStream::new("Gate", &silent.rtsp_url("/stream1"))
+                    .heartbeat_seconds(2)
+                    .probe_timeout_seconds(SILENT_TIMEOUT.as_secs_f64()),
+            ),
+    );
+    let monitor = RunningMonitor::start(&dir);
+    wait_for_heartbeats(&db, "Lobby", 2, Duration::from_secs(15)).await;
+    let gate = wait_for_heartbeats(&db, "Gate", 1, Duration::from_secs(15)).await;
+
+    // Shut down while a Gate probe is in flight: 300 ms into a slot of its 2 s grid.
+    let last_slot_ms = gate.last().expect("one heartbeat").ts_ms;
+    let mut in_flight_slot_ms = last_slot_ms + 2_000;
+    while in_flight_slot_ms + 300 < system_now_ms() {
+        in_flight_slot_ms += 2_000;
+    }
+    let wait_ms = u64::try_from(in_flight_slot_ms + 300 - system_now_ms()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    let stats = Arc::clone(&monitor.stats);
+    let (result, took) = monitor.stop().await;
+    result.expect("run() returns Ok");
+    assert!(
+        took <= SILENT_TIMEOUT + Duration::from_secs(2),
+        "shutdown took {took:?}, more than the probe timeout + 2 s"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "shutdown waited for the Gate probe in flight: {took:?}"
+    );
+
+    let gate = heartbeats(&db, "Gate");
+    let last = gate.last().expect("Gate heartbeats");
+    assert!(
+        (last.ts_ms - in_flight_slot_ms).abs() <= 300,
+        "the probe in flight at shutdown ({in_flight_slot_ms}) was written; last Gate heartbeat {last:#?}"
+    );
+    assert_eq!(
+        last.reason,
+        Some(Reason::Timeout(TimeoutStage::Headers)),
+        "{last:#?}"
+    );
+    let stored = gate.len() + heartbeats(&db, "Lobby").len();
+    assert_eq!(
+        u64::try_from(stored).ok(),
+        Some(probes(&stats)),
+        "every probe the monitor ran has its heartbeat in the database"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(Iterator::count)
+        .unwrap_or(0)
+}
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(Iterator::count)
+        .unwrap_or(0)
+}
+
+/// The request the monitor would build for a stream with this URL and deadline.
+fn request(url: &str, timeout: Duration) -> ProbeRequest {
+    let yaml = TestConfig::new(10, timeout.as_secs_f64(), closed_udp_port())
+        .stream(TestStream::new("probe", url))
+        .to_yaml();
+    let config = streampulse::config::parse(&yaml, Path::new("/nonexistent/config.yaml"))
+        .unwrap_or_else(|e| panic!("test config is valid: {e}"));
+    ProbeRequest::for_stream(&config.streams[0], &TemplateLibrary::new(None)).expect("shipped template")
+}
+
+/// Runs `rounds` rounds of the probes in `round`, all of a round at once; the 4 healthy ones must
+/// come up every time.
+async fn probe_rounds(round: &[ProbeRequest], reaper: &Reaper, rounds: usize) {
+    for _ in 0..rounds {
+        let outcomes = futures::future::join_all(round.iter().map(|request| probe(request, reaper))).await;
+        let up = outcomes
+            .iter()
+            .filter(|outcome| outcome.health == Health::Up)
+            .count();
+        assert_eq!(up, 4, "{outcomes:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_probes_leak_neither_threads_nor_descriptors() {
+    let _process = whole_process().await;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let silent = SilentTcpServer::start().expect("silent server");
+    let refused = format!("rtsp://127.0.0.1:{}/test", closed_port());
+    let round: Vec<ProbeRequest> = [rtsp.url("/test"), rtsp.url("/tcp")]
+        .iter()
+        .cycle()
+        .take(4)
+        .map(|url| request(url, Duration::from_secs(3)))
+        .chain((0..3).map(|_| request(&refused, Duration::from_secs(3))))
+        .chain((0..3).map(|_| request(&silent.rtsp_url("/stream1"), Duration::from_millis(500))))
+        .collect();
+    let reaper = Reaper::new();
+    // Warm-up: GStreamer's registry, thread pools and the server's first media.
+    probe_rounds(&round, &reaper, 3).await;
+    assert!(
+        reaper.drain(Duration::from_secs(10), 30),
+        "warm-up pipelines torn down"
+    );
+    let (threads_before, fds_before) = (thread_count(), fd_count());
+
+    probe_rounds(&round, &reaper, 17).await;
+    assert!(
+        reaper.drain(Duration::from_secs(10), 200),
+        "every pipeline torn down"
+    );
+    // Sessions and sockets close asynchronously on both sides: give them a moment to settle.
+    let settled = wait_for_async(Duration::from_secs(10), || {
+        let (threads, fds) = (thread_count(), fd_count());
+        (threads <= threads_before + 3 && fds <= fds_before + 6).then_some((threads, fds))
+    })
+    .await;
+    eprintln!(
+        "after warm-up: {threads_before} threads, {fds_before} fds; after 200 probes: {} threads, {} fds",
+        thread_count(),
+        fd_count()
+    );
+    assert!(
+        settled.is_some(),
+        "after 200 probes: {} threads (was {threads_before}), {} fds (was {fds_before})",
+        thread_count(),
+        fd_count()
+    );
+}
