@@ -13,3 +13,4 @@ pub mod pipeline;
 pub mod probe;
 pub mod store;
 pub mod url;
+pub mod web;

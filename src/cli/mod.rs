@@ -6,7 +6,10 @@ mod demo;
 mod monitor;
 mod status;
 mod templates;
+mod token;
+mod user;
 mod validate;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,12 @@ pub enum Command {
     Templates(templates::TemplatesArgs),
     /// Check a configuration file and print every problem (exit 1 when invalid)
     Validate(validate::ValidateArgs),
+    /// Serve the dashboard, config editor, JSON API and metrics over HTTP
+    Web(web::WebArgs),
+    /// Manage web users: add, passwd, list, remove
+    User(user::UserArgs),
+    /// Manage API tokens for scripts: create, list, revoke
+    Token(token::TokenArgs),
 }
 
 /// Exit codes: 0 ok / up, 1 down or invalid, 2 usage or runtime error.
@@ -42,6 +51,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Status(args) => status::run(args),
         Command::Templates(args) => templates::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Web(args) => web::run(args),
+        Command::User(args) => user::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 

@@ -1,0 +1,1458 @@
+//! `make bench`: what the monitor costs for a fleet of 10 to 1,000 RTSP streams, next to the
+//! alternative a user would script, one `ffmpeg -frames:v 1` process per probe (issue 2), and what
+//! the picture checks add to a probe's CPU (issue 4).
+//!
+//! This process runs the loopback servers (one shared 640x360 H.264 encoder on `/shared`, an SNTP
+//! responder) and the ffmpeg baseline; the monitor runs as a child process, the release binary
+//! `streampulse monitor`, so its CPU, memory and threads are read from `/proc/<pid>` alone. Figures
+//! per run, and ratios against the baseline measured in the same run, go to stdout as a markdown
+//! table and to `target/bench-results.md`. Method and interpretation: `docs/benchmarks.md`.
+//!
+//! Environment (all optional):
+//! - `BENCH_STREAMS=10,100,500,1000`: fleet sizes for the monitor.
+//! - `BENCH_HEARTBEATS=4`: heartbeats per monitor run; the first is warm-up, the rest are measured.
+//! - `BENCH_HEARTBEAT_SECONDS=15`.
+//! - `BENCH_MAX_CONCURRENT=32`: the monitor's `max_concurrent_probes` (the product default).
+//! - `BENCH_VARIANT_STREAMS=100`: fleet size for the issue-4 variants (`rtsp-nodecode`,
+//!   `sample_seconds: 1`); 0 skips them.
+//! - `BENCH_FFMPEG_SEQUENTIAL=30`, `BENCH_FFMPEG_CONCURRENT=20`: ffmpeg probes run one after the
+//!   other, then all at once.
+//! - `BENCH_FFMPEG_FLEET=100`: fleet sizes scheduled like the monitor but with one ffmpeg process
+//!   per probe (same phases, same pool size); empty skips it.
+//! - `BENCH_MONITOR_BIN`: the `streampulse` binary to measure (default: the one cargo built).
+//! - `BENCH_TEMPLATE=rtsp`, `BENCH_PIPELINES_DIR`: the template of the main runs, and a directory
+//!   of extra templates, to measure a pipeline change without touching the shipped ones.
+
+use anyhow::{bail, Context, Result};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use streampulse::config::{Expectation, QualityConfig};
+use streampulse::demo::{RtspTestServer, SharedMount, SntpTestServer};
+use streampulse::monitor::phase_for;
+use streampulse::probe::quality::{self, Observation};
+use streampulse::probe::Health;
+
+/// Path of the one mount every probe reads.
+const SHARED_PATH: &str = "/shared";
+/// How often the monitor's `/proc` entry is read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+/// How often a running ffmpeg's `/proc` entry is read (it lives about two seconds here).
+const FFMPEG_POLL_EVERY: Duration = Duration::from_millis(2);
+/// Time the monitor gets after SIGTERM to finish its probes and write them.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+/// A monitor run measures from one heartbeat plus this after start (start-up is excluded).
+const START_MARGIN: Duration = Duration::from_secs(1);
+/// Targets from the issues.
+const TARGET_STREAMS: usize = 1000;
+const TARGET_MAX_CORES: f64 = 1.0;
+const TARGET_MAX_RSS_MB: f64 = 200.0;
+const TARGET_MAX_LAG_P99_MS: f64 = 1000.0;
+const TARGET_MAX_CPU_RATIO: f64 = 0.2;
+const TARGET_MAX_CHECKS_OVERHEAD: f64 = 0.2;
+
+fn main() -> Result<()> {
+    let settings = Settings::from_env()?;
+    let bench_started = Instant::now();
+    let environment = Environment::now();
+    eprintln!("fleet bench: {settings:?}");
+
+    let servers = Servers::start()?;
+    let url = servers.rtsp.url(SHARED_PATH);
+    eprintln!("RTSP server {url}, SNTP 127.0.0.1:{}", servers.sntp.port());
+
+    let checks = measure_checks(&url).context("measuring the picture checks in-process")?;
+    eprintln!(
+        "picture checks on a {}x{} frame: summarize {:.1} µs, judge {:.2} µs",
+        checks.width, checks.height, checks.summarize_us, checks.judge_us
+    );
+
+    let mut ffmpeg = Vec::new();
+    if settings.ffmpeg_sequential > 0 {
+        ffmpeg.push(ffmpeg_batch(&url, settings.ffmpeg_sequential, 1)?);
+    }
+    if settings.ffmpeg_concurrent > 0 {
+        ffmpeg.push(ffmpeg_batch(
+            &url,
+            settings.ffmpeg_concurrent,
+            settings.ffmpeg_concurrent,
+        )?);
+    }
+    for &streams in &settings.ffmpeg_fleet {
+        ffmpeg.push(ffmpeg_fleet(&url, streams, &settings)?);
+    }
+    for run in &ffmpeg {
+        eprintln!("{}", run.one_line());
+    }
+
+    let binary = monitor_binary();
+    let mut monitor = Vec::new();
+    for scenario in settings.scenarios() {
+        let run = run_monitor(&binary, &servers, &scenario, &settings)
+            .with_context(|| format!("monitor run {}", scenario.label()))?;
+        eprintln!("{}", run.one_line());
+        monitor.push(run);
+    }
+
+    let report = Report {
+        settings: &settings,
+        environment,
+        checks,
+        ffmpeg,
+        monitor,
+    };
+    let mut text = report.render();
+    let _ = writeln!(
+        text,
+        "\nWhole bench: {:.0} s wall; load average after: {}.",
+        bench_started.elapsed().as_secs_f64(),
+        load_average()
+    );
+    println!("{text}");
+    let results = target_dir().join("bench-results.md");
+    std::fs::write(&results, &text).with_context(|| format!("writing {}", results.display()))?;
+    eprintln!("written to {}", results.display());
+    Ok(())
+}
+
+/// What to run, from `BENCH_*` variables.
+#[derive(Debug, Clone)]
+struct Settings {
+    stream_counts: Vec<usize>,
+    heartbeats: u32,
+    heartbeat: Duration,
+    max_concurrent_probes: usize,
+    variant_streams: usize,
+    ffmpeg_sequential: usize,
+    ffmpeg_concurrent: usize,
+    ffmpeg_fleet: Vec<usize>,
+    template: String,
+    pipelines_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings> {
+        let heartbeats = env_number("BENCH_HEARTBEATS", 4)?;
+        if heartbeats < 2 {
+            bail!("BENCH_HEARTBEATS must be at least 2: the first heartbeat is warm-up");
+        }
+        let heartbeat_seconds = env_number("BENCH_HEARTBEAT_SECONDS", 15)?;
+        if heartbeat_seconds < 2 {
+            bail!("BENCH_HEARTBEAT_SECONDS must be at least 2");
+        }
+        Ok(Settings {
+            stream_counts: env_list("BENCH_STREAMS", &[10, 100, 500, 1000])?,
+            heartbeats: u32::try_from(heartbeats).context("BENCH_HEARTBEATS")?,
+            heartbeat: Duration::from_secs(heartbeat_seconds as u64),
+            max_concurrent_probes: env_number("BENCH_MAX_CONCURRENT", 32)?.max(1),
+            variant_streams: env_number("BENCH_VARIANT_STREAMS", 100)?,
+            ffmpeg_sequential: env_number("BENCH_FFMPEG_SEQUENTIAL", 30)?,
+            ffmpeg_concurrent: env_number("BENCH_FFMPEG_CONCURRENT", 20)?,
+            ffmpeg_fleet: env_list("BENCH_FFMPEG_FLEET", &[100])?,
+            template: std::env::var("BENCH_TEMPLATE")
+                .ok()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(|| "rtsp".into()),
+            pipelines_dir: std::env::var_os("BENCH_PIPELINES_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir))),
+        })
+    }
+
+    /// Every fleet size with the default template, then the issue-4 variants; a variant's size
+    /// gets a default run too when the list lacks it, so the ratio is measured in this bench.
+    fn scenarios(&self) -> Vec<Scenario> {
+        let mut scenarios: Vec<Scenario> = self
+            .stream_counts
+            .iter()
+            .map(|&streams| Scenario {
+                streams,
+                template: self.template.clone(),
+                sample_seconds: 0.0,
+                variant: false,
+            })
+            .collect();
+        if self.variant_streams > 0 {
+            let streams = self.variant_streams;
+            if !self.stream_counts.contains(&streams) {
+                scenarios.push(Scenario {
+                    streams,
+                    template: self.template.clone(),
+                    sample_seconds: 0.0,
+                    variant: false,
+                });
+            }
+            scenarios.push(Scenario {
+                streams,
+                template: "rtsp-nodecode".into(),
+                sample_seconds: 0.0,
+                variant: true,
+            });
+            scenarios.push(Scenario {
+                streams,
+                template: self.template.clone(),
+                sample_seconds: 1.0,
+                variant: true,
+            });
+        }
+        scenarios
+    }
+}
+
+fn env_number(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={text:?} is not a whole number")),
+        _ => Ok(default),
+    }
+}
+
+/// A comma-separated list of whole numbers; set but empty means none.
+fn env_list(name: &str, default: &[usize]) -> Result<Vec<usize>> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(default.to_vec());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty() && *item != "0")
+        .map(|item| {
+            item.parse()
+                .with_context(|| format!("{name}: {item:?} is not a whole number"))
+        })
+        .collect()
+}
+
+/// One monitor run: a fleet size, a template and a sample window.
+#[derive(Debug, Clone, PartialEq)]
+struct Scenario {
+    streams: usize,
+    template: String,
+    sample_seconds: f64,
+    /// An issue-4 variant, compared with the default run of the same size.
+    variant: bool,
+}
+
+impl Scenario {
+    fn label(&self) -> String {
+        format!(
+            "{} streams, {}, sample_seconds {}",
+            self.streams, self.template, self.sample_seconds
+        )
+    }
+
+    fn is_default(&self) -> bool {
+        !self.variant
+    }
+}
+
+/// The loopback servers and one client that keeps the shared media playing, as a camera's encoder
+/// runs whether anyone watches or not (else gst-rtsp-server would stop the encoder whenever no
+/// probe happens to be connected, and the next probe would wait for a new one).
+struct Servers {
+    rtsp: RtspTestServer,
+    sntp: SntpTestServer,
+    keeper: gst::Element,
+}
+
+impl Servers {
+    fn start() -> Result<Servers> {
+        let shared = SharedMount::default();
+        // The issue's stream: 640x360 H.264 at 15 fps, a keyframe every 2 s.
+        if (shared.width, shared.height, shared.fps, shared.key_int_max) != (640, 360, 15, 30) {
+            bail!("the /shared mount's defaults changed: {shared:?}");
+        }
+        let rtsp = RtspTestServer::builder().shared(Some(shared)).start()?;
+        let sntp = SntpTestServer::start(0)?;
+        let keeper = gst::parse::launch(&format!(
+            "rtspsrc location={} protocols=tcp latency=0 ! fakesink sync=false",
+            rtsp.url(SHARED_PATH)
+        ))?;
+        keeper.set_state(gst::State::Playing)?;
+        Ok(Servers { rtsp, sntp, keeper })
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let _ = self.keeper.set_state(gst::State::Null);
+    }
+}
+
+/// The cost of the first-frame picture checks, measured in this process on a real decoded frame
+/// of the shared stream: the work every decoding probe does on top of getting its frame.
+struct CheckCost {
+    width: u32,
+    height: u32,
+    summarize_us: f64,
+    judge_us: f64,
+}
+
+impl CheckCost {
+    fn total_ms(&self) -> f64 {
+        (self.summarize_us + self.judge_us) / 1000.0
+    }
+}
+
+fn measure_checks(url: &str) -> Result<CheckCost> {
+    let pipeline = gst::parse::launch(&format!(
+        "rtspsrc location={url} protocols=tcp latency=0 ! decodebin ! appsink name=sink sync=false"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|element| element.downcast::<gst_app::AppSink>().ok())
+        .context("no appsink")?;
+    pipeline.set_state(gst::State::Playing)?;
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(10));
+    let _ = pipeline.set_state(gst::State::Null);
+    let sample = sample.context("no decoded frame from the shared mount within 10 s")?;
+    let first = quality::summarize(&sample).context("the decoded frame has no luma plane")?;
+    let (width, height) = sample
+        .caps()
+        .and_then(|caps| caps.structure(0))
+        .map(|s| {
+            (
+                s.get::<i32>("width").unwrap_or(0),
+                s.get::<i32>("height").unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+
+    const ROUNDS: usize = 5;
+    const CALLS: usize = 400;
+    let mut summarize_us = f64::MAX;
+    let mut judge_us = f64::MAX;
+    let observation = Observation {
+        first: Some(first.clone()),
+        width: u32::try_from(width).ok(),
+        height: u32::try_from(height).ok(),
+        fps: Some(15.0),
+        ..Observation::default()
+    };
+    let (checks, expect) = (QualityConfig::default(), Expectation::default());
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            std::hint::black_box(quality::summarize(std::hint::black_box(&sample)));
+        }
+        summarize_us = summarize_us.min(started.elapsed().as_secs_f64() * 1e6 / CALLS as f64);
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            std::hint::black_box(quality::judge(&observation, Some(&first), 15.0, &checks, &expect));
+        }
+        judge_us = judge_us.min(started.elapsed().as_secs_f64() * 1e6 / CALLS as f64);
+    }
+    Ok(CheckCost {
+        width: u32::try_from(width).unwrap_or(0),
+        height: u32::try_from(height).unwrap_or(0),
+        summarize_us,
+        judge_us,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readers
+
+/// Clock ticks per second of `/proc/*/stat` times (USER_HZ, 100 on every Linux we ship to).
+fn ticks_per_second() -> f64 {
+    let answer = Command::new("getconf").arg("CLK_TCK").output();
+    answer
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|ticks| *ticks > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name, which may contain spaces.
+fn stat_fields(pid: &str) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    // Field 3 (state) is a letter; numbers start at field 4.
+    Some(
+        rest.split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// utime + stime of a process, all its threads, in ticks (fields 14 and 15).
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    let fields = stat_fields(&pid.to_string())?;
+    Some(fields.get(10)? + fields.get(11)?)
+}
+
+/// utime + stime of this process: the RTSP server, its encoder and the keeper client.
+fn own_cpu_ticks() -> u64 {
+    stat_fields("self")
+        .and_then(|fields| Some(fields.get(10)? + fields.get(11)?))
+        .unwrap_or(0)
+}
+
+/// CPU of this process's waited-for children, in ticks (cutime + cstime, fields 16 and 17): how
+/// ffmpeg's CPU is counted without unsafe `getrusage`.
+fn children_cpu_ticks() -> u64 {
+    stat_fields("self")
+        .and_then(|fields| Some(fields.get(12)? + fields.get(13)?))
+        .unwrap_or(0)
+}
+
+/// Memory and threads from `/proc/<pid>/status`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Status {
+    rss_kb: u64,
+    peak_rss_kb: u64,
+    threads: u64,
+}
+
+fn process_status(pid: u32) -> Option<Status> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mut status = Status::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let number = || {
+            value
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        match key {
+            "VmRSS" => status.rss_kb = number(),
+            "VmHWM" => status.peak_rss_kb = number(),
+            "Threads" => status.threads = number(),
+            _ => {}
+        }
+    }
+    // A zombie has no memory lines left: not worth reporting.
+    (status.peak_rss_kb > 0).then_some(status)
+}
+
+/// `Anonymous:` of `/proc/<pid>/smaps_rollup`: heap, thread stacks and other private memory, as
+/// opposed to the pages of mapped libraries (GStreamer plugins, libav) that RSS also counts.
+fn anonymous_memory_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = text.lines().find(|line| line.starts_with("Anonymous:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Nearest-rank percentile of unsorted values; `NaN` for none.
+fn percentile(values: &[f64], pct: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ffmpeg baseline
+
+/// One ffmpeg measurement: a batch or a scheduled fleet.
+struct FfmpegRun {
+    label: String,
+    probes: usize,
+    ok: usize,
+    cpu_ms_per_probe: f64,
+    /// CPU over wall time of the run, in cores.
+    cores: f64,
+    /// Largest VmHWM of one process.
+    process_peak_rss_mb: f64,
+    /// Largest sum of VmRSS of the processes alive at once (sampled).
+    total_peak_rss_mb: f64,
+    process_threads: u64,
+    total_threads: u64,
+    wall_p50_ms: f64,
+    wall_p99_ms: f64,
+    /// Only for a scheduled fleet.
+    lag_p50_ms: Option<f64>,
+    lag_p99_ms: Option<f64>,
+}
+
+impl FfmpegRun {
+    fn one_line(&self) -> String {
+        format!(
+            "ffmpeg {}: {}/{} ok, {:.1} ms CPU/probe, {:.2} cores, {:.1} MB/process, wall p50 {:.0} ms p99 {:.0} ms",
+            self.label,
+            self.ok,
+            self.probes,
+            self.cpu_ms_per_probe,
+            self.cores,
+            self.process_peak_rss_mb,
+            self.wall_p50_ms,
+            self.wall_p99_ms
+        )
+    }
+}
+
+fn ffmpeg_command(url: &str) -> Command {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+        ])
+        .args(["-frames:v", "1", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// One ffmpeg probe being watched: its peak memory and threads are read while it lives.
+struct Watched {
+    child: Child,
+    started: Instant,
+    status: Status,
+}
+
+/// `count` probes, `at_once` at a time, each started as soon as a slot frees.
+fn ffmpeg_batch(url: &str, count: usize, at_once: usize) -> Result<FfmpegRun> {
+    let label = if at_once == 1 {
+        format!("{count} sequential")
+    } else {
+        format!("{count} at once")
+    };
+    eprintln!("ffmpeg baseline: {label}");
+    let ticks = ticks_per_second();
+    let cpu_before = children_cpu_ticks();
+    let started = Instant::now();
+    let (mut launched, mut ok) = (0, 0);
+    let mut walls = Vec::new();
+    let (mut peak_rss_kb, mut peak_threads, mut total_rss_kb, mut total_threads) = (0, 0, 0, 0);
+    let mut running: Vec<Watched> = Vec::new();
+    while launched < count || !running.is_empty() {
+        while launched < count && running.len() < at_once {
+            let child = ffmpeg_command(url)
+                .spawn()
+                .context("starting ffmpeg (make deps installs it)")?;
+            running.push(Watched {
+                child,
+                started: Instant::now(),
+                status: Status::default(),
+            });
+            launched += 1;
+        }
+        let (mut rss_now, mut threads_now) = (0, 0);
+        let mut index = 0;
+        while index < running.len() {
+            let watched = &mut running[index];
+            if let Some(exit) = watched.child.try_wait()? {
+                walls.push(watched.started.elapsed().as_secs_f64() * 1000.0);
+                ok += usize::from(exit.success());
+                peak_rss_kb = peak_rss_kb.max(watched.status.peak_rss_kb);
+                peak_threads = peak_threads.max(watched.status.threads);
+                running.swap_remove(index);
+                continue;
+            }
+            if let Some(status) = process_status(watched.child.id()) {
+                watched.status.peak_rss_kb = watched.status.peak_rss_kb.max(status.peak_rss_kb);
+                watched.status.threads = watched.status.threads.max(status.threads);
+                rss_now += status.rss_kb;
+                threads_now += status.threads;
+            }
+            index += 1;
+        }
+        total_rss_kb = total_rss_kb.max(rss_now);
+        total_threads = total_threads.max(threads_now);
+        std::thread::sleep(FFMPEG_POLL_EVERY);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu_ms = (children_cpu_ticks() - cpu_before) as f64 / ticks * 1000.0;
+    Ok(FfmpegRun {
+        label,
+        probes: count,
+        ok,
+        cpu_ms_per_probe: cpu_ms / count.max(1) as f64,
+        cores: cpu_ms / 1000.0 / wall,
+        process_peak_rss_mb: peak_rss_kb as f64 / 1024.0,
+        total_peak_rss_mb: total_rss_kb as f64 / 1024.0,
+        process_threads: peak_threads,
+        total_threads,
+        wall_p50_ms: percentile(&walls, 50.0),
+        wall_p99_ms: percentile(&walls, 99.0),
+        lag_p50_ms: None,
+        lag_p99_ms: None,
+    })
+}
+
+/// What a fleet worker reports for one probe.
+struct FleetProbe {
+    lag_ms: f64,
+    wall_ms: f64,
+    ok: bool,
+    peak_rss_kb: u64,
+    threads: u64,
+}
+
+/// A user's script done well: every stream on the monitor's schedule (same phases, same
+/// heartbeat, same pool size), one ffmpeg process per probe.
+fn ffmpeg_fleet(url: &str, streams: usize, settings: &Settings) -> Result<FfmpegRun> {
+    let heartbeats = settings.heartbeats;
+    eprintln!(
+        "ffmpeg baseline: {streams} streams on a {} s heartbeat, {heartbeats} heartbeats",
+        settings.heartbeat.as_secs()
+    );
+    let ticks = ticks_per_second();
+    let cpu_before = children_cpu_ticks();
+    let start = Instant::now() + Duration::from_millis(200);
+    let mut due: Vec<Instant> = (0..streams)
+        .flat_map(|index| {
+            let phase = phase_for(&stream_name(index), settings.heartbeat);
+            (0..heartbeats).map(move |k| start + phase + settings.heartbeat * k)
+        })
+        .collect();
+    due.sort();
+    let probes = due.len();
+
+    let (jobs, job_queue) = mpsc::channel::<Instant>();
+    let job_queue = Arc::new(Mutex::new(job_queue));
+    let live: Arc<Mutex<HashSet<u32>>> = Arc::default();
+    let results: Arc<Mutex<Vec<FleetProbe>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..settings.max_concurrent_probes {
+        let (job_queue, live, results, url) = (
+            Arc::clone(&job_queue),
+            Arc::clone(&live),
+            Arc::clone(&results),
+            url.to_string(),
+        );
+        workers.push(std::thread::spawn(move || loop {
+            let next = job_queue.lock().ok().and_then(|queue| queue.recv().ok());
+            let Some(due) = next else { return };
+            let lag_ms = Instant::now().saturating_duration_since(due).as_secs_f64() * 1000.0;
+            let started = Instant::now();
+            let Ok(mut child) = ffmpeg_command(&url).spawn() else {
+                push_result(
+                    &results,
+                    FleetProbe {
+                        lag_ms,
+                        wall_ms: 0.0,
+                        ok: false,
+                        peak_rss_kb: 0,
+                        threads: 0,
+                    },
+                );
+                continue;
+            };
+            let pid = child.id();
+            if let Ok(mut live) = live.lock() {
+                live.insert(pid);
+            }
+            let mut status = Status::default();
+            let ok = loop {
+                match child.try_wait() {
+                    Ok(Some(exit)) => break exit.success(),
+                    Ok(None) => {}
+                    Err(_) => break false,
+                }
+                if let Some(now) = process_status(pid) {
+                    status.peak_rss_kb = status.peak_rss_kb.max(now.peak_rss_kb);
+                    status.threads = status.threads.max(now.threads);
+                }
+                std::thread::sleep(FFMPEG_POLL_EVERY * 5);
+            };
+            if let Ok(mut live) = live.lock() {
+                live.remove(&pid);
+            }
+            let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+            push_result(
+                &results,
+                FleetProbe {
+                    lag_ms,
+                    wall_ms,
+                    ok,
+                    peak_rss_kb: status.peak_rss_kb,
+                    threads: status.threads,
+                },
+            );
+        }));
+    }
+    // Sums what all live ffmpeg processes hold at once.
+    let (stop_sampler, sampler_stopped) = mpsc::channel::<()>();
+    let sampler = {
+        let live = Arc::clone(&live);
+        std::thread::spawn(move || {
+            let (mut rss_kb, mut threads) = (0u64, 0u64);
+            while sampler_stopped.recv_timeout(Duration::from_millis(50)).is_err() {
+                let pids: Vec<u32> = live
+                    .lock()
+                    .map(|live| live.iter().copied().collect())
+                    .unwrap_or_default();
+                let statuses: Vec<Status> = pids.into_iter().filter_map(process_status).collect();
+                rss_kb = rss_kb.max(statuses.iter().map(|s| s.rss_kb).sum());
+                threads = threads.max(statuses.iter().map(|s| s.threads).sum());
+            }
+            (rss_kb, threads)
+        })
+    };
+    for at in due {
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        jobs.send(at).context("fleet workers gone")?;
+    }
+    drop(jobs);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let _ = stop_sampler.send(());
+    let (total_rss_kb, total_threads) = sampler.join().unwrap_or((0, 0));
+    let wall = start.elapsed().as_secs_f64();
+    let cpu_ms = (children_cpu_ticks() - cpu_before) as f64 / ticks * 1000.0;
+    let results = std::mem::take(&mut *results.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let walls: Vec<f64> = results.iter().map(|r| r.wall_ms).collect();
+    let lags: Vec<f64> = results.iter().map(|r| r.lag_ms).collect();
+    Ok(FfmpegRun {
+        label: format!("fleet of {streams} at {} s", settings.heartbeat.as_secs()),
+        probes,
+        ok: results.iter().filter(|r| r.ok).count(),
+        cpu_ms_per_probe: cpu_ms / probes.max(1) as f64,
+        cores: cpu_ms / 1000.0 / wall,
+        process_peak_rss_mb: results.iter().map(|r| r.peak_rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+        total_peak_rss_mb: total_rss_kb as f64 / 1024.0,
+        process_threads: results.iter().map(|r| r.threads).max().unwrap_or(0),
+        total_threads,
+        wall_p50_ms: percentile(&walls, 50.0),
+        wall_p99_ms: percentile(&walls, 99.0),
+        lag_p50_ms: Some(percentile(&lags, 50.0)),
+        lag_p99_ms: Some(percentile(&lags, 99.0)),
+    })
+}
+
+fn push_result(results: &Mutex<Vec<FleetProbe>>, probe: FleetProbe) {
+    if let Ok(mut results) = results.lock() {
+        results.push(probe);
+    }
+}
+
+fn stream_name(index: usize) -> String {
+    format!("cam{index:04}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor
+
+/// The binary under test: `BENCH_MONITOR_BIN`, else the release build cargo made for this bench.
+fn monitor_binary() -> PathBuf {
+    std::env::var_os("BENCH_MONITOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_streampulse")))
+}
+
+/// `target/` of this build: the binary is `target/<profile>/streampulse`.
+fn target_dir() -> PathBuf {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_streampulse"));
+    binary
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+struct MonitorRun {
+    scenario: Scenario,
+    /// Probes written, and of those up, over the whole run.
+    probes: usize,
+    probes_up: usize,
+    /// Probes without a decoded frame (degraded ones did decode one).
+    probes_down: usize,
+    /// Streams × heartbeats: what a monitor that keeps up makes.
+    probes_expected: usize,
+    /// Outcome → (count, one message), for probes that were not up.
+    failures: BTreeMap<String, (usize, String)>,
+    /// Over the measured window (after the warm-up heartbeat).
+    window_probes: usize,
+    cpu_ms_per_probe: f64,
+    cores: f64,
+    /// CPU of this process (the RTSP server and its encoder) over the same window.
+    server_cores: f64,
+    /// CPU of start-up plus the first heartbeat.
+    warmup_cpu_ms: f64,
+    peak_rss_mb: f64,
+    end_rss_mb: f64,
+    /// Of the RSS at the end: anonymous memory (heap, stacks) in MB; the rest is mapped files.
+    end_anon_mb: f64,
+    peak_threads: u64,
+    ttff_p50_ms: f64,
+    ttff_p99_ms: f64,
+    /// From the monitor's own summary line: slot to probe start.
+    lag_p50_ms: Option<f64>,
+    lag_p99_ms: Option<f64>,
+    lag_max_ms: Option<f64>,
+    /// From the database: p99 of |gap between a stream's heartbeats − heartbeat|.
+    gap_jitter_p99_ms: f64,
+    wall_seconds: f64,
+}
+
+impl MonitorRun {
+    fn one_line(&self) -> String {
+        format!(
+            "monitor {}: {}/{} up ({} expected), {:.1} ms CPU/probe, {:.2} cores, {:.0} MB peak RSS, \
+             {} threads, TTFF p50 {:.0} p99 {:.0} ms, lag p99 {} ms",
+            self.scenario.label(),
+            self.probes_up,
+            self.probes,
+            self.probes_expected,
+            self.cpu_ms_per_probe,
+            self.cores,
+            self.peak_rss_mb,
+            self.peak_threads,
+            self.ttff_p50_ms,
+            self.ttff_p99_ms,
+            self.lag_p99_ms.map_or("?".into(), |ms| format!("{ms:.0}"))
+        )
+    }
+}
+
+fn write_config(path: &Path, scenario: &Scenario, settings: &Settings, servers: &Servers) -> Result<()> {
+    let mut yaml = String::new();
+    let _ = writeln!(yaml, "heartbeat_seconds: {}", settings.heartbeat.as_secs());
+    let _ = writeln!(yaml, "ntp_server: 127.0.0.1:{}", servers.sntp.port());
+    let _ = writeln!(yaml, "max_concurrent_probes: {}", settings.max_concurrent_probes);
+    let _ = writeln!(yaml, "sample_seconds: {}", scenario.sample_seconds);
+    if let Some(dir) = &settings.pipelines_dir {
+        let _ = writeln!(yaml, "pipelines_dir: {}", dir.display());
+    }
+    let _ = writeln!(yaml, "streams:");
+    // Every stream reads the same mount (a query string would give each its own encoder: the
+    // server keys shared media by the whole URL); distinct names make them distinct streams.
+    let url = servers.rtsp.url(SHARED_PATH);
+    for index in 0..scenario.streams {
+        let _ = writeln!(
+            yaml,
+            "  - name: {}\n    url: {url}\n    pipeline: {}",
+            stream_name(index),
+            scenario.template
+        );
+    }
+    std::fs::write(path, yaml).with_context(|| format!("writing {}", path.display()))
+}
+
+fn run_monitor(
+    binary: &Path,
+    servers: &Servers,
+    scenario: &Scenario,
+    settings: &Settings,
+) -> Result<MonitorRun> {
+    eprintln!(
+        "monitor: {} for {} heartbeats",
+        scenario.label(),
+        settings.heartbeats
+    );
+    let dir = tempfile::tempdir()?;
+    let (config, db, log) = (
+        dir.path().join("config.yaml"),
+        dir.path().join("bench.db"),
+        dir.path().join("monitor.log"),
+    );
+    write_config(&config, scenario, settings, servers)?;
+    let ticks = ticks_per_second();
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .arg("monitor")
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(&db)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id();
+
+    let window_start = started + settings.heartbeat + START_MARGIN;
+    let window_end = started + settings.heartbeat * settings.heartbeats + START_MARGIN;
+    let mut window_cpu_start: Option<(u64, i64, Instant)> = None;
+    let mut bench_cpu_start = 0;
+    let mut peak_threads = 0;
+    let mut last = Status::default();
+    loop {
+        if let Some(exit) = child.try_wait()? {
+            bail!("the monitor exited early ({exit}); log:\n{}", log_tail(&log));
+        }
+        if let Some(status) = process_status(pid) {
+            peak_threads = peak_threads.max(status.threads);
+            last = status;
+        }
+        let now = Instant::now();
+        if window_cpu_start.is_none() && now >= window_start {
+            window_cpu_start = Some((process_cpu_ticks(pid).unwrap_or(0), now_unix_ms(), now));
+            bench_cpu_start = own_cpu_ticks();
+        }
+        if now >= window_end {
+            break;
+        }
+        std::thread::sleep(SAMPLE_EVERY.min(window_end.saturating_duration_since(now)));
+    }
+    let (cpu_start, window_start_ms, window_started) = window_cpu_start.context("no window start")?;
+    let cpu_end = process_cpu_ticks(pid).context("monitor vanished")?;
+    let window_end_ms = now_unix_ms();
+    let bench_cpu_ms = (own_cpu_ticks() - bench_cpu_start) as f64 / ticks * 1000.0;
+    let window_seconds = window_started.elapsed().as_secs_f64();
+    if let Some(status) = process_status(pid) {
+        last = status;
+        peak_threads = peak_threads.max(status.threads);
+    }
+    let anonymous_kb = anonymous_memory_kb(pid).unwrap_or(0);
+
+    stop_child(&mut child)?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let summary = read_summary(&log);
+    let heartbeats = read_heartbeats(&db)?;
+
+    let window: Vec<&Beat> = heartbeats
+        .iter()
+        .filter(|b| b.ts_ms >= window_start_ms && b.ts_ms < window_end_ms)
+        .collect();
+    let window_cpu_ms = (cpu_end - cpu_start) as f64 / ticks * 1000.0;
+    let latencies: Vec<f64> = window
+        .iter()
+        .filter(|b| b.up)
+        .filter_map(|b| b.latency_ms)
+        .collect();
+    let mut failures = BTreeMap::new();
+    for beat in heartbeats.iter().filter(|b| !b.up) {
+        failures
+            .entry(beat.outcome.clone())
+            .or_insert_with(|| (0, beat.message.clone()))
+            .0 += 1;
+    }
+    let interval_ms = settings.heartbeat.as_millis() as f64;
+    let mut gaps = Vec::new();
+    for pair in heartbeats.windows(2) {
+        if pair[0].stream == pair[1].stream {
+            gaps.push(((pair[1].ts_ms - pair[0].ts_ms) as f64 - interval_ms).abs());
+        }
+    }
+    Ok(MonitorRun {
+        scenario: scenario.clone(),
+        probes: heartbeats.len(),
+        probes_up: heartbeats.iter().filter(|b| b.up).count(),
+        probes_down: heartbeats.iter().filter(|b| b.down).count(),
+        probes_expected: scenario.streams * settings.heartbeats as usize,
+        failures,
+        window_probes: window.len(),
+        cpu_ms_per_probe: window_cpu_ms / window.len().max(1) as f64,
+        cores: window_cpu_ms / 1000.0 / window_seconds,
+        server_cores: bench_cpu_ms / 1000.0 / window_seconds,
+        warmup_cpu_ms: cpu_start as f64 / ticks * 1000.0,
+        peak_rss_mb: last.peak_rss_kb as f64 / 1024.0,
+        end_rss_mb: last.rss_kb as f64 / 1024.0,
+        end_anon_mb: anonymous_kb as f64 / 1024.0,
+        peak_threads,
+        ttff_p50_ms: percentile(&latencies, 50.0),
+        ttff_p99_ms: percentile(&latencies, 99.0),
+        lag_p50_ms: summary.get("lag_p50_ms").copied(),
+        lag_p99_ms: summary.get("lag_p99_ms").copied(),
+        lag_max_ms: summary.get("lag_max_ms").copied(),
+        gap_jitter_p99_ms: percentile(&gaps, 99.0),
+        wall_seconds,
+    })
+}
+
+/// SIGTERM (through kill(1): no unsafe here), then the grace period, then SIGKILL.
+fn stop_child(child: &mut Child) -> Result<()> {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    if !status.success() {
+        bail!("kill -TERM {} failed", child.id());
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill()?;
+    child.wait()?;
+    bail!(
+        "the monitor did not stop within {} s of SIGTERM",
+        STOP_GRACE.as_secs()
+    )
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// The `key=value` numbers of the monitor's "probe summary" line.
+fn read_summary(log: &Path) -> BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(line) = text.lines().rev().find(|line| line.contains("probe summary")) else {
+        return BTreeMap::new();
+    };
+    line.split_whitespace()
+        .filter_map(|token| token.split_once('='))
+        .filter_map(|(key, value)| Some((key.to_string(), value.parse().ok()?)))
+        .collect()
+}
+
+/// One heartbeat row.
+struct Beat {
+    stream: String,
+    ts_ms: i64,
+    up: bool,
+    down: bool,
+    latency_ms: Option<f64>,
+    /// `up`, `degraded: <reason>` or the down reason.
+    outcome: String,
+    message: String,
+}
+
+fn read_heartbeats(db: &Path) -> Result<Vec<Beat>> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut select = conn.prepare(
+        "SELECT s.name, h.ts_ms, h.health, h.latency_ms, h.reason, h.message FROM heartbeats h \
+         JOIN streams s ON s.id = h.stream_id ORDER BY s.name, h.ts_ms",
+    )?;
+    let rows = select.query_map([], |row| {
+        let health = Health::from_code(row.get(2)?);
+        let reason: Option<String> = row.get(4)?;
+        Ok(Beat {
+            stream: row.get(0)?,
+            ts_ms: row.get(1)?,
+            up: health == Some(Health::Up),
+            down: health == Some(Health::Down),
+            latency_ms: row.get::<_, Option<i64>>(3)?.map(|ms| ms as f64),
+            outcome: match (health, reason) {
+                (Some(Health::Up), _) => "up".into(),
+                (Some(health), Some(reason)) => format!("{health}: {reason}"),
+                (Some(health), None) => health.to_string(),
+                (None, _) => "unknown".into(),
+            },
+            message: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+struct Environment {
+    cpu_model: String,
+    cores: usize,
+    load_before: String,
+    date: String,
+}
+
+impl Environment {
+    fn now() -> Environment {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, model)| model.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let date = Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| text.trim().to_string())
+            .unwrap_or_default();
+        Environment {
+            cpu_model,
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            load_before: load_average(),
+            date,
+        }
+    }
+}
+
+struct Report<'a> {
+    settings: &'a Settings,
+    environment: Environment,
+    checks: CheckCost,
+    ffmpeg: Vec<FfmpegRun>,
+    monitor: Vec<MonitorRun>,
+}
+
+fn fmt_ms(value: f64) -> String {
+    if value.is_nan() {
+        "–".into()
+    } else if value < 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+fn fmt_ratio(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.2}")
+    } else {
+        "–".into()
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+impl Report<'_> {
+    /// The CPU per probe the ratios divide by: ffmpeg one probe at a time (its cheapest case).
+    fn ffmpeg_reference(&self) -> Option<&FfmpegRun> {
+        self.ffmpeg.first()
+    }
+
+    fn default_run(&self, streams: usize) -> Option<&MonitorRun> {
+        self.monitor
+            .iter()
+            .find(|run| run.scenario.streams == streams && run.scenario.is_default())
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let env = &self.environment;
+        let s = self.settings;
+        let _ = writeln!(out, "# StreamPulse fleet benchmark (`make bench`)\n");
+        let _ = writeln!(
+            out,
+            "{} on {} ({} cores), load average before: {}. Stream: 640x360 H.264, 15 fps, keyframe every \
+             2 s, one shared encoder on 127.0.0.1 (RTSP server in the bench process, monitor in its own \
+             process). Heartbeat {} s, {} heartbeats per run (the first is warm-up), \
+             max_concurrent_probes {}.\n",
+            env.date,
+            env.cpu_model,
+            env.cores,
+            env.load_before,
+            s.heartbeat.as_secs(),
+            s.heartbeats,
+            s.max_concurrent_probes
+        );
+        self.render_monitor(&mut out);
+        self.render_ffmpeg(&mut out);
+        self.render_checks(&mut out);
+        self.render_targets(&mut out);
+        self.render_failures(&mut out);
+        out
+    }
+
+    fn render_monitor(&self, out: &mut String) {
+        let reference = self.ffmpeg_reference().map(|run| run.cpu_ms_per_probe);
+        let _ = writeln!(out, "## StreamPulse monitor\n");
+        let _ = writeln!(
+            out,
+            "| streams | template | sample s | probes up / made / expected | CPU ms / probe | \
+             ÷ ffmpeg | avg cores | peak RSS MB | threads | TTFF p50 / p99 ms | lag p50 / p99 / max ms |"
+        );
+        let _ = writeln!(out, "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|");
+        for run in &self.monitor {
+            let lag = |value: Option<f64>| value.map_or("?".to_string(), fmt_ms);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} / {} | {} / {} / {} |",
+                run.scenario.streams,
+                run.scenario.template,
+                run.scenario.sample_seconds,
+                run.probes_up,
+                run.probes,
+                run.probes_expected,
+                fmt_ms(run.cpu_ms_per_probe),
+                reference.map_or("–".into(), |r| fmt_ratio(run.cpu_ms_per_probe / r)),
+                run.cores,
+                run.peak_rss_mb,
+                run.peak_threads,
+                fmt_ms(run.ttff_p50_ms),
+                fmt_ms(run.ttff_p99_ms),
+                lag(run.lag_p50_ms),
+                lag(run.lag_p99_ms),
+                lag(run.lag_max_ms),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nCPU ms / probe and avg cores: utime+stime of the monitor process over the measured \
+             heartbeats, divided by the probes that started in them. TTFF: a probe's start to its first \
+             decoded frame (`latency_ms` of the heartbeats). Lag: a probe's slot on the schedule to its \
+             start (the monitor's own summary line, whole run). Peak RSS: VmHWM. Threads: largest \
+             count sampled every {} ms.\n",
+            SAMPLE_EVERY.as_millis()
+        );
+        let _ = writeln!(out, "| streams | template | sample s | probes measured | start-up + first heartbeat CPU ms | RSS at end MB (anonymous + files) | p99 \\|gap − heartbeat\\| ms | RTSP server cores | run s |");
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|---|---:|---:|---:|");
+        for run in &self.monitor {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.0} | {:.0} ({:.0} + {:.0}) | {} | {:.2} | {:.0} |",
+                run.scenario.streams,
+                run.scenario.template,
+                run.scenario.sample_seconds,
+                run.window_probes,
+                run.warmup_cpu_ms,
+                run.end_rss_mb,
+                run.end_anon_mb,
+                run.end_rss_mb - run.end_anon_mb,
+                fmt_ms(run.gap_jitter_p99_ms),
+                run.server_cores,
+                run.wall_seconds
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_ffmpeg(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## Baseline: `ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i URL -frames:v 1 -f null -`, \
+             one process per probe\n"
+        );
+        let _ = writeln!(
+            out,
+            "| run | probes ok / made | CPU ms / probe | avg cores | RSS MB: per process / all at once | \
+             threads: per process / all at once | wall p50 / p99 ms | lag p50 / p99 ms |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---|---|---|---|");
+        for run in &self.ffmpeg {
+            let lag = match (run.lag_p50_ms, run.lag_p99_ms) {
+                (Some(p50), Some(p99)) => format!("{} / {}", fmt_ms(p50), fmt_ms(p99)),
+                _ => "–".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} / {} | {} | {:.2} | {:.1} / {:.0} | {} / {} | {} / {} | {} |",
+                run.label,
+                run.ok,
+                run.probes,
+                fmt_ms(run.cpu_ms_per_probe),
+                run.cores,
+                run.process_peak_rss_mb,
+                run.total_peak_rss_mb,
+                run.process_threads,
+                run.total_threads,
+                fmt_ms(run.wall_p50_ms),
+                fmt_ms(run.wall_p99_ms),
+                lag
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nCPU: the bench's waited-for children (cutime+cstime). Wall: spawn to exit, which is ffmpeg's \
+             time to first frame plus its start and exit. Memory and threads sampled while each process \
+             runs."
+        );
+        if let Some(reference) = self.ffmpeg_reference() {
+            let _ = writeln!(
+                out,
+                "\nProjected for ffmpeg at {} s heartbeats, from the \"{}\" CPU per probe:",
+                self.settings.heartbeat.as_secs(),
+                reference.label
+            );
+            for run in self.monitor.iter().filter(|run| run.scenario.is_default()) {
+                let probes_per_second = run.scenario.streams as f64 / self.settings.heartbeat.as_secs_f64();
+                let _ = writeln!(
+                    out,
+                    "- {} streams: {:.2} cores (monitor measured: {:.2})",
+                    run.scenario.streams,
+                    probes_per_second * reference.cpu_ms_per_probe / 1000.0,
+                    run.cores
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_checks(&self, out: &mut String) {
+        let c = &self.checks;
+        let _ = writeln!(out, "## Picture checks (issue 4)\n");
+        let _ = writeln!(
+            out,
+            "First-frame checks, measured in-process on a real {}x{} decoded frame: summarize {:.1} µs + \
+             judge {:.2} µs = {:.3} ms per probe.\n",
+            c.width,
+            c.height,
+            c.summarize_us,
+            c.judge_us,
+            c.total_ms()
+        );
+        let streams = self.settings.variant_streams;
+        let Some(base) = self.default_run(streams) else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "| at {streams} streams | CPU ms / probe | vs `{}`, sample_seconds 0 |",
+            base.scenario.template
+        );
+        let _ = writeln!(out, "|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| `{}`, sample_seconds 0 (decode + first-frame checks, the default) | {} | 1.00 |",
+            base.scenario.template,
+            fmt_ms(base.cpu_ms_per_probe)
+        );
+        let _ = writeln!(
+            out,
+            "| first-frame checks alone (in-process) | {:.3} | +{:.2}% |",
+            c.total_ms(),
+            c.total_ms() / base.cpu_ms_per_probe * 100.0
+        );
+        for run in self
+            .monitor
+            .iter()
+            .filter(|run| run.scenario.streams == streams && !run.scenario.is_default())
+        {
+            let name = if run.scenario.template == "rtsp-nodecode" {
+                "`rtsp-nodecode` (no decoding, no picture checks)".to_string()
+            } else {
+                format!(
+                    "`{}`, sample_seconds {} (frames decoded and checked over the window)",
+                    run.scenario.template, run.scenario.sample_seconds
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                name,
+                fmt_ms(run.cpu_ms_per_probe),
+                fmt_ratio(run.cpu_ms_per_probe / base.cpu_ms_per_probe)
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "## Targets\n");
+        let _ = writeln!(out, "| target | measured | |");
+        let _ = writeln!(out, "|---|---|---|");
+        if let Some(run) = self.default_run(TARGET_STREAMS) {
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: monitor under {TARGET_MAX_CORES} core on average | {:.2} cores | {} |",
+                run.cores,
+                verdict(run.cores < TARGET_MAX_CORES)
+            );
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: under {TARGET_MAX_RSS_MB:.0} MB RSS | {:.0} MB peak | {} |",
+                run.peak_rss_mb,
+                verdict(run.peak_rss_mb < TARGET_MAX_RSS_MB)
+            );
+            let lag_met = run.lag_p99_ms.is_some_and(|lag| lag < TARGET_MAX_LAG_P99_MS);
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: p99 heartbeat lag under 1 s | {} ms | {} |",
+                run.lag_p99_ms.map_or("?".into(), fmt_ms),
+                verdict(lag_met)
+            );
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: every heartbeat probed | {} made, {} expected | {} |",
+                run.probes,
+                run.probes_expected,
+                verdict(run.probes >= run.probes_expected)
+            );
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: every probe decodes a frame | {} of {} (none down) | {} |",
+                run.probes - run.probes_down,
+                run.probes,
+                verdict(run.probes_down == 0)
+            );
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS} streams: every probe up (the stream is fine) | {} of {} | {} |",
+                run.probes_up,
+                run.probes,
+                verdict(run.probes_up == run.probes)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "| {TARGET_STREAMS}-stream targets | not run (BENCH_STREAMS) | |"
+            );
+        }
+        if let Some(reference) = self.ffmpeg_reference() {
+            for run in self.monitor.iter().filter(|run| run.scenario.is_default()) {
+                let ratio = run.cpu_ms_per_probe / reference.cpu_ms_per_probe;
+                let _ = writeln!(
+                    out,
+                    "| {} streams: CPU per probe at most 1/5 of ffmpeg's | {} ÷ {} ms = {} | {} |",
+                    run.scenario.streams,
+                    fmt_ms(run.cpu_ms_per_probe),
+                    fmt_ms(reference.cpu_ms_per_probe),
+                    fmt_ratio(ratio),
+                    verdict(ratio <= TARGET_MAX_CPU_RATIO)
+                );
+            }
+        }
+        if let Some(base) = self.default_run(self.settings.variant_streams) {
+            let overhead = self.checks.total_ms() / base.cpu_ms_per_probe;
+            let _ = writeln!(
+                out,
+                "| picture checks (sample_seconds 0) add at most 20% to a probe's CPU | +{:.2}% | {} |",
+                overhead * 100.0,
+                verdict(overhead <= TARGET_MAX_CHECKS_OVERHEAD)
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    fn render_failures(&self, out: &mut String) {
+        let failed: Vec<&MonitorRun> = self
+            .monitor
+            .iter()
+            .filter(|run| !run.failures.is_empty())
+            .collect();
+        if failed.is_empty() {
+            let _ = writeln!(out, "Every monitor probe in every run decoded a frame (up).");
+            return;
+        }
+        let _ = writeln!(out, "Probes that were not up:\n");
+        for run in failed {
+            let reasons: Vec<String> = run
+                .failures
+                .iter()
+                .map(|(reason, (count, message))| format!("{reason} × {count} (e.g. \"{message}\")"))
+                .collect();
+            let _ = writeln!(out, "- {}: {}", run.scenario.label(), reasons.join(", "));
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `streampulse token create|list|revoke`: API tokens for scripts and Prometheus, sent as
+//! `Authorization: Bearer …`. A token is printed once at creation; only its hash is stored.
+
+use crate::web::accounts::Accounts;
+use crate::web::fleet::iso_utc;
+use anyhow::Context;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+    /// Configuration file (to find the database)
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "config.yaml",
+        env = "STREAMPULSE_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// SQLite database (default: the config's `database`)
+    #[arg(long, global = true, env = "STREAMPULSE_DB")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it (the only time it is shown)
+    Create { name: String },
+    /// List tokens with when they were created and last used
+    List,
+    /// Delete a token; clients using it get 401 from then on
+    Revoke { name: String },
+}
+
+pub fn run(args: TokenArgs) -> anyhow::Result<i32> {
+    let db = super::user::database_path(&args.config, args.db)?;
+    let accounts = Accounts::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let now_ms =
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    match args.action {
+        TokenAction::Create { name } => {
+            let token = accounts.create_token(&name, now_ms)?;
+            println!("{token}");
+            eprintln!(
+                "token {name} created; it is shown only now. Send it as `Authorization: Bearer <token>`."
+            );
+        }
+        TokenAction::List => {
+            for token in accounts.tokens()? {
+                let last = token.last_used_ms.map_or("never".to_string(), iso_utc);
+                println!(
+                    "{}\tcreated {}\tlast used {last}",
+                    token.name,
+                    iso_utc(token.created_ms)
+                );
+            }
+        }
+        TokenAction::Revoke { name } => {
+            accounts.revoke_token(&name)?;
+            eprintln!("token {name} revoked");
+        }
+    }
+    Ok(0)
+}

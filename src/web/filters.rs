@@ -1,0 +1,450 @@
+//! Which request goes where, and who may ask: the warp filter tree.
+//!
+//! Only `/healthz`, `/static/*`, the login and setup forms (and `/metrics` when the config says
+//! `metrics_public: true`) answer without a session cookie or an API token. Authentication runs
+//! before any body is read, so an anonymous client learns nothing from validation errors.
+//! `/api/v1` answers errors as JSON, everything else as a page.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
+use warp::reject::Reject;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::accounts::SessionInfo;
+use super::{api, pages, WebError, WebState};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "sp_session";
+/// Largest form body accepted: a config file of a few thousand cameras.
+const MAX_FORM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A browser with a login session.
+    Session { info: SessionInfo, secret: String },
+    /// A script with an API token (by its name).
+    Token { name: String },
+}
+
+impl Principal {
+    /// The name shown in the page header.
+    pub fn display_name(&self) -> String {
+        match self {
+            Principal::Session { info, .. } => info.user_name.clone(),
+            Principal::Token { name } => format!("token {name}"),
+        }
+    }
+
+    /// The session's CSRF token; API tokens need none.
+    pub fn csrf_token(&self) -> Option<&str> {
+        match self {
+            Principal::Session { info, .. } => Some(&info.csrf_token),
+            Principal::Token { .. } => None,
+        }
+    }
+}
+
+/// No credentials, or expired ones. Pages redirect to the login form, the API answers 401.
+#[derive(Debug)]
+struct NeedLogin {
+    /// Where to come back to after logging in.
+    next: String,
+}
+
+impl Reject for NeedLogin {}
+
+/// A failure inside a filter, already reduced to what the client may see.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    message: String,
+}
+
+impl Reject for Failure {}
+
+impl From<WebError> for Failure {
+    fn from(error: WebError) -> Failure {
+        Failure {
+            status: error.status(),
+            message: error.public_message(),
+        }
+    }
+}
+
+/// Value of cookie `name` in the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The principal for these headers: an API token wins over a cookie; `Ok(None)` when neither
+/// is present or valid.
+pub async fn authenticate(state: &Arc<WebState>, headers: &HeaderMap) -> Result<Option<Principal>, WebError> {
+    let now_ms = state.now_ms();
+    if let Some(token) = bearer(headers) {
+        let name = state
+            .accounts(move |accounts| Ok(accounts.check_token(&token, now_ms)?))
+            .await?;
+        return Ok(name.map(|name| Principal::Token { name }));
+    }
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let limits = state.session_limits();
+    let lookup = secret.clone();
+    let info = state
+        .accounts(move |accounts| Ok(accounts.session(&lookup, now_ms, limits)?))
+        .await?;
+    Ok(info.map(|info| Principal::Session { info, secret }))
+}
+
+fn with_state(state: Arc<WebState>) -> impl Filter<Extract = (Arc<WebState>,), Error = Infallible> + Clone {
+    warp::any().map(move || Arc::clone(&state))
+}
+
+/// Requires a session or an API token.
+fn authenticated(state: Arc<WebState>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    with_state(state)
+        .and(warp::header::headers_cloned())
+        .and(warp::path::full())
+        .and_then(
+            |state: Arc<WebState>, headers: HeaderMap, path: warp::path::FullPath| async move {
+                match authenticate(&state, &headers).await {
+                    Ok(Some(principal)) => Ok(principal),
+                    Ok(None) => Err(warp::reject::custom(NeedLogin {
+                        next: path.as_str().to_string(),
+                    })),
+                    Err(error) => Err(warp::reject::custom(Failure::from(error))),
+                }
+            },
+        )
+}
+
+/// A form body (URL-encoded), bounded in size.
+fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form())
+}
+
+fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
+    warp::query::<HashMap<String, String>>()
+}
+
+/// One decoded path segment (a stream name).
+fn name_segment() -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
+    warp::path::param::<String>()
+        .and_then(|raw: String| async move { super::pct::decode(&raw).ok_or_else(warp::reject::not_found) })
+}
+
+/// The whole route tree.
+pub fn routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
+    let open = open_routes(Arc::clone(&state));
+    let api = warp::path("api")
+        .and(warp::path("v1"))
+        .and(api_routes(Arc::clone(&state)).recover(recover_api))
+        .map(Reply::into_response);
+    let pages = page_routes(Arc::clone(&state));
+    let recover_state = Arc::clone(&state);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; \
+             object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    open.or(api)
+        .unify()
+        .or(pages)
+        .unify()
+        .recover(move |rejection| recover_page(Arc::clone(&recover_state), rejection))
+        .with(warp::reply::with::headers(headers))
+        // Path only: query strings may hold the one-time setup token.
+        .with(warp::log::custom(|info| {
+            tracing::debug!(
+                method = %info.method(),
+                path = %info.path(),
+                status = info.status().as_u16(),
+                elapsed_ms = info.elapsed().as_millis() as u64,
+                "request"
+            );
+        }))
+        .with(warp::reply::with::default_header("cache-control", "no-store"))
+        .map(Reply::into_response)
+        .boxed()
+}
+
+fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .then(api::healthz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .and(warp::header::headers_cloned())
+        .then(api::metrics);
+    let statics = warp::path("static")
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .map(pages::static_file);
+    let login_form = warp::path!("login")
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .and(query())
+        .then(pages::login_form);
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(with_state(Arc::clone(&state)))
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(form())
+        .then(
+            |state: Arc<WebState>,
+             headers: HeaderMap,
+             remote: Option<SocketAddr>,
+             form: HashMap<String, String>| { pages::login(state, headers, remote, form) },
+        );
+    let setup_form = warp::path!("setup")
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .and(query())
+        .then(pages::setup_form);
+    let setup = warp::path!("setup")
+        .and(warp::post())
+        .and(with_state(Arc::clone(&state)))
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(pages::setup);
+    healthz
+        .or(metrics)
+        .unify()
+        .or(statics)
+        .unify()
+        .or(login_form)
+        .unify()
+        .or(login)
+        .unify()
+        .or(setup_form)
+        .unify()
+        .or(setup)
+        .unify()
+        .boxed()
+}
+
+fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
+    let auth = || authenticated(Arc::clone(&state));
+    let st = || with_state(Arc::clone(&state));
+    let dashboard = warp::path::end()
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(pages::dashboard);
+    let stream = warp::path("streams")
+        .and(name_segment())
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(pages::stream_page);
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(pages::logout);
+    let config_form = warp::path!("config")
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(pages::config_form);
+    let config_save = warp::path!("config")
+        .and(warp::post())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(
+            |principal: Principal,
+             state: Arc<WebState>,
+             headers: HeaderMap,
+             form: HashMap<String, String>| {
+                pages::config_edit(principal, state, headers, form, pages::Edit::Raw)
+            },
+        );
+    let config_stream = warp::path!("config" / "streams" / String)
+        .and(warp::post())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(
+            |action: String,
+             principal: Principal,
+             state: Arc<WebState>,
+             headers: HeaderMap,
+             form: HashMap<String, String>| async move {
+                let edit = match action.as_str() {
+                    "add" => pages::Edit::Add,
+                    "remove" => pages::Edit::Remove,
+                    "rename" => pages::Edit::Rename,
+                    _ => return pages::not_found_page(&state, &principal),
+                };
+                pages::config_edit(principal, state, headers, form, edit).await
+            },
+        );
+    dashboard
+        .or(stream)
+        .unify()
+        .or(logout)
+        .unify()
+        .or(config_form)
+        .unify()
+        .or(config_save)
+        .unify()
+        .or(config_stream)
+        .unify()
+        .boxed()
+}
+
+fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
+    let auth = || authenticated(Arc::clone(&state));
+    let st = || with_state(Arc::clone(&state));
+    let streams = warp::path!("streams")
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .then(api::streams);
+    let stream_path = || warp::path("streams").and(name_segment());
+    let stream = stream_path()
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .then(api::stream);
+    let heartbeats = stream_path()
+        .and(warp::path("heartbeats"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(api::heartbeats);
+    let outages = stream_path()
+        .and(warp::path("outages"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(api::outages);
+    let snapshot = stream_path()
+        .and(warp::path("snapshot.jpg"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .then(api::snapshot);
+    streams
+        .or(stream)
+        .unify()
+        .or(heartbeats)
+        .unify()
+        .or(outages)
+        .unify()
+        .or(snapshot)
+        .unify()
+        // Anything else under /api/v1: 401 without credentials (so anonymous clients cannot map
+        // the API), 404 with them.
+        .or(auth().and_then(|_: Principal| async { Err::<Response, Rejection>(warp::reject::not_found()) }))
+        .unify()
+        .boxed()
+}
+
+/// The status and message of a rejection that is not one of ours.
+fn known_rejection(rejection: &Rejection) -> (StatusCode, String) {
+    if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "no such page".into())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed here".into())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "the request is too large".into())
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        (StatusCode::BAD_REQUEST, "invalid query string".into())
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form URL-encoded".into(),
+        )
+    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
+        (StatusCode::BAD_REQUEST, "the form could not be read".into())
+    } else {
+        (StatusCode::BAD_REQUEST, "bad request".into())
+    }
+}
+
+async fn recover_api(rejection: Rejection) -> Result<Response, Infallible> {
+    let (status, message) = if rejection.find::<NeedLogin>().is_some() {
+        (StatusCode::UNAUTHORIZED, WebError::Unauthorized.public_message())
+    } else if let Some(failure) = rejection.find::<Failure>() {
+        (failure.status, failure.message.clone())
+    } else {
+        known_rejection(&rejection)
+    };
+    Ok(api::error_response(status, &message))
+}
+
+async fn recover_page(state: Arc<WebState>, rejection: Rejection) -> Result<Response, Infallible> {
+    if let Some(need) = rejection.find::<NeedLogin>() {
+        return Ok(pages::redirect_to_login(&need.next));
+    }
+    let (status, message) = match rejection.find::<Failure>() {
+        Some(failure) => (failure.status, failure.message.clone()),
+        None => known_rejection(&rejection),
+    };
+    Ok(pages::error_page(&state, None, status, &message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies_and_bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", "a=1; sp_session=abc; b=2".parse().expect("header"));
+        headers.insert("authorization", "Bearer sp_123".parse().expect("header"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+        assert_eq!(bearer(&headers).as_deref(), Some("sp_123"));
+    }
+}

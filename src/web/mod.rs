@@ -1,0 +1,447 @@
+//! The web service (`streampulse web`): the dashboard, stream pages, config editor, live
+//! snapshots, the JSON API and Prometheus metrics.
+//!
+//! It reads the store and writes the config file; it never talks to the monitor process, so it
+//! works whether or not the monitor runs. Layout (as in warp's todos example):
+//! [`filters`] says which request goes where and who may ask, [`pages`] and [`api`] answer,
+//! [`views`] renders handlebars templates, [`fleet`] and [`charts`] shape store data for them,
+//! [`editor`] edits the config file safely, [`accounts`], [`csrf`] and [`throttle`] keep it
+//! private, [`metrics`] and [`snapshot`] serve the monitoring integrations.
+
+pub mod accounts;
+pub mod api;
+pub mod charts;
+pub mod csrf;
+pub mod editor;
+pub mod filters;
+pub mod fleet;
+pub mod metrics;
+pub mod pages;
+pub mod pct;
+pub mod snapshot;
+pub mod throttle;
+pub mod views;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use warp::http::StatusCode;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, ConfigError};
+use crate::store::{Store, StoreError};
+use crate::url::redact_text;
+use accounts::{AccountError, Accounts, SessionLimits};
+
+/// Read connections kept open between requests.
+const MAX_IDLE_READERS: usize = 4;
+/// Cached uptimes younger than this are served as they are; older ones are still served while a
+/// refresh runs in the background (up to [`UPTIME_MAX_STALE_MS`]), so no request waits for the
+/// week-long aggregate once the server is warm.
+const UPTIME_FRESH_MS: i64 = 15_000;
+/// Beyond this age cached uptimes are recomputed before answering.
+const UPTIME_MAX_STALE_MS: i64 = 5 * 60_000;
+
+/// Why a request (or the server's start) failed. Every message shown to a user passes through
+/// [`redact_text`], so a camera password quoted by a lower layer never reaches a page.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("log in first (session cookie or `Authorization: Bearer` API token)")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: i64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Accounts(#[from] AccountError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot render the page: {0}")]
+    Render(#[from] handlebars::RenderError),
+    #[error("cannot load the page templates: {0}")]
+    Template(#[from] Box<handlebars::TemplateError>),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Unavailable(_) | WebError::Store(StoreError::NotFound { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            WebError::Config(ConfigError::Invalid { .. }) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message for the client, credentials masked.
+    pub fn public_message(&self) -> String {
+        redact_text(&self.to_string())
+    }
+}
+
+/// What `streampulse web` was started with.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    pub config_path: PathBuf,
+    /// Overrides the config's `database:`.
+    pub db_path: Option<PathBuf>,
+    /// Serve `templates/` and `static/` from this folder instead of the copies built into the
+    /// binary, re-read on every request (for working on the pages without rebuilding).
+    pub assets_dir: Option<PathBuf>,
+    /// Snapshot limits: at most this many at once over all cameras.
+    pub max_concurrent_snapshots: usize,
+}
+
+impl WebOptions {
+    pub fn new(config_path: impl Into<PathBuf>) -> WebOptions {
+        WebOptions {
+            config_path: config_path.into(),
+            db_path: None,
+            assets_dir: None,
+            max_concurrent_snapshots: snapshot::DEFAULT_MAX_CONCURRENT_SNAPSHOTS,
+        }
+    }
+}
+
+/// The config as last read from disk, re-read when the file changes.
+struct ConfigCache {
+    config: Arc<Config>,
+    stamp: Option<(SystemTime, u64)>,
+    /// Why the file on disk could not be used, when it is invalid (the last valid config stays
+    /// in use meanwhile).
+    disk_problem: Option<String>,
+}
+
+/// Everything the handlers share.
+pub struct WebState {
+    config_path: PathBuf,
+    config: Mutex<ConfigCache>,
+    db_path: PathBuf,
+    readers: Mutex<Vec<Store>>,
+    accounts: Mutex<Accounts>,
+    views: views::Views,
+    throttle: throttle::LoginThrottle,
+    setup_token: Mutex<Option<String>>,
+    snapshots: snapshot::SnapshotGate,
+    clock: Arc<Clock>,
+    started: SystemTime,
+    uptimes: Mutex<UptimeCache>,
+}
+
+/// The last computed [`fleet::Uptimes`] and when.
+#[derive(Default)]
+struct UptimeCache {
+    value: Option<(i64, Arc<fleet::Uptimes>)>,
+    refreshing: bool,
+}
+
+impl std::fmt::Debug for WebState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebState")
+            .field("config_path", &self.config_path)
+            .field("db_path", &self.db_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+impl WebState {
+    /// Loads the config, opens (creating or migrating) the database and the templates. When no
+    /// user exists yet, a one-time setup token is made; [`serve`] logs the link.
+    pub fn new(options: WebOptions) -> Result<Arc<WebState>, WebError> {
+        let config = config::load(&options.config_path)?;
+        let db_path = options.db_path.clone().unwrap_or_else(|| config.database.clone());
+        let accounts = Accounts::open(&db_path)?;
+        let setup_token = (accounts.user_count()? == 0).then(|| accounts::random_hex(24));
+        let views = views::Views::new(options.assets_dir.clone())?;
+        Ok(Arc::new(WebState {
+            config_path: options.config_path.clone(),
+            config: Mutex::new(ConfigCache {
+                stamp: file_stamp(&options.config_path),
+                config: Arc::new(config),
+                disk_problem: None,
+            }),
+            db_path,
+            readers: Mutex::new(Vec::new()),
+            accounts: Mutex::new(accounts),
+            views,
+            throttle: throttle::LoginThrottle::default(),
+            setup_token: Mutex::new(setup_token),
+            snapshots: snapshot::SnapshotGate::new(options.max_concurrent_snapshots),
+            clock: Clock::new(),
+            started: SystemTime::now(),
+            uptimes: Mutex::new(UptimeCache::default()),
+        }))
+    }
+
+    /// Replaces the password hasher (tests use cheap parameters; see [`Accounts::with_hasher`]).
+    pub fn set_password_hasher(&self, hasher: argon2::Argon2<'static>) {
+        lock(&self.accounts).set_hasher(hasher);
+    }
+
+    /// The clock every expiry is measured with; tests move it forward.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The one-time setup token while no user exists.
+    pub fn setup_token(&self) -> Option<String> {
+        lock(&self.setup_token).clone()
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// The current config: re-read when the file changed; an invalid file leaves the last valid
+    /// one in use (and is reported by [`WebState::config_problem`]).
+    pub fn config(&self) -> Arc<Config> {
+        let mut cache = lock(&self.config);
+        let stamp = file_stamp(&self.config_path);
+        if stamp != cache.stamp {
+            cache.stamp = stamp;
+            match config::load(&self.config_path) {
+                Ok(config) => {
+                    cache.config = Arc::new(config);
+                    cache.disk_problem = None;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "config file changed but is not valid; keeping the last valid one: {}",
+                        redact_text(&error.to_string())
+                    );
+                    cache.disk_problem = Some(redact_text(&error.to_string()));
+                }
+            }
+        }
+        Arc::clone(&cache.config)
+    }
+
+    pub fn config_problem(&self) -> Option<String> {
+        lock(&self.config).disk_problem.clone()
+    }
+
+    pub fn session_limits(&self) -> SessionLimits {
+        let web = &self.config().web;
+        SessionLimits {
+            idle_ms: i64::try_from(web.session_idle.as_millis()).unwrap_or(i64::MAX),
+            max_ms: i64::try_from(web.session_max.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub(crate) fn views(&self) -> &views::Views {
+        &self.views
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::LoginThrottle {
+        &self.throttle
+    }
+
+    pub(crate) fn snapshots(&self) -> &snapshot::SnapshotGate {
+        &self.snapshots
+    }
+
+    pub(crate) fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    pub(crate) fn take_setup_token(&self, offered: &str) -> bool {
+        let mut token = lock(&self.setup_token);
+        match token.as_deref() {
+            Some(expected) if accounts::constant_time_eq(expected.as_bytes(), offered.as_bytes()) => {
+                *token = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn setup_token_matches(&self, offered: &str) -> bool {
+        lock(&self.setup_token)
+            .as_deref()
+            .is_some_and(|expected| accounts::constant_time_eq(expected.as_bytes(), offered.as_bytes()))
+    }
+
+    /// Runs a read on a pooled read-only store connection, off the async workers.
+    pub async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, WebError> + Send + 'static,
+    {
+        let state = Arc::clone(self);
+        run_blocking(move || {
+            let pooled = lock(&state.readers).pop();
+            let store = match pooled {
+                Some(store) => store,
+                None => Store::open_read_only(&state.db_path)?,
+            };
+            let result = read(&store);
+            let mut readers = lock(&state.readers);
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(store);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Every configured stream with its status, uptimes and (when asked) sparklines, for the
+    /// dashboard, the API and the metrics. Uptimes come from a cache kept warm in the background.
+    pub async fn fleet(
+        self: &Arc<Self>,
+        sparklines: bool,
+    ) -> Result<(Arc<Config>, Vec<fleet::StreamSummary>), WebError> {
+        let config = self.config();
+        let now_ms = self.now_ms();
+        let (cached, refresh) = {
+            let mut cache = lock(&self.uptimes);
+            match cache.value.clone() {
+                Some((at, uptimes)) if (0..=UPTIME_FRESH_MS).contains(&(now_ms - at)) => {
+                    (Some(uptimes), false)
+                }
+                Some((at, uptimes)) if (0..=UPTIME_MAX_STALE_MS).contains(&(now_ms - at)) => {
+                    let refresh = !cache.refreshing;
+                    cache.refreshing = true;
+                    (Some(uptimes), refresh)
+                }
+                _ => (None, false),
+            }
+        };
+        if refresh {
+            let state = Arc::clone(self);
+            tokio::spawn(async move {
+                let fresh = state
+                    .read(move |store| Ok(fleet::Uptimes::query(store, now_ms)?))
+                    .await;
+                let mut cache = lock(&state.uptimes);
+                cache.refreshing = false;
+                match fresh {
+                    Ok(uptimes) => cache.value = Some((now_ms, Arc::new(uptimes))),
+                    Err(error) => tracing::warn!("cannot refresh uptimes: {}", error.public_message()),
+                }
+            });
+        }
+        let state = Arc::clone(self);
+        let for_read = Arc::clone(&config);
+        let streams = self
+            .read(move |store| {
+                let uptimes = match cached {
+                    Some(uptimes) => uptimes,
+                    None => {
+                        let uptimes = Arc::new(fleet::Uptimes::query(store, now_ms)?);
+                        lock(&state.uptimes).value = Some((now_ms, Arc::clone(&uptimes)));
+                        uptimes
+                    }
+                };
+                Ok(fleet::load_with(&for_read, store, now_ms, sparklines, &uptimes)?)
+            })
+            .await?;
+        Ok((config, streams))
+    }
+
+    /// Runs account work (SQLite writes, argon2) off the async workers.
+    pub async fn accounts<T, F>(self: &Arc<Self>, work: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Accounts) -> Result<T, WebError> + Send + 'static,
+    {
+        let state = Arc::clone(self);
+        run_blocking(move || work(&lock(&state.accounts))).await
+    }
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, WebError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| WebError::Internal(format!("background task failed: {e}")))?
+}
+
+/// Locks a mutex, recovering from a panic in another holder: every value kept behind these locks
+/// (caches, counters, idle connections) stays valid even if a request panicked mid-way.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish. Tests bind
+/// `127.0.0.1:0` and pass a oneshot receiver.
+pub async fn serve<F>(listener: tokio::net::TcpListener, state: Arc<WebState>, shutdown: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("web server listening on http://{addr}");
+        if let Some(token) = state.setup_token() {
+            tracing::warn!(
+                "no user exists yet: open http://{addr}/setup?token={token} to create the first administrator \
+                 (the link works once), or run `streampulse user add NAME`"
+            );
+        }
+    }
+    // Abandoned sessions expire on their own; this only keeps the table small.
+    let purger = Arc::clone(&state);
+    let purge = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let (now_ms, limits) = (purger.now_ms(), purger.session_limits());
+            match purger
+                .accounts(move |a| Ok(a.purge_sessions(now_ms, limits)?))
+                .await
+            {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "expired sessions deleted"),
+                Err(error) => tracing::warn!("cannot delete expired sessions: {}", error.public_message()),
+            }
+        }
+    });
+    let routes = filters::routes(Arc::clone(&state));
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    purge.abort();
+    tracing::info!("web server stopped");
+}

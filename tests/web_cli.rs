@@ -1,0 +1,76 @@
+//! The `user` and `token` commands, run as a person or a script would: the real binary, the
+//! password on standard input.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use streampulse::web::accounts::Accounts;
+
+fn streampulse(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streampulse"))
+        .args(args)
+        .args(["--config", "config.yaml"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run streampulse");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn users_and_tokens_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "database: web.db\nstreams:\n  - name: Gate\n    url: rtsp://192.0.2.1/s\n",
+    )
+    .expect("config");
+
+    let added = streampulse(dir.path(), &["user", "add", "alice"], "correct horse battery\n");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let short = streampulse(dir.path(), &["user", "add", "bob"], "short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    let listed = streampulse(dir.path(), &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "alice\n");
+
+    let accounts = Accounts::open(&dir.path().join("web.db")).expect("accounts");
+    assert!(accounts
+        .verify_password("alice", "correct horse battery")
+        .expect("verify")
+        .is_some());
+    let changed = streampulse(dir.path(), &["user", "passwd", "alice"], "battery staple horse\n");
+    assert!(changed.status.success());
+    assert!(accounts
+        .verify_password("alice", "battery staple horse")
+        .expect("verify")
+        .is_some());
+    assert!(accounts
+        .verify_password("alice", "correct horse battery")
+        .expect("verify")
+        .is_none());
+
+    let created = streampulse(dir.path(), &["token", "create", "grafana"], "");
+    assert!(created.status.success());
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert!(token.starts_with("sp_"), "{token}");
+    assert_eq!(
+        accounts.check_token(&token, 0).expect("check").as_deref(),
+        Some("grafana")
+    );
+    let revoked = streampulse(dir.path(), &["token", "revoke", "grafana"], "");
+    assert!(revoked.status.success());
+    assert_eq!(accounts.check_token(&token, 0).expect("check"), None);
+}
