@@ -4,6 +4,8 @@
 
 use crate::demo::{MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer, DEMO_PASSWORD, DEMO_USER};
 use crate::monitor::{Monitor, MonitorOptions};
+use crate::store::Store;
+use crate::web::{self, accounts::random_hex, accounts::Accounts, WebOptions, WebState};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +16,8 @@ const SILENT_PORT: u16 = 8555;
 const MJPEG_PORT: u16 = 8081;
 const FLAPPING_PORT: u16 = 8082;
 const SNTP_PORT: u16 = 1123;
+/// The demo's web login.
+const DEMO_WEB_USER: &str = "demo";
 /// The flapping camera changes state this often.
 const FLAP_PERIOD: Duration = Duration::from_secs(45);
 
@@ -25,6 +29,12 @@ pub struct DemoArgs {
     /// Seconds between probes of each demo camera
     #[arg(long, default_value_t = 5)]
     pub heartbeat_seconds: u64,
+    /// Address of the web server
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
+    /// Password of the demo login `demo` (default: a new random one, printed at start)
+    #[arg(long, env = "STREAMPULSE_DEMO_PASSWORD")]
+    pub web_password: Option<String>,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
@@ -47,25 +57,51 @@ async fn run_async(args: DemoArgs) -> anyhow::Result<i32> {
             (temp.path().to_path_buf(), Some(temp))
         }
     };
-    let rtsp = RtspTestServer::builder().port(RTSP_PORT).start().context("demo RTSP camera")?;
-    let silent = SilentTcpServer::start_on(SILENT_PORT).context("demo silent camera")?;
-    let mjpeg = MjpegTestServer::start_on(MJPEG_PORT).context("demo MJPEG camera")?;
-    let flapping = MjpegTestServer::start_on(FLAPPING_PORT).context("demo flapping camera")?;
-    let sntp = SntpTestServer::start_on(SNTP_PORT, 0).context("demo SNTP server")?;
+    // The usual ports when free (they match the repository's config.yaml), any free port else:
+    // the demo writes its own config with whatever it got.
+    let rtsp = RtspTestServer::builder()
+        .port(RTSP_PORT)
+        .start()
+        .or_else(|_| RtspTestServer::start())
+        .context("demo RTSP camera")?;
+    let silent = SilentTcpServer::start_on(SILENT_PORT).or_else(|_| SilentTcpServer::start()).context("demo silent camera")?;
+    let mjpeg = MjpegTestServer::start_on(MJPEG_PORT).or_else(|_| MjpegTestServer::start()).context("demo MJPEG camera")?;
+    let flapping =
+        MjpegTestServer::start_on(FLAPPING_PORT).or_else(|_| MjpegTestServer::start()).context("demo flapping camera")?;
+    let sntp = SntpTestServer::start_on(SNTP_PORT, 0).or_else(|_| SntpTestServer::start(0)).context("demo SNTP server")?;
 
     let config_path = dir.join("config.yaml");
     std::fs::write(&config_path, demo_config(args.heartbeat_seconds, rtsp.port(), silent.port(), mjpeg.port(), flapping.port(), sntp.port()))
         .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let db_path = dir.join("streams.db");
+    // The store must exist (migrated) before the demo login goes in.
+    drop(Store::open(&db_path)?);
+    let web_password = args.web_password.unwrap_or_else(|| random_hex(8));
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    Accounts::open(&db_path)?.add_user(DEMO_WEB_USER, &web_password, now_ms)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let web_url = format!("http://{}/", listener.local_addr()?);
+
     println!("StreamPulse demo");
-    println!("  config:   {}", config_path.display());
-    println!("  database: {}", dir.join("streams.db").display());
-    println!("  cameras:  {} (RTSP), {} (MJPEG), one with credentials, one flapping, one silent", rtsp.url("/test"), mjpeg.url("/"));
+    println!("  dashboard: {web_url}");
+    println!("  login:     {DEMO_WEB_USER} / {web_password}");
+    println!("  config:    {}", config_path.display());
+    println!("  database:  {}", db_path.display());
+    println!("  cameras:   {} (RTSP), {} (MJPEG), one with credentials, one with a wrong password, one flapping, one silent", rtsp.url("/test"), mjpeg.url("/"));
     println!("  Ctrl-C stops everything.");
 
     let shutdown = super::shutdown_signal()?;
     let flapper = tokio::spawn(flap(flapping, shutdown.clone()));
+    let web_state = WebState::new(WebOptions::new(&config_path))?;
+    let mut web_stop = shutdown.clone();
+    let web = tokio::spawn(web::serve(listener, web_state, async move {
+        let _ = web_stop.wait_for(|stop| *stop).await;
+    }));
     let monitor = Monitor::new(MonitorOptions::new(&config_path));
     monitor.run(shutdown).await?;
+    let _ = web.await;
     flapper.abort();
     drop((rtsp, silent, mjpeg, sntp));
     Ok(0)
