@@ -34,8 +34,10 @@ pub struct StatusRow {
     pub latency_ms: Option<u64>,
     pub reason: Option<String>,
     pub message: Option<String>,
-    /// Share of heartbeats that were up over the last 24 h (0..1).
+    /// Share of heartbeats that were up (healthy) over the last 24 h (0..1).
     pub uptime_24h: Option<f64>,
+    /// Share that delivered video at all (up or degraded) over the last 24 h (0..1).
+    pub reachable_24h: Option<f64>,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
@@ -88,6 +90,7 @@ fn row(config: &Config, name: &str, status: Option<&StreamStatus>, uptime: Optio
             _ => r.describe().to_string(),
         }),
         uptime_24h: uptime.and_then(Uptime::healthy_ratio),
+        reachable_24h: uptime.and_then(Uptime::reachable_ratio),
     }
 }
 
@@ -103,6 +106,10 @@ fn print_table(rows: &[StatusRow]) {
         }
         if let Some(ratio) = row.uptime_24h {
             line.push_str(&format!("  24h {:.1}%", ratio * 100.0));
+            // Degraded time delivers video but not a healthy picture: show it apart.
+            if let Some(reachable) = row.reachable_24h.filter(|r| (r - ratio).abs() > f64::EPSILON) {
+                line.push_str(&format!(" ({:.1}% with video)", reachable * 100.0));
+            }
         }
         if let Some(message) = &row.message {
             line.push_str(&format!("  — {message}"));
