@@ -36,10 +36,16 @@ pub enum TokenAction {
 
 pub fn run(args: TokenArgs) -> anyhow::Result<i32> {
     let db = super::user::database_path(&args.config, args.db)?;
-    let accounts = Accounts::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let result = run_on(&db, args.action);
+    super::user::restore_database_ownership(&db);
+    result
+}
+
+fn run_on(db: &std::path::Path, action: TokenAction) -> anyhow::Result<i32> {
+    let accounts = Accounts::open(db).with_context(|| format!("cannot open {}", db.display()))?;
     let now_ms =
         i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    match args.action {
+    match action {
         TokenAction::Create { name } => {
             let token = accounts.create_token(&name, now_ms)?;
             println!("{token}");

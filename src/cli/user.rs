@@ -50,6 +50,31 @@ pub(crate) fn database_path(config_path: &Path, db: Option<PathBuf>) -> anyhow::
     }
 }
 
+/// Run as root (e.g. `sudo streampulse user add` on a packaged install), SQLite may have created
+/// the database, or its -wal/-shm files, owned by root, which the services' own user then cannot
+/// write. Hands them to the owner of the database's directory, as if that user had made them.
+pub(crate) fn restore_database_ownership(db: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let Some(dir) = db.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) else {
+        return;
+    };
+    let Ok(dir_meta) = std::fs::metadata(dir) else { return };
+    if !running_as_root || dir_meta.uid() == 0 {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = db.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if std::fs::metadata(&file).is_ok_and(|m| m.uid() == 0) {
+            if let Err(e) = std::os::unix::fs::chown(&file, Some(dir_meta.uid()), Some(dir_meta.gid())) {
+                eprintln!("warning: could not give {} to its directory's owner: {e}", file.display());
+            }
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -78,8 +103,14 @@ pub(crate) fn read_new_password(prompt: &str) -> anyhow::Result<String> {
 
 pub fn run(args: UserArgs) -> anyhow::Result<i32> {
     let db = database_path(&args.config, args.db)?;
-    let accounts = Accounts::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    match args.action {
+    let result = run_on(&db, args.action);
+    restore_database_ownership(&db);
+    result
+}
+
+fn run_on(db: &Path, action: UserAction) -> anyhow::Result<i32> {
+    let accounts = Accounts::open(db).with_context(|| format!("cannot open {}", db.display()))?;
+    match action {
         UserAction::Add { name } => {
             crate::web::accounts::check_user_name(&name)?;
             let password = read_new_password(&format!("Password for {name}: "))?;
