@@ -191,6 +191,7 @@ async fn watch(
             .build(),
     );
     let data_seen = watch_source_data(pipeline);
+    single_threaded_decoders(pipeline);
     let wire_bytes = (!window.is_zero()).then(|| count_encoded_bytes(pipeline));
     let Some(bus) = pipeline.bus() else {
         return Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"));
@@ -346,6 +347,18 @@ fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
 fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
     let rate = caps?.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
     (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
+}
+
+/// libav decoders default to one thread per core plus frame threading, which holds frames back
+/// and, across a fleet of short-lived pipelines, multiplies threads. A probe decodes a handful of
+/// frames: one thread is cheaper and the first frame comes out sooner.
+fn single_threaded_decoders(pipeline: &gst::Pipeline) {
+    pipeline.connect_deep_element_added(|_, _, element| {
+        let is_libav = element.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+        if is_libav && element.find_property("max-threads").is_some() {
+            element.set_property("max-threads", 1i32);
+        }
+    });
 }
 
 /// Counts the compressed bytes entering each decoder (added later by decodebin, hence the
