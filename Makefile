@@ -13,7 +13,7 @@ APT_PACKAGES := pkg-config build-essential \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg chromium
 
-.PHONY: deps build release test lint run demo bench clean
+.PHONY: deps build release test test-e2e lint run demo bench clean
 
 ## deps: install the Debian packages above that are missing (idempotent; no-op when all present)
 deps:
@@ -34,6 +34,18 @@ release: deps
 ## test: every test — unit, integration (real GStreamer, SQLite, loopback servers), browser
 test: deps
 	$(CARGO) test --locked --all-targets -- --test-threads=2
+	$(MAKE) --no-print-directory test-e2e
+
+## test-e2e: the web UI end to end in Debian's headless Chromium against `streampulse demo`
+## on loopback; screenshots of every step in target/e2e/
+test-e2e: deps tests/e2e/node_modules/.installed
+	$(CARGO) build --locked
+	node tests/e2e/run.mjs
+
+# playwright-core only (it downloads no browser), as pinned by the lock; again when the lock changes.
+tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --ignore-scripts --no-audit --no-fund
+	touch $@
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -54,3 +66,6 @@ bench: release
 
 clean:
 	$(CARGO) clean
+
+# Debian package: deb, test-deb, deb-arm64, deb-armhf (packaging/README.md)
+include packaging/deb.mk

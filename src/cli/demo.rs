@@ -139,7 +139,7 @@ streams:
   - name: Office (credentials)
     url: rtsp://{DEMO_USER}:{DEMO_PASSWORD}@127.0.0.1:{rtsp}/auth
   - name: Backyard (wrong password)
-    url: rtsp://{DEMO_USER}:wrong@127.0.0.1:{rtsp}/auth
+    url: rtsp://intruder:wrong@127.0.0.1:{rtsp}/auth
   - name: Warehouse (flapping)
     url: http://127.0.0.1:{flapping}/
   - name: Gate (never answers)
