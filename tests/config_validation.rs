@@ -237,7 +237,7 @@ fn empty_file_is_an_error_that_says_so() {
     assert_eq!(
         error.to_string(),
         format!(
-            "{0} has 1 problem(s):\n  {0}:1: the file is empty; expected settings such as `heartbeat_seconds:` \
+            "{0} has 1 problem:\n  {0}:1: the file is empty; expected settings such as `heartbeat_seconds:` \
              and a `streams:` list",
             path.display()
         )

@@ -177,7 +177,8 @@ impl fmt::Display for Problem {
 /// `file:line: field: message`, one per line. File-level problems (syntax, empty file) have no
 /// field.
 pub fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
-    let mut out = format!("{} has {} problem(s):", path.display(), problems.len());
+    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    let mut out = format!("{} has {} {noun}:", path.display(), problems.len());
     for problem in problems {
         out.push_str("\n  ");
         out.push_str(&path.display().to_string());
@@ -497,7 +498,7 @@ streams:
         let err = parse("# nothing here yet\n", Path::new("cams.yaml")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "cams.yaml has 1 problem(s):\n  cams.yaml:1: the file is empty; expected settings such as \
+            "cams.yaml has 1 problem:\n  cams.yaml:1: the file is empty; expected settings such as \
              `heartbeat_seconds:` and a `streams:` list"
         );
     }
@@ -527,7 +528,7 @@ streams:
         assert_eq!(problem.to_string(), "line 4: streams[0].url: bad");
         assert_eq!(
             format_problems(Path::new("c.yaml"), &[problem]),
-            "c.yaml has 1 problem(s):\n  c.yaml:4: streams[0].url: bad"
+            "c.yaml has 1 problem:\n  c.yaml:4: streams[0].url: bad"
         );
     }
 

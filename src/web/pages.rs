@@ -945,6 +945,7 @@ fn editor_page(
         "line_numbers": (1..=line_count).collect::<Vec<_>>(),
         "rows": line_count.clamp(12, 40),
         "problem_count": view.problems.len(),
+        "one_problem": view.problems.len() == 1,
         "problems": view.problems,
         "notice": view.notice,
         "streams": streams,
