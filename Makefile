@@ -33,7 +33,7 @@ release: deps
 
 ## test: every test — unit, integration (real GStreamer, SQLite, loopback servers), browser
 test: deps
-	$(CARGO) test --locked --all-targets -- --test-threads=2
+	$(CARGO) test --locked --lib --bins --tests -- --test-threads=2
 	$(MAKE) --no-print-directory test-e2e
 
 ## test-e2e: the web UI end to end in Debian's headless Chromium against `streampulse demo`
