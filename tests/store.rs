@@ -56,6 +56,8 @@ fn heartbeat(stream_id: i64, ts_ms: i64, health: Health) -> Heartbeat {
         width: has_video.then_some(1920),
         height: has_video.then_some(1080),
         ntp_synced: true,
+        fps: has_video.then_some(15.0),
+        bitrate_kbps: has_video.then_some(2000),
     }
 }
 

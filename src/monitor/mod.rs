@@ -364,6 +364,8 @@ async fn stream_loop(
             width: outcome.width,
             height: outcome.height,
             ntp_synced: shared.clock.is_synced(),
+            fps: outcome.fps,
+            bitrate_kbps: outcome.bitrate_kbps,
         };
         if let Err(e) = shared.writer.send(heartbeat) {
             tracing::error!("stream {}: heartbeat not written: {e}", stream.name);

@@ -24,6 +24,9 @@ use tokio::sync::mpsc;
 /// RTSP: how long rtspsrc waits for UDP packets before retrying over TCP. Kept well under the
 /// probe deadline so UDP-blocked cameras still come up within one probe.
 const UDP_FALLBACK_FRACTION: f64 = 0.4;
+/// After a corrupt first frame, how long the picture checks wait for a clean one (about one
+/// keyframe interval of common cameras); the probe is already up.
+const CLEAN_PICTURE_WAIT: Duration = Duration::from_secs(4);
 
 /// Everything needed to probe one stream.
 #[derive(Debug, Clone)]
@@ -167,6 +170,10 @@ async fn watch(
     let (frame_tx, mut frame_rx) = mpsc::channel::<ArrivedFrame>(2);
     let frames_counted = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&frames_counted);
+    // While set, decoders get no delta frames: after a corrupt picture (joined mid-GOP) only the
+    // next keyframe is decoded, so the picture checks see a clean frame at little CPU cost.
+    let skip_deltas = Arc::new(AtomicBool::new(wanted == FrameWanted::Clean));
+    let skip = Arc::clone(&skip_deltas);
     // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
     sink.set_sync(false);
     sink.set_max_buffers(1);
@@ -177,10 +184,17 @@ async fn watch(
             .new_sample(move |appsink| {
                 let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 if !acceptable(&sample, wanted) {
+                    skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
                     return Ok(gst::FlowSuccess::Ok);
                 }
+                let corrupt = is_corrupt(&sample);
                 counter.fetch_add(1, Ordering::Relaxed);
                 let _ = frame_tx.try_send(ArrivedFrame { at: Instant::now(), sample });
+                if corrupt && window.is_zero() {
+                    // Up already; the picture checks still need a clean frame.
+                    skip.store(true, Ordering::Relaxed);
+                    return Ok(gst::FlowSuccess::Ok);
+                }
                 if window.is_zero() {
                     // The frame answers the probe; stop upstream work until teardown.
                     Err(gst::FlowError::Eos)
@@ -191,7 +205,7 @@ async fn watch(
             .build(),
     );
     let data_seen = watch_source_data(pipeline);
-    single_threaded_decoders(pipeline);
+    prepare_decoders(pipeline, skip_deltas);
     let wire_bytes = (!window.is_zero()).then(|| count_encoded_bytes(pipeline));
     let Some(bus) = pipeline.bus() else {
         return Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"));
@@ -264,21 +278,53 @@ async fn watch(
         return Ok((outcome, first.sample));
     }
 
-    // The sample window: keep the latest frame until it ends (never past the deadline).
+    // Picture checks judge clean frames only: the first one, or the first after it.
+    let mut reference: Option<ArrivedFrame> = None;
     let mut observation = Observation {
-        first: quality::summarize(&first.sample),
         width: outcome.width,
         height: outcome.height,
         fps: caps_framerate(first.sample.caps()),
         ..Observation::default()
     };
+    let first_at = first.at;
+    if is_corrupt(&first.sample) {
+        if window.is_zero() {
+            let wait_end = (first.at + CLEAN_PICTURE_WAIT).min(deadline);
+            loop {
+                tokio::select! {
+                    Some(frame) = frame_rx.recv() => if !is_corrupt(&frame.sample) {
+                        reference = Some(frame);
+                        break;
+                    },
+                    msg = messages.next() => {
+                        if msg.is_some_and(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(wait_end.into()) => break,
+                }
+            }
+        }
+    } else {
+        reference = Some(ArrivedFrame { at: first.at, sample: first.sample.clone() });
+    }
+    // The sample window: keep the latest clean frame until it ends (never past the deadline).
     if !window.is_zero() {
         let frames_at_first = frames_counted.load(Ordering::Relaxed);
         let window_end = (first.at + window).min(deadline);
         let mut last: Option<ArrivedFrame> = None;
         loop {
             tokio::select! {
-                Some(frame) = frame_rx.recv() => last = Some(frame),
+                Some(frame) = frame_rx.recv() => {
+                    if is_corrupt(&frame.sample) {
+                        continue;
+                    }
+                    if reference.is_none() {
+                        reference = Some(frame);
+                    } else {
+                        last = Some(frame);
+                    }
+                }
                 msg = messages.next() => {
                     // The stream broke after delivering video: judge what arrived.
                     if msg.is_some_and(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
@@ -289,7 +335,7 @@ async fn watch(
             }
         }
         let frames = frames_counted.load(Ordering::Relaxed).saturating_sub(frames_at_first);
-        let span = Instant::now().saturating_duration_since(first.at).as_secs_f64();
+        let span = Instant::now().saturating_duration_since(first_at).as_secs_f64();
         if span > 0.2 {
             observation.fps = Some(frames as f64 / span);
             outcome.fps = observation.fps;
@@ -297,18 +343,18 @@ async fn watch(
                 outcome.bitrate_kbps = Some((bytes.load(Ordering::Relaxed) as f64 * 8.0 / span / 1000.0) as u64);
             }
         }
-        match last {
-            Some(last) => {
-                observation.span_seconds = last.at.saturating_duration_since(first.at).as_secs_f64();
-                observation.last = quality::summarize(&last.sample);
-            }
-            // A whole window without a second frame: the camera sent one picture and stalled.
-            None if span >= 1.0 => observation.stalled_seconds = Some(span),
-            None => {}
+        if let (Some(last), Some(reference)) = (&last, &reference) {
+            observation.span_seconds = last.at.saturating_duration_since(reference.at).as_secs_f64();
+            observation.last = quality::summarize(&last.sample);
+        }
+        // A whole window without a second frame: the camera sent one picture and stalled.
+        if frames == 0 && span >= 1.0 {
+            observation.stalled_seconds = Some(span);
         }
     } else {
         outcome.fps = observation.fps;
     }
+    observation.first = reference.as_ref().and_then(|frame| quality::summarize(&frame.sample));
     let previous = request.previous_picture.as_ref();
     let verdict = quality::judge(
         &observation,
@@ -349,16 +395,41 @@ fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
     (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
-/// libav decoders default to one thread per core plus frame threading, which holds frames back
-/// and, across a fleet of short-lived pipelines, multiplies threads. A probe decodes a handful of
-/// frames: one thread is cheaper and the first frame comes out sooner.
-fn single_threaded_decoders(pipeline: &gst::Pipeline) {
-    pipeline.connect_deep_element_added(|_, _, element| {
+/// Decoders as a probe wants them. libav decoders default to one thread per core plus frame
+/// threading, which holds frames back and, across a fleet of short-lived pipelines, multiplies
+/// threads: a probe decodes a handful of frames, one thread is cheaper. And while `skip_deltas`
+/// is set, delta frames are dropped before the decoder, so only the next keyframe is decoded.
+fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let is_decoder =
+            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        if !is_decoder {
+            return;
+        }
         let is_libav = element.factory().is_some_and(|f| f.name().starts_with("avdec_"));
         if is_libav && element.find_property("max-threads").is_some() {
             element.set_property("max-threads", 1i32);
         }
+        if let Some(pad) = element.static_pad("sink") {
+            let skip = Arc::clone(&skip_deltas);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if !skip.load(Ordering::Relaxed) {
+                    return gst::PadProbeReturn::Ok;
+                }
+                match info.buffer() {
+                    Some(buffer) if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => gst::PadProbeReturn::Drop,
+                    _ => {
+                        skip.store(false, Ordering::Relaxed);
+                        gst::PadProbeReturn::Ok
+                    }
+                }
+            });
+        }
     });
+}
+
+fn is_corrupt(sample: &gst::Sample) -> bool {
+    sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
 }
 
 /// Counts the compressed bytes entering each decoder (added later by decodebin, hence the

@@ -100,6 +100,10 @@ pub struct Heartbeat {
     pub height: Option<u32>,
     /// Whether the clock was NTP-synchronised when the heartbeat was taken.
     pub ntp_synced: bool,
+    /// Frames per second (measured over the sample window, or from the stream's caps).
+    pub fps: Option<f64>,
+    /// Compressed bitrate over the sample window.
+    pub bitrate_kbps: Option<u64>,
 }
 
 /// The current state of one stream.

@@ -225,7 +225,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Heartbeat>, StoreError> {
         let mut select = self.conn.prepare_cached(
-            "SELECT stream_id, ts_ms, health, latency_ms, reason, message, codec, width, height, ntp_synced
+            "SELECT stream_id, ts_ms, health, latency_ms, reason, message, codec, width, height, ntp_synced,
+                    fps, bitrate_kbps
              FROM heartbeats WHERE stream_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms DESC LIMIT ?4",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -241,6 +242,8 @@ impl Store {
                 width: row.get::<_, Option<i64>>(7)?.map(u32_from_sql),
                 height: row.get::<_, Option<i64>>(8)?.map(u32_from_sql),
                 ntp_synced: row.get(9)?,
+                fps: row.get(10)?,
+                bitrate_kbps: row.get::<_, Option<i64>>(11)?.map(u64_from_sql),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

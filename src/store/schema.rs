@@ -125,8 +125,14 @@ CREATE TABLE web_api_tokens (
 );
 "#;
 
+/// Schema version 3: what a sample window measured (issue: picture verdicts), NULL without one.
+const V3: &str = r#"
+ALTER TABLE heartbeats ADD COLUMN fps REAL;
+ALTER TABLE heartbeats ADD COLUMN bitrate_kbps INTEGER;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -327,8 +327,8 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO heartbeats (stream_id, ts_ms, health, latency_ms, reason, message, codec, width,
-                     height, ntp_synced)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     height, ntp_synced, fps, bitrate_kbps)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (stream_id, ts_ms) DO NOTHING",
             )?;
             for heartbeat in batch {
@@ -344,6 +344,8 @@ impl Store {
                     heartbeat.width,
                     heartbeat.height,
                     heartbeat.ntp_synced,
+                    heartbeat.fps,
+                    heartbeat.bitrate_kbps.map(u64_to_sql),
                 ];
                 let rollup = rollups
                     .entry((heartbeat.stream_id, floor_hour(heartbeat.ts_ms)))
@@ -363,7 +365,7 @@ impl Store {
                     rollup.remove(old_health, old_latency);
                     tx.prepare_cached(
                         "UPDATE heartbeats SET health = ?3, latency_ms = ?4, reason = ?5, message = ?6, codec = ?7,
-                             width = ?8, height = ?9, ntp_synced = ?10
+                             width = ?8, height = ?9, ntp_synced = ?10, fps = ?11, bitrate_kbps = ?12
                          WHERE stream_id = ?1 AND ts_ms = ?2",
                     )?
                     .execute(values)?;

@@ -124,6 +124,8 @@ pub fn heartbeat(stream_id: i64, ts_ms: i64, health: Health) -> Heartbeat {
         width: video.then_some(1920),
         height: video.then_some(1080),
         ntp_synced: true,
+        fps: video.then_some(25.0),
+        bitrate_kbps: video.then_some(4000),
     }
 }
 
