@@ -9,7 +9,7 @@ pub use schedule::{phase_for, Cadence};
 use crate::clock::{self, Clock};
 use crate::config::{self, Config, ConfigError, StreamConfig};
 use crate::pipeline::TemplateLibrary;
-use crate::probe::{probe, Health, ProbeOutcome, ProbeRequest, Reaper};
+use crate::probe::{probe_with_teardown, Health, ProbeOutcome, ProbeRequest, Reaper};
 use crate::store::{self, Heartbeat, StoreError, StreamIdentity, WriterHandle, WriterOptions};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ use tokio::time::Instant;
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long start-up waits for the first NTP answer before probing on the system clock.
 const FIRST_NTP_WAIT: Duration = Duration::from_secs(2);
+/// A probe keeps its pool slot at most this long waiting for its pipeline's teardown.
+const TEARDOWN_HOLD: Duration = Duration::from_secs(2);
 /// How often old raw heartbeats are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Schedule-lag samples kept for statistics (a ring; old ones are overwritten).
@@ -193,7 +195,7 @@ impl Monitor {
             })
             .collect();
         let all_done = futures::future::join_all(handles);
-        if tokio::time::timeout(longest_probe + Duration::from_secs(2), all_done).await.is_err() {
+        if tokio::time::timeout(longest_probe + TEARDOWN_HOLD + Duration::from_secs(2), all_done).await.is_err() {
             tracing::warn!("some probes did not finish in time; their heartbeats are lost");
         }
         let flushed = tokio::task::spawn_blocking(move || {
@@ -341,8 +343,7 @@ async fn stream_loop(
         shared.stats.record_lag(Instant::now().saturating_duration_since(due));
         let ts_ms = shared.clock.now_ms();
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
-        let outcome = probe(&request, &shared.reaper).await;
-        drop(permit);
+        let (outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
         shared.stats.probes.fetch_add(1, Ordering::Relaxed);
         if outcome.is_up() {
             shared.stats.probes_up.fetch_add(1, Ordering::Relaxed);
@@ -370,6 +371,13 @@ async fn stream_loop(
         if let Err(e) = shared.writer.send(heartbeat) {
             tracing::error!("stream {}: heartbeat not written: {e}", stream.name);
         }
+        // The pool slot covers the pipeline's whole life, teardown included, so pipelines still
+        // streaming while they wait for teardown never outnumber the pool. A wedged teardown
+        // gives the slot back after TEARDOWN_HOLD and finishes on its own.
+        if let Some(teardown) = teardown {
+            teardown.wait(TEARDOWN_HOLD).await;
+        }
+        drop(permit);
         if *stop.borrow() {
             return;
         }

@@ -7,5 +7,5 @@ mod run;
 pub mod teardown;
 
 pub use outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
-pub use run::{probe, snapshot, template_values, ProbeRequest, Snapshot};
-pub use teardown::Reaper;
+pub use run::{probe, probe_with_teardown, snapshot, template_values, ProbeRequest, Snapshot};
+pub use teardown::{Reaper, TeardownDone};

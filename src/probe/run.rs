@@ -7,7 +7,7 @@ use super::classify::{classify_error, diagnose_connect, diagnose_now, ConnectDia
 use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
 use super::quality::{self, Observation, PictureSummary, Verdict};
 use crate::config::{Expectation, QualityConfig};
-use super::teardown::Reaper;
+use super::teardown::{Reaper, TeardownDone};
 use crate::config::StreamConfig;
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::{redact_text, CameraUrl};
@@ -111,16 +111,23 @@ pub fn template_values(request: &ProbeRequest) -> BTreeMap<String, String> {
 /// Runs one probe to completion. Never panics, never takes longer than the deadline plus a few
 /// milliseconds of bookkeeping.
 pub async fn probe(request: &ProbeRequest, reaper: &Reaper) -> ProbeOutcome {
-    match run(request, reaper, FrameWanted::First).await {
-        Ok((outcome, _)) => outcome,
-        Err(outcome) => outcome,
+    probe_with_teardown(request, reaper).await.0
+}
+
+/// Like [`probe`], also handing back the teardown of its pipeline, for callers that bound how
+/// many pipelines exist at once (the monitor's pool).
+pub async fn probe_with_teardown(request: &ProbeRequest, reaper: &Reaper) -> (ProbeOutcome, Option<TeardownDone>) {
+    let (result, teardown) = run(request, reaper, FrameWanted::First).await;
+    match result {
+        Ok((outcome, _)) => (outcome, teardown),
+        Err(outcome) => (outcome, teardown),
     }
 }
 
 /// Grabs one clean frame and encodes it as JPEG, under the request's deadline.
 pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapshot, ProbeOutcome> {
     let started = Instant::now();
-    let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await?;
+    let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await.0?;
     let remaining = request.timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
     let jpeg_caps = gst::Caps::builder("image/jpeg").build();
     let encoded = tokio::task::spawn_blocking(move || {
@@ -139,22 +146,22 @@ pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapsho
     Ok(Snapshot { jpeg, width: outcome.width.unwrap_or(0), height: outcome.height.unwrap_or(0) })
 }
 
-async fn run(
-    request: &ProbeRequest,
-    reaper: &Reaper,
-    wanted: FrameWanted,
-) -> Result<(ProbeOutcome, gst::Sample), ProbeOutcome> {
+type Watched = Result<(ProbeOutcome, gst::Sample), ProbeOutcome>;
+
+async fn run(request: &ProbeRequest, reaper: &Reaper, wanted: FrameWanted) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let rendered = request
-        .template
-        .render(&template_values(request))
-        .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
-    let (pipeline, sink) = pipeline::build(&request.template, &rendered)
-        .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
+    let rendered = match request.template.render(&template_values(request)) {
+        Ok(rendered) => rendered,
+        Err(e) => return (Err(ProbeOutcome::down(Reason::Pipeline, e.to_string())), None),
+    };
+    let (pipeline, sink) = match pipeline::build(&request.template, &rendered) {
+        Ok(built) => built,
+        Err(e) => return (Err(ProbeOutcome::down(Reason::Pipeline, e.to_string())), None),
+    };
     let result = watch(&pipeline, &sink, request, started, deadline, wanted).await;
-    reaper.dispose(pipeline);
-    result
+    let teardown = reaper.dispose(pipeline);
+    (result, Some(teardown))
 }
 
 async fn watch(

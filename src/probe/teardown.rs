@@ -12,11 +12,32 @@ use std::time::{Duration, Instant};
 const BASE_WORKERS: usize = 2;
 /// Hard cap, so a camera that wedges every teardown cannot grow the thread count without end.
 const MAX_WORKERS: usize = 8;
+/// Queued teardowns per worker before the pool grows.
+const BACKLOG_PER_WORKER: usize = 4;
 /// A teardown slower than this counts as stuck and earns the pool one more worker.
 const STUCK_AFTER: Duration = Duration::from_secs(5);
 
+/// A pipeline to tear down and who waits for it.
+struct Job {
+    pipeline: gst::Pipeline,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Resolves when the pipeline handed to [`Reaper::dispose`] is torn down. The monitor holds a
+/// probe's pool slot until then (bounded), so pipelines waiting for teardown — which keep
+/// receiving and decoding video — can never pile up beyond the pool size.
+pub struct TeardownDone(tokio::sync::oneshot::Receiver<()>);
+
+impl TeardownDone {
+    /// Waits for the teardown, at most `limit`. False when it took longer (it goes on anyway).
+    pub async fn wait(self, limit: Duration) -> bool {
+        matches!(tokio::time::timeout(limit, self.0).await, Ok(Ok(())))
+    }
+}
+
 struct Shared {
-    queue: Mutex<mpsc::Receiver<gst::Pipeline>>,
+    queue: Mutex<mpsc::Receiver<Job>>,
+    disposed: AtomicU64,
     workers: AtomicUsize,
     busy_since_ms: Mutex<Vec<Option<Instant>>>,
     torn_down: AtomicU64,
@@ -26,7 +47,7 @@ struct Shared {
 /// Hands pipelines to teardown threads. Cheap to clone.
 #[derive(Clone)]
 pub struct Reaper {
-    sender: mpsc::Sender<gst::Pipeline>,
+    sender: mpsc::Sender<Job>,
     shared: Arc<Shared>,
 }
 
@@ -42,6 +63,7 @@ impl Reaper {
         let shared = Arc::new(Shared {
             queue: Mutex::new(receiver),
             workers: AtomicUsize::new(0),
+            disposed: AtomicU64::new(0),
             busy_since_ms: Mutex::new(Vec::new()),
             torn_down: AtomicU64::new(0),
             slow_teardowns: AtomicU64::new(0),
@@ -54,14 +76,27 @@ impl Reaper {
     }
 
     /// Queues a pipeline for `set_state(Null)` and drop. Never blocks.
-    pub fn dispose(&self, pipeline: gst::Pipeline) {
-        if self.all_workers_stuck() {
+    pub fn dispose(&self, pipeline: gst::Pipeline) -> TeardownDone {
+        let (done, waiter) = tokio::sync::oneshot::channel();
+        let queued = self.shared.disposed.fetch_add(1, Ordering::Relaxed) + 1;
+        let backlog = queued.saturating_sub(self.torn_down()) as usize;
+        let workers = self.shared.workers.load(Ordering::Relaxed).max(1);
+        // One more worker when every worker is stuck, or when the queue outgrows them.
+        if self.all_workers_stuck() || backlog > workers * BACKLOG_PER_WORKER {
             self.spawn_worker();
         }
-        if let Err(mpsc::SendError(pipeline)) = self.sender.send(pipeline) {
+        if let Err(mpsc::SendError(job)) = self.sender.send(Job { pipeline, done }) {
             // All workers gone (only at process exit): tear down here rather than leak.
-            let _ = pipeline.set_state(gst::State::Null);
+            let _ = job.pipeline.set_state(gst::State::Null);
+            self.shared.torn_down.fetch_add(1, Ordering::Relaxed);
+            let _ = job.done.send(());
         }
+        TeardownDone(waiter)
+    }
+
+    /// Pipelines handed over and not yet torn down.
+    pub fn pending(&self) -> u64 {
+        self.shared.disposed.load(Ordering::Relaxed).saturating_sub(self.torn_down())
     }
 
     /// Pipelines fully torn down so far.
@@ -88,9 +123,7 @@ impl Reaper {
 
     fn all_workers_stuck(&self) -> bool {
         let Ok(busy) = self.shared.busy_since_ms.lock() else { return false };
-        !busy.is_empty()
-            && busy.iter().all(|since| since.is_some_and(|t| t.elapsed() > STUCK_AFTER))
-            && busy.len() < MAX_WORKERS
+        !busy.is_empty() && busy.iter().all(|since| since.is_some_and(|t| t.elapsed() > STUCK_AFTER))
     }
 
     fn spawn_worker(&self) {
@@ -109,11 +142,12 @@ impl Reaper {
                 Ok(queue) => queue.recv(),
                 Err(_) => return,
             };
-            let Ok(pipeline) = next else { return };
+            let Ok(Job { pipeline, done }) = next else { return };
             let started = Instant::now();
             set_busy(&shared, slot, Some(started));
             let _ = pipeline.set_state(gst::State::Null);
             drop(pipeline);
+            let _ = done.send(());
             set_busy(&shared, slot, None);
             if started.elapsed() > STUCK_AFTER {
                 shared.slow_teardowns.fetch_add(1, Ordering::Relaxed);
