@@ -58,6 +58,12 @@ const TARGET_MAX_CPU_RATIO: f64 = 0.2;
 const TARGET_MAX_CHECKS_OVERHEAD: f64 = 0.2;
 
 fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` (make test) runs this program too,
+    // without it, and must not start a ten-minute benchmark on a debug build.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        eprintln!("fleet: a benchmark, run by `make bench` (cargo bench --bench fleet); skipped");
+        return Ok(());
+    }
     let settings = Settings::from_env()?;
     let bench_started = Instant::now();
     let environment = Environment::now();
@@ -448,6 +454,29 @@ fn anonymous_memory_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Threads of a process by name, digits folded (`udpsrc12:src` → `udpsrc#:src`).
+fn thread_kinds(pid: u32) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return kinds;
+    };
+    for task in tasks.flatten() {
+        let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+            continue;
+        };
+        let mut folded = String::new();
+        for c in name.trim().chars() {
+            if !c.is_ascii_digit() {
+                folded.push(c);
+            } else if !folded.ends_with('#') {
+                folded.push('#');
+            }
+        }
+        *kinds.entry(folded).or_insert(0) += 1;
+    }
+    kinds
+}
+
 fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -804,6 +833,10 @@ struct MonitorRun {
     /// Of the RSS at the end: anonymous memory (heap, stacks) in MB; the rest is mapped files.
     end_anon_mb: f64,
     peak_threads: u64,
+    median_threads: f64,
+    /// Thread names (digits folded to `#`) and their counts when the thread count peaked: which
+    /// pipelines' threads were alive then.
+    threads_at_peak: BTreeMap<String, usize>,
     ttff_p50_ms: f64,
     ttff_p99_ms: f64,
     /// From the monitor's own summary line: slot to probe start.
@@ -813,6 +846,8 @@ struct MonitorRun {
     /// From the database: p99 of |gap between a stream's heartbeats − heartbeat|.
     gap_jitter_p99_ms: f64,
     wall_seconds: f64,
+    /// A monitor that did not stop cleanly on SIGTERM.
+    stop_problem: Option<String>,
 }
 
 impl MonitorRun {
@@ -899,13 +934,19 @@ fn run_monitor(
     let mut window_cpu_start: Option<(u64, i64, Instant)> = None;
     let mut bench_cpu_start = 0;
     let mut peak_threads = 0;
+    let mut threads_at_peak = BTreeMap::new();
+    let mut thread_samples = Vec::new();
     let mut last = Status::default();
     loop {
         if let Some(exit) = child.try_wait()? {
             bail!("the monitor exited early ({exit}); log:\n{}", log_tail(&log));
         }
         if let Some(status) = process_status(pid) {
+            if status.threads > peak_threads {
+                threads_at_peak = thread_kinds(pid);
+            }
             peak_threads = peak_threads.max(status.threads);
+            thread_samples.push(status.threads as f64);
             last = status;
         }
         let now = Instant::now();
@@ -929,9 +970,16 @@ fn run_monitor(
     }
     let anonymous_kb = anonymous_memory_kb(pid).unwrap_or(0);
 
-    stop_child(&mut child)?;
+    let stop_problem = stop_child(&mut child)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = read_summary(&log);
+    if stop_problem.is_some() || summary.is_empty() {
+        eprintln!(
+            "{}; the monitor's last log lines:\n{}",
+            stop_problem.as_deref().unwrap_or("no probe summary in the log"),
+            log_tail(&log)
+        );
+    }
     let heartbeats = read_heartbeats(&db)?;
 
     let window: Vec<&Beat> = heartbeats
@@ -974,6 +1022,8 @@ fn run_monitor(
         end_rss_mb: last.rss_kb as f64 / 1024.0,
         end_anon_mb: anonymous_kb as f64 / 1024.0,
         peak_threads,
+        median_threads: percentile(&thread_samples, 50.0),
+        threads_at_peak,
         ttff_p50_ms: percentile(&latencies, 50.0),
         ttff_p99_ms: percentile(&latencies, 99.0),
         lag_p50_ms: summary.get("lag_p50_ms").copied(),
@@ -981,11 +1031,13 @@ fn run_monitor(
         lag_max_ms: summary.get("lag_max_ms").copied(),
         gap_jitter_p99_ms: percentile(&gaps, 99.0),
         wall_seconds,
+        stop_problem,
     })
 }
 
-/// SIGTERM (through kill(1): no unsafe here), then the grace period, then SIGKILL.
-fn stop_child(child: &mut Child) -> Result<()> {
+/// SIGTERM (through kill(1): no unsafe here), then the grace period, then SIGKILL. Returns what
+/// went wrong, if anything: the run's figures are still worth reporting.
+fn stop_child(child: &mut Child) -> Result<Option<String>> {
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -995,17 +1047,17 @@ fn stop_child(child: &mut Child) -> Result<()> {
     }
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            return Ok(());
+        if let Some(exit) = child.try_wait()? {
+            return Ok((!exit.success()).then(|| format!("the monitor ended with {exit}")));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill()?;
     child.wait()?;
-    bail!(
-        "the monitor did not stop within {} s of SIGTERM",
+    Ok(Some(format!(
+        "the monitor did not stop within {} s of SIGTERM and was killed",
         STOP_GRACE.as_secs()
-    )
+    )))
 }
 
 fn log_tail(log: &Path) -> String {
@@ -1172,6 +1224,7 @@ impl Report<'_> {
         self.render_checks(&mut out);
         self.render_targets(&mut out);
         self.render_failures(&mut out);
+        self.render_threads(&mut out);
         out
     }
 
@@ -1435,7 +1488,36 @@ impl Report<'_> {
         let _ = writeln!(out);
     }
 
+    fn render_threads(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nMonitor threads (median of the samples, peak, and the most common names at the peak):\n"
+        );
+        for run in &self.monitor {
+            let mut kinds: Vec<(&String, &usize)> = run.threads_at_peak.iter().collect();
+            kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = kinds
+                .iter()
+                .take(8)
+                .map(|(name, count)| format!("`{name}` × {count}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "- {}: median {:.0}, peak {}: {}",
+                run.scenario.label(),
+                run.median_threads,
+                run.peak_threads,
+                top.join(", ")
+            );
+        }
+    }
+
     fn render_failures(&self, out: &mut String) {
+        for run in &self.monitor {
+            if let Some(problem) = &run.stop_problem {
+                let _ = writeln!(out, "**{}: {problem}.**\n", run.scenario.label());
+            }
+        }
         let failed: Vec<&MonitorRun> = self
             .monitor
             .iter()

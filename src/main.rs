@@ -9,7 +9,10 @@ fn main() {
         Ok(code) => code,
         Err(error) => {
             // Errors may quote camera URLs: redact before printing.
-            eprintln!("streampulse: {}", streampulse::url::redact_text(&format!("{error:#}")));
+            eprintln!(
+                "streampulse: {}",
+                streampulse::url::redact_text(&format!("{error:#}"))
+            );
             2
         }
     };

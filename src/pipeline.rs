@@ -15,8 +15,14 @@ const SHIPPED: &[(&str, &str)] = &[
     ("rtsp-tcp", include_str!("../pipelines/rtsp-tcp.pipeline")),
     ("rtsp-udp", include_str!("../pipelines/rtsp-udp.pipeline")),
     ("rtsp-h265", include_str!("../pipelines/rtsp-h265.pipeline")),
-    ("rtsp-h264-v4l2", include_str!("../pipelines/rtsp-h264-v4l2.pipeline")),
-    ("rtsp-nodecode", include_str!("../pipelines/rtsp-nodecode.pipeline")),
+    (
+        "rtsp-h264-v4l2",
+        include_str!("../pipelines/rtsp-h264-v4l2.pipeline"),
+    ),
+    (
+        "rtsp-nodecode",
+        include_str!("../pipelines/rtsp-nodecode.pipeline"),
+    ),
     ("mjpeg", include_str!("../pipelines/mjpeg.pipeline")),
     ("http-h264", include_str!("../pipelines/http-h264.pipeline")),
     ("hls", include_str!("../pipelines/hls.pipeline")),
@@ -26,13 +32,27 @@ const SHIPPED: &[(&str, &str)] = &[
 
 /// Placeholders the probe fills itself; any other placeholder must come from the stream's
 /// `params:` or have a default in the template (`{device=/dev/video0}`).
-pub const PROBE_PLACEHOLDERS: &[&str] =
-    &["url", "location", "user", "password", "timeout_us", "timeout_s", "udp_fallback_us", "latency_ms"];
+pub const PROBE_PLACEHOLDERS: &[&str] = &[
+    "url",
+    "location",
+    "user",
+    "password",
+    "timeout_us",
+    "timeout_s",
+    "udp_fallback_us",
+    "latency_ms",
+];
 
 /// Debian packages that usually provide an element, for "missing element" errors.
 const ELEMENT_PACKAGES: &[(&str, &str)] = &[
-    ("v4l2h264dec", "gstreamer1.0-plugins-good (Raspberry Pi OS kernel with the V4L2 decoder)"),
-    ("v4l2h265dec", "gstreamer1.0-plugins-good (hardware with a V4L2 HEVC decoder)"),
+    (
+        "v4l2h264dec",
+        "gstreamer1.0-plugins-good (Raspberry Pi OS kernel with the V4L2 decoder)",
+    ),
+    (
+        "v4l2h265dec",
+        "gstreamer1.0-plugins-good (hardware with a V4L2 HEVC decoder)",
+    ),
     ("v4l2src", "gstreamer1.0-plugins-good"),
     ("libcamerasrc", "gstreamer1.0-libcamera"),
     ("rtspsrc", "gstreamer1.0-plugins-good"),
@@ -78,8 +98,14 @@ pub enum PipelineError {
     Parse { template: String, message: String },
     #[error("template '{template}' has no appsink named '{SINK_NAME}'")]
     NoSink { template: String },
-    #[error("template '{template}' needs element '{element}', which is not installed (usually in {package})")]
-    MissingElement { template: String, element: String, package: &'static str },
+    #[error(
+        "template '{template}' needs element '{element}', which is not installed (usually in {package})"
+    )]
+    MissingElement {
+        template: String,
+        element: String,
+        package: &'static str,
+    },
     #[error("template '{template}' needs param '{param}' (add `params: {{{param}: ...}}` to the stream)")]
     MissingParam { template: String, param: String },
     #[error("GStreamer could not be initialised: {0}")]
@@ -117,7 +143,12 @@ impl Template {
                 body.push(trimmed);
             }
         }
-        Template { name: name.to_string(), source, description, body: body.join(" ") }
+        Template {
+            name: name.to_string(),
+            source,
+            description,
+            body: body.join(" "),
+        }
     }
 
     /// Placeholders the template uses, in order of first use, with their defaults.
@@ -143,7 +174,9 @@ impl Template {
 
     /// Whether the template reads the stream's URL (local-device templates do not).
     pub fn uses_url(&self) -> bool {
-        self.placeholders().iter().any(|(name, _)| matches!(name.as_str(), "url" | "location"))
+        self.placeholders()
+            .iter()
+            .any(|(name, _)| matches!(name.as_str(), "url" | "location"))
     }
 
     /// Placeholders that neither the probe nor a default fills: they must come from `params:`.
@@ -159,7 +192,9 @@ impl Template {
     pub fn element_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for segment in self.body.split('!') {
-            let Some(first) = segment.split_whitespace().next() else { continue };
+            let Some(first) = segment.split_whitespace().next() else {
+                continue;
+            };
             // `video/x-raw,...` is a caps filter, `name.` a reference to a named element.
             if first.contains('/') || first.contains('=') || first.ends_with('.') || first.starts_with('{') {
                 continue;
@@ -176,13 +211,14 @@ impl Template {
         if init_gstreamer().is_err() {
             return None;
         }
-        self.element_names().into_iter().find(|name| gst::ElementFactory::find(name).is_none()).map(|element| {
-            PipelineError::MissingElement {
+        self.element_names()
+            .into_iter()
+            .find(|name| gst::ElementFactory::find(name).is_none())
+            .map(|element| PipelineError::MissingElement {
                 template: self.name.clone(),
                 package: package_for_element(&element),
                 element,
-            }
-        })
+            })
     }
 
     /// Everything that can be known before a probe runs: elements installed, params given, and
@@ -191,12 +227,21 @@ impl Template {
         if let Some(missing) = self.missing_element() {
             return Err(missing);
         }
-        if let Some(param) = self.required_params().into_iter().find(|p| !params.contains_key(p)) {
-            return Err(PipelineError::MissingParam { template: self.name.clone(), param });
+        if let Some(param) = self
+            .required_params()
+            .into_iter()
+            .find(|p| !params.contains_key(p))
+        {
+            return Err(PipelineError::MissingParam {
+                template: self.name.clone(),
+                param,
+            });
         }
         let mut values = params.clone();
         for name in PROBE_PLACEHOLDERS {
-            values.entry((*name).to_string()).or_insert_with(|| "0".to_string());
+            values
+                .entry((*name).to_string())
+                .or_insert_with(|| "0".to_string());
         }
         values.insert("location".into(), "rtsp://127.0.0.1/check".into());
         values.insert("url".into(), "rtsp://127.0.0.1/check".into());
@@ -214,11 +259,16 @@ impl Template {
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
             let after = &rest[open + 1..];
-            let placeholder = after.find('}').and_then(|close| Some((close, parse_placeholder(&after[..close])?)));
+            let placeholder = after
+                .find('}')
+                .and_then(|close| Some((close, parse_placeholder(&after[..close])?)));
             match placeholder {
                 Some((close, (name, default))) => {
                     let value = values.get(name).map(String::as_str).or(default).ok_or_else(|| {
-                        PipelineError::UnknownPlaceholder { template: self.name.clone(), placeholder: name.to_string() }
+                        PipelineError::UnknownPlaceholder {
+                            template: self.name.clone(),
+                            placeholder: name.to_string(),
+                        }
                     })?;
                     out.push_str(&quote_value(value));
                     rest = &after[close + 1..];
@@ -251,7 +301,9 @@ fn is_placeholder_name(name: &str) -> bool {
 /// gst-launch string with `\` and `"` escaped.
 pub fn quote_value(value: &str) -> String {
     let plain = !value.is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_./:+-".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:+-".contains(c));
     if plain {
         return value.to_string();
     }
@@ -275,7 +327,9 @@ pub struct TemplateLibrary {
 
 impl TemplateLibrary {
     pub fn new(user_dir: Option<&Path>) -> Self {
-        Self { user_dir: user_dir.map(Path::to_path_buf) }
+        Self {
+            user_dir: user_dir.map(Path::to_path_buf),
+        }
     }
 
     pub fn find(&self, name: &str) -> Result<Template, PipelineError> {
@@ -301,7 +355,12 @@ impl TemplateLibrary {
     pub fn list(&self) -> Vec<Template> {
         let mut by_name: BTreeMap<String, Template> = SHIPPED
             .iter()
-            .map(|(name, text)| (name.to_string(), Template::from_text(name, TemplateSource::Shipped, text)))
+            .map(|(name, text)| {
+                (
+                    name.to_string(),
+                    Template::from_text(name, TemplateSource::Shipped, text),
+                )
+            })
             .collect();
         if let Some(dir) = &self.user_dir {
             if let Ok(entries) = std::fs::read_dir(dir) {
@@ -341,10 +400,16 @@ pub fn init_gstreamer() -> Result<(), PipelineError> {
 }
 
 /// Parses a rendered description into a pipeline and finds its appsink.
-pub fn build(template: &Template, rendered: &str) -> Result<(gst::Pipeline, gstreamer_app::AppSink), PipelineError> {
+pub fn build(
+    template: &Template,
+    rendered: &str,
+) -> Result<(gst::Pipeline, gstreamer_app::AppSink), PipelineError> {
     init_gstreamer()?;
     let element = gst::parse::launch_full(rendered, None, gst::ParseFlags::FATAL_ERRORS).map_err(|e| {
-        PipelineError::Parse { template: template.name.clone(), message: crate::url::redact_text(&e.to_string()) }
+        PipelineError::Parse {
+            template: template.name.clone(),
+            message: crate::url::redact_text(&e.to_string()),
+        }
     })?;
     let pipeline = match element.downcast::<gst::Pipeline>() {
         Ok(pipeline) => pipeline,
@@ -361,7 +426,9 @@ pub fn build(template: &Template, rendered: &str) -> Result<(gst::Pipeline, gstr
     let sink = pipeline
         .by_name(SINK_NAME)
         .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok())
-        .ok_or_else(|| PipelineError::NoSink { template: template.name.clone() })?;
+        .ok_or_else(|| PipelineError::NoSink {
+            template: template.name.clone(),
+        })?;
     Ok((pipeline, sink))
 }
 
@@ -370,18 +437,32 @@ mod tests {
     use super::*;
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn hostile_values_cannot_inject_pipeline_syntax() {
         init_gstreamer().expect("gst init");
         let template = Template::from_text("t", TemplateSource::Shipped, "# test\nidentity name={name}");
-        for evil in [r#"x" ! fakesink name=evil "y"#, "pa ss!word", r#"back\slash "quoted" 'single'"#] {
+        for evil in [
+            r#"x" ! fakesink name=evil "y"#,
+            "pa ss!word",
+            r#"back\slash "quoted" 'single'"#,
+        ] {
             let rendered = template.render(&values(&[("name", evil)])).expect("renders");
             let element = gst::parse::launch(&rendered).expect("parses");
-            assert!(element.downcast_ref::<gst::Pipeline>().is_none(), "one element, no injected ones");
-            assert_eq!(element.name().as_str(), evil, "the whole hostile string became the value");
+            assert!(
+                element.downcast_ref::<gst::Pipeline>().is_none(),
+                "one element, no injected ones"
+            );
+            assert_eq!(
+                element.name().as_str(),
+                evil,
+                "the whole hostile string became the value"
+            );
         }
     }
 
@@ -407,14 +488,25 @@ mod tests {
                 // Hardware templates (Pi decoder, camera module) cannot build here: they must say
                 // which element is missing and which package brings it.
                 Some(PipelineError::MissingElement { element, package, .. }) => {
-                    assert!(["v4l2h264dec", "libcamerasrc"].contains(&element.as_str()), "{element} missing");
+                    assert!(
+                        ["v4l2h264dec", "libcamerasrc"].contains(&element.as_str()),
+                        "{element} missing"
+                    );
                     assert!(!package.is_empty());
-                    let message = template.check(&BTreeMap::new()).expect_err("missing element").to_string();
-                    assert!(message.contains(&element) && message.contains("not installed"), "{message}");
+                    let message = template
+                        .check(&BTreeMap::new())
+                        .expect_err("missing element")
+                        .to_string();
+                    assert!(
+                        message.contains(&element) && message.contains("not installed"),
+                        "{message}"
+                    );
                 }
                 _ => {
                     build(&template, &rendered).unwrap_or_else(|e| panic!("{}: {e}", template.name));
-                    template.check(&BTreeMap::new()).unwrap_or_else(|e| panic!("{}: {e}", template.name));
+                    template
+                        .check(&BTreeMap::new())
+                        .unwrap_or_else(|e| panic!("{}: {e}", template.name));
                 }
             }
         }
@@ -422,18 +514,34 @@ mod tests {
 
     #[test]
     fn defaults_and_required_params() {
-        let template = Template::from_text("cam", TemplateSource::Shipped, "v4l2src device={device=/dev/video0} ! appsink name=sink");
+        let template = Template::from_text(
+            "cam",
+            TemplateSource::Shipped,
+            "v4l2src device={device=/dev/video0} ! appsink name=sink",
+        );
         assert!(template.required_params().is_empty());
         assert!(!template.uses_url());
         let rendered = template.render(&BTreeMap::new()).expect("default fills it");
         assert_eq!(rendered, "v4l2src device=/dev/video0 ! appsink name=sink");
-        let needs = Template::from_text("x", TemplateSource::Shipped, "videotestsrc pattern={pattern} ! appsink name=sink");
+        let needs = Template::from_text(
+            "x",
+            TemplateSource::Shipped,
+            "videotestsrc pattern={pattern} ! appsink name=sink",
+        );
         assert_eq!(needs.required_params(), vec!["pattern".to_string()]);
-        let error = needs.check(&BTreeMap::new()).expect_err("param missing").to_string();
+        let error = needs
+            .check(&BTreeMap::new())
+            .expect_err("param missing")
+            .to_string();
         assert!(error.contains("needs param 'pattern'"), "{error}");
         assert!(needs.check(&values(&[("pattern", "ball")])).is_ok());
         assert_eq!(
-            Template::from_text("r", TemplateSource::Shipped, "rtspsrc ! rtph264depay ! video/x-h264,alignment=au ! appsink name=sink").element_names(),
+            Template::from_text(
+                "r",
+                TemplateSource::Shipped,
+                "rtspsrc ! rtph264depay ! video/x-h264,alignment=au ! appsink name=sink"
+            )
+            .element_names(),
             vec!["rtspsrc", "rtph264depay", "appsink"]
         );
     }
@@ -441,12 +549,18 @@ mod tests {
     #[test]
     fn user_directory_shadows_shipped_template() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("rtsp.pipeline"), "# mine\nvideotestsrc ! appsink name=sink")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("rtsp.pipeline"),
+            "# mine\nvideotestsrc ! appsink name=sink",
+        )
+        .expect("write");
         let library = TemplateLibrary::new(Some(dir.path()));
         let template = library.find("rtsp").expect("found");
         assert_eq!(template.description, "mine");
         assert!(matches!(template.source, TemplateSource::User(_)));
-        assert!(matches!(library.find("nope"), Err(PipelineError::UnknownTemplate(_))));
+        assert!(matches!(
+            library.find("nope"),
+            Err(PipelineError::UnknownTemplate(_))
+        ));
     }
 }

@@ -26,7 +26,11 @@ impl CameraUrl {
     /// Lower-case scheme (`rtsp`, `http`, ...) or `None` when the text has no `scheme://`.
     pub fn scheme(&self) -> Option<String> {
         let (scheme, _) = self.0.split_once("://")?;
-        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
             return None;
         }
         Some(scheme.to_ascii_lowercase())
@@ -168,7 +172,10 @@ mod tests {
     fn redacts_password_but_keeps_user_and_host() {
         let url = CameraUrl::new("rtsp://admin:s3cr%40t@cam.example:554/stream1");
         assert_eq!(url.to_string(), "rtsp://admin:***@cam.example:554/stream1");
-        assert_eq!(format!("{url:?}"), "CameraUrl(rtsp://admin:***@cam.example:554/stream1)");
+        assert_eq!(
+            format!("{url:?}"),
+            "CameraUrl(rtsp://admin:***@cam.example:554/stream1)"
+        );
         assert_eq!(url.credentials(), Some(("admin".into(), Some("s3cr@t".into()))));
         assert_eq!(url.host_port(), Some(("cam.example".into(), 554)));
         assert_eq!(url.without_credentials(), "rtsp://cam.example:554/stream1");
@@ -187,15 +194,27 @@ mod tests {
     fn raw_special_characters_in_passwords_stay_hidden() {
         let url = CameraUrl::new("rtsp://admin:pa/ss?w#rd@cam.example/live");
         assert_eq!(url.to_string(), "rtsp://admin:***@cam.example/live");
-        assert_eq!(url.credentials(), Some(("admin".into(), Some("pa/ss?w#rd".into()))));
+        assert_eq!(
+            url.credentials(),
+            Some(("admin".into(), Some("pa/ss?w#rd".into())))
+        );
         assert_eq!(url.host_port(), Some(("cam.example".into(), 554)));
-        assert_eq!(redact_text("at 'rtsp://a:b/c@h/x' failed"), "at 'rtsp://a:***@h/x' failed");
+        assert_eq!(
+            redact_text("at 'rtsp://a:b/c@h/x' failed"),
+            "at 'rtsp://a:***@h/x' failed"
+        );
     }
 
     #[test]
     fn default_ports_and_ipv6() {
-        assert_eq!(CameraUrl::new("http://[::1]:8080/x").host_port(), Some(("::1".into(), 8080)));
-        assert_eq!(CameraUrl::new("https://cam.example").host_port(), Some(("cam.example".into(), 443)));
+        assert_eq!(
+            CameraUrl::new("http://[::1]:8080/x").host_port(),
+            Some(("::1".into(), 8080))
+        );
+        assert_eq!(
+            CameraUrl::new("https://cam.example").host_port(),
+            Some(("cam.example".into(), 443))
+        );
         assert_eq!(CameraUrl::new("cam.example").scheme(), None);
     }
 }

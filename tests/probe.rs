@@ -30,7 +30,10 @@ async fn each_probe_tears_its_rtsp_session_down_at_once() {
         let outcome = probe(&request(&server.url("/test"), Duration::from_secs(5)), &reaper).await;
         assert_eq!(outcome.health, Health::Up, "{outcome:?}");
     }
-    assert!(reaper.drain(Duration::from_secs(3), probe_count), "teardowns finish");
+    assert!(
+        reaper.drain(Duration::from_secs(3), probe_count),
+        "teardowns finish"
+    );
     // Without TEARDOWN each session would linger for the server's 60 s session timeout.
     let deadline = Instant::now() + Duration::from_secs(2);
     while server.active_sessions() > 0 && Instant::now() < deadline {
@@ -47,10 +50,20 @@ async fn a_silent_camera_costs_the_deadline_and_no_more() {
     let started = Instant::now();
     let outcome = probe(&request(&silent.rtsp_url("/stream1"), deadline), &reaper).await;
     let took = started.elapsed();
-    assert_eq!(outcome.reason, Some(Reason::Timeout(TimeoutStage::Headers)), "{outcome:?}");
-    assert!(took >= deadline && took < deadline + Duration::from_millis(250), "took {took:?}");
+    assert_eq!(
+        outcome.reason,
+        Some(Reason::Timeout(TimeoutStage::Headers)),
+        "{outcome:?}"
+    );
+    assert!(
+        took >= deadline && took < deadline + Duration::from_millis(250),
+        "took {took:?}"
+    );
     // Teardown happens off the probe's path and still completes.
-    assert!(reaper.drain(Duration::from_secs(5), 1), "teardown of the silent probe finished");
+    assert!(
+        reaper.drain(Duration::from_secs(5), 1),
+        "teardown of the silent probe finished"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +74,10 @@ async fn a_snapshot_is_a_clean_jpeg_of_the_stream() {
         .await
         .expect("snapshot");
     assert_eq!((shot.width, shot.height), (320, 240));
-    assert!(shot.jpeg.starts_with(&[0xFF, 0xD8]) && shot.jpeg.ends_with(&[0xFF, 0xD9]), "a JPEG");
+    assert!(
+        shot.jpeg.starts_with(&[0xFF, 0xD8]) && shot.jpeg.ends_with(&[0xFF, 0xD9]),
+        "a JPEG"
+    );
     assert!(shot.jpeg.len() > 1000);
     let failure = snapshot(&request(&server.url("/nope"), Duration::from_secs(5)), &reaper)
         .await

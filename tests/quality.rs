@@ -13,10 +13,15 @@ use streampulse::url::CameraUrl;
 fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) -> ProbeRequest {
     ProbeRequest {
         url: Some(CameraUrl::new(url)),
-        template: TemplateLibrary::new(None).find(template).expect("shipped template"),
+        template: TemplateLibrary::new(None)
+            .find(template)
+            .expect("shipped template"),
         params: BTreeMap::new(),
         timeout: Duration::from_secs(5),
-        quality: QualityConfig { sample: Duration::from_secs_f64(sample_seconds), ..QualityConfig::default() },
+        quality: QualityConfig {
+            sample: Duration::from_secs_f64(sample_seconds),
+            ..QualityConfig::default()
+        },
         expect,
         previous_picture: None,
     }
@@ -29,17 +34,33 @@ async fn run(request: &ProbeRequest) -> ProbeOutcome {
 fn assert_degraded(outcome: &ProbeOutcome, reason: Reason, detail: &str) {
     assert_eq!(outcome.health, Health::Degraded, "{outcome:?}");
     assert_eq!(outcome.reason, Some(reason), "{outcome:?}");
-    assert!(outcome.message.contains(detail), "message {:?} lacks {detail:?}", outcome.message);
-    assert!(outcome.latency_ms.is_some(), "a degraded stream still delivered a frame");
+    assert!(
+        outcome.message.contains(detail),
+        "message {:?} lacks {detail:?}",
+        outcome.message
+    );
+    assert!(
+        outcome.latency_ms.is_some(),
+        "a degraded stream still delivered a frame"
+    );
 }
 
 #[tokio::test]
 async fn a_moving_rtsp_picture_is_up_with_measured_rate_and_bitrate() {
     let server = RtspTestServer::start().expect("rtsp server");
-    let outcome = run(&request(&server.url("/test"), "rtsp", 1.5, Expectation::default())).await;
+    let outcome = run(&request(
+        &server.url("/test"),
+        "rtsp",
+        1.5,
+        Expectation::default(),
+    ))
+    .await;
     assert_eq!(outcome.health, Health::Up, "{outcome:?}");
     let fps = outcome.fps.expect("fps measured");
-    assert!((10.0..=20.0).contains(&fps), "the demo mount runs at 15 fps, measured {fps}");
+    assert!(
+        (10.0..=20.0).contains(&fps),
+        "the demo mount runs at 15 fps, measured {fps}"
+    );
     assert!(outcome.bitrate_kbps.is_some_and(|kbps| kbps > 0), "{outcome:?}");
     assert_eq!(outcome.codec.as_deref(), Some("h264"));
 }
@@ -47,19 +68,37 @@ async fn a_moving_rtsp_picture_is_up_with_measured_rate_and_bitrate() {
 #[tokio::test]
 async fn a_black_rtsp_picture_is_degraded_black() {
     let server = RtspTestServer::start().expect("rtsp server");
-    let outcome = run(&request(&server.url("/black"), "rtsp", 0.0, Expectation::default())).await;
+    let outcome = run(&request(
+        &server.url("/black"),
+        "rtsp",
+        0.0,
+        Expectation::default(),
+    ))
+    .await;
     assert_degraded(&outcome, Reason::Black, "mean luma");
 }
 
 #[tokio::test]
 async fn a_frozen_picture_is_degraded_within_one_probe() {
     let rtsp = RtspTestServer::start().expect("rtsp server");
-    let outcome = run(&request(&rtsp.url("/frozen"), "rtsp", 1.2, Expectation::default())).await;
+    let outcome = run(&request(
+        &rtsp.url("/frozen"),
+        "rtsp",
+        1.2,
+        Expectation::default(),
+    ))
+    .await;
     assert_degraded(&outcome, Reason::Frozen, "identical picture");
 
     // An MJPEG camera repeating one JPEG (a MotionEye placeholder, a hung encoder).
     let mjpeg = MjpegTestServer::start().expect("mjpeg server");
-    let outcome = run(&request(&mjpeg.url("/frozen"), "mjpeg", 1.2, Expectation::default())).await;
+    let outcome = run(&request(
+        &mjpeg.url("/frozen"),
+        "mjpeg",
+        1.2,
+        Expectation::default(),
+    ))
+    .await;
     assert_degraded(&outcome, Reason::Frozen, "identical picture");
     // The same server's live path changes picture: up.
     let live = run(&request(&mjpeg.url("/"), "mjpeg", 1.2, Expectation::default())).await;
@@ -88,10 +127,17 @@ async fn a_camera_replaying_a_stale_frame_is_frozen_across_heartbeats() {
 #[tokio::test]
 async fn five_fps_against_min_fps_ten_is_degraded_and_size_is_checked() {
     let server = RtspTestServer::start().expect("rtsp server");
-    let slow = Expectation { min_fps: Some(10.0), ..Expectation::default() };
+    let slow = Expectation {
+        min_fps: Some(10.0),
+        ..Expectation::default()
+    };
     let outcome = run(&request(&server.url("/slow5fps"), "rtsp", 2.0, slow)).await;
     assert_degraded(&outcome, Reason::LowFps, "expected at least 10");
-    let hd = Expectation { width: Some(1920), height: Some(1080), min_fps: None };
+    let hd = Expectation {
+        width: Some(1920),
+        height: Some(1080),
+        min_fps: None,
+    };
     let outcome = run(&request(&server.url("/test"), "rtsp", 0.0, hd)).await;
     assert_degraded(&outcome, Reason::WrongResolution, "320x240, expected 1920x1080");
 }
@@ -99,13 +145,29 @@ async fn five_fps_against_min_fps_ten_is_degraded_and_size_is_checked() {
 #[tokio::test]
 async fn transport_and_nodecode_templates_reach_the_server() {
     let server = RtspTestServer::start().expect("rtsp server");
-    for (mount, template) in [("/tcp", "rtsp-tcp"), ("/udp", "rtsp-udp"), ("/test", "rtsp-nodecode")] {
-        let outcome = run(&request(&server.url(mount), template, 0.0, Expectation::default())).await;
+    for (mount, template) in [
+        ("/tcp", "rtsp-tcp"),
+        ("/udp", "rtsp-udp"),
+        ("/test", "rtsp-nodecode"),
+    ] {
+        let outcome = run(&request(
+            &server.url(mount),
+            template,
+            0.0,
+            Expectation::default(),
+        ))
+        .await;
         assert_eq!(outcome.health, Health::Up, "{template} on {mount}: {outcome:?}");
         assert_eq!(outcome.codec.as_deref(), Some("h264"), "{template}");
     }
     // Forcing the wrong transport fails rather than pretending.
-    let outcome = run(&request(&server.url("/udp"), "rtsp-tcp", 0.0, Expectation::default())).await;
+    let outcome = run(&request(
+        &server.url("/udp"),
+        "rtsp-tcp",
+        0.0,
+        Expectation::default(),
+    ))
+    .await;
     assert_eq!(outcome.health, Health::Down, "{outcome:?}");
 }
 
@@ -157,9 +219,15 @@ fn hardware_templates_name_the_missing_element_and_its_package() {
     let camera_module = library.find("libcamera").expect("shipped");
     if let Err(error) = camera_module.check(&BTreeMap::new()) {
         let text = error.to_string();
-        assert!(text.contains("libcamerasrc") && text.contains("gstreamer1.0-libcamera"), "{text}");
+        assert!(
+            text.contains("libcamerasrc") && text.contains("gstreamer1.0-libcamera"),
+            "{text}"
+        );
     }
     let webcam = library.find("v4l2").expect("shipped");
     assert!(!webcam.uses_url());
-    assert!(webcam.check(&BTreeMap::new()).is_ok(), "v4l2src is installed; the device param has a default");
+    assert!(
+        webcam.check(&BTreeMap::new()).is_ok(),
+        "v4l2src is installed; the device param has a default"
+    );
 }

@@ -1,8 +1,8 @@
 //! `streampulse check URL`: one probe now, like curl for cameras. Exit 0 up, 1 down, 3 degraded
 //! (video arrives but fails a picture check), 2 usage error.
 
-use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
 use crate::config::{Expectation, QualityConfig};
+use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
 use crate::probe::{probe, Health, ProbeOutcome, ProbeRequest, Reaper};
 use crate::url::CameraUrl;
 use anyhow::{anyhow, Context};
@@ -45,7 +45,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let template_name = match &args.pipeline {
         Some(name) => name.clone(),
         None => {
-            let scheme = url.scheme().ok_or_else(|| anyhow!("{url} has no scheme (rtsp:// or http://)"))?;
+            let scheme = url
+                .scheme()
+                .ok_or_else(|| anyhow!("{url} has no scheme (rtsp:// or http://)"))?;
             default_template_for_scheme(&scheme)
                 .ok_or_else(|| anyhow!("unsupported URL scheme '{scheme}' (use rtsp, rtsps, http or https)"))?
                 .to_string()
@@ -54,17 +56,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let template = TemplateLibrary::new(args.pipelines_dir.as_deref()).find(&template_name)?;
     let mut params = BTreeMap::new();
     for pair in &args.params {
-        let (name, value) =
-            pair.split_once('=').ok_or_else(|| anyhow!("--param takes NAME=VALUE, got '{pair}'"))?;
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--param takes NAME=VALUE, got '{pair}'"))?;
         params.insert(name.to_string(), value.to_string());
     }
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     if !(0.0..=60.0).contains(&args.sample_seconds) || args.sample_seconds >= timeout.as_secs_f64() {
-        return Err(anyhow!("--sample-seconds must be between 0 and 60 and shorter than --timeout-ms"));
+        return Err(anyhow!(
+            "--sample-seconds must be between 0 and 60 and shorter than --timeout-ms"
+        ));
     }
-    let mut expect = Expectation { min_fps: args.min_fps, ..Expectation::default() };
+    let mut expect = Expectation {
+        min_fps: args.min_fps,
+        ..Expectation::default()
+    };
     if let Some(size) = &args.expect_size {
-        let (w, h) = size.split_once('x').ok_or_else(|| anyhow!("--expect-size takes WIDTHxHEIGHT, got '{size}'"))?;
+        let (w, h) = size
+            .split_once('x')
+            .ok_or_else(|| anyhow!("--expect-size takes WIDTHxHEIGHT, got '{size}'"))?;
         expect.width = Some(w.parse().with_context(|| format!("bad width in '{size}'"))?);
         expect.height = Some(h.parse().with_context(|| format!("bad height in '{size}'"))?);
     }
@@ -73,11 +83,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         template,
         params,
         timeout,
-        quality: QualityConfig { sample: Duration::from_secs_f64(args.sample_seconds), ..QualityConfig::default() },
+        quality: QualityConfig {
+            sample: Duration::from_secs_f64(args.sample_seconds),
+            ..QualityConfig::default()
+        },
         expect,
         previous_picture: None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio")?;
     let reaper = Reaper::new();
     let outcome = runtime.block_on(probe(&request, &reaper));
     if args.json {

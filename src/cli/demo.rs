@@ -2,7 +2,9 @@
 //! MJPEG, one behind credentials, one that flaps, one that never answers), a local SNTP server,
 //! the monitor and the web server, on a throw-away database.
 
-use crate::demo::{MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer, DEMO_PASSWORD, DEMO_USER};
+use crate::demo::{
+    MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer, DEMO_PASSWORD, DEMO_USER,
+};
 use crate::monitor::{Monitor, MonitorOptions};
 use crate::store::Store;
 use crate::web::{self, accounts::random_hex, accounts::Accounts, WebOptions, WebState};
@@ -64,15 +66,32 @@ async fn run_async(args: DemoArgs) -> anyhow::Result<i32> {
         .start()
         .or_else(|_| RtspTestServer::start())
         .context("demo RTSP camera")?;
-    let silent = SilentTcpServer::start_on(SILENT_PORT).or_else(|_| SilentTcpServer::start()).context("demo silent camera")?;
-    let mjpeg = MjpegTestServer::start_on(MJPEG_PORT).or_else(|_| MjpegTestServer::start()).context("demo MJPEG camera")?;
-    let flapping =
-        MjpegTestServer::start_on(FLAPPING_PORT).or_else(|_| MjpegTestServer::start()).context("demo flapping camera")?;
-    let sntp = SntpTestServer::start_on(SNTP_PORT, 0).or_else(|_| SntpTestServer::start(0)).context("demo SNTP server")?;
+    let silent = SilentTcpServer::start_on(SILENT_PORT)
+        .or_else(|_| SilentTcpServer::start())
+        .context("demo silent camera")?;
+    let mjpeg = MjpegTestServer::start_on(MJPEG_PORT)
+        .or_else(|_| MjpegTestServer::start())
+        .context("demo MJPEG camera")?;
+    let flapping = MjpegTestServer::start_on(FLAPPING_PORT)
+        .or_else(|_| MjpegTestServer::start())
+        .context("demo flapping camera")?;
+    let sntp = SntpTestServer::start_on(SNTP_PORT, 0)
+        .or_else(|_| SntpTestServer::start(0))
+        .context("demo SNTP server")?;
 
     let config_path = dir.join("config.yaml");
-    std::fs::write(&config_path, demo_config(args.heartbeat_seconds, rtsp.port(), silent.port(), mjpeg.port(), flapping.port(), sntp.port()))
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    std::fs::write(
+        &config_path,
+        demo_config(
+            args.heartbeat_seconds,
+            rtsp.port(),
+            silent.port(),
+            mjpeg.port(),
+            flapping.port(),
+            sntp.port(),
+        ),
+    )
+    .with_context(|| format!("cannot write {}", config_path.display()))?;
     let db_path = dir.join("streams.db");
     // The store must exist (migrated) before the demo login goes in.
     drop(Store::open(&db_path)?);

@@ -14,7 +14,11 @@ mod web;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "streampulse", version, about = "Tells whether every camera really delivers video")]
+#[command(
+    name = "streampulse",
+    version,
+    about = "Tells whether every camera really delivers video"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

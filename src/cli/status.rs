@@ -60,7 +60,11 @@ pub fn rows(config: &Config, store: &Store, now_ms: i64) -> anyhow::Result<Vec<S
     let statuses = store.statuses()?;
     // Heartbeats carry the monitor's NTP-corrected time, which may run ahead of this machine's
     // clock: end the window at the newest heartbeat if that is later, so it still counts.
-    let newest_ms = statuses.iter().filter_map(|s| s.last_ts_ms).max().unwrap_or(now_ms);
+    let newest_ms = statuses
+        .iter()
+        .filter_map(|s| s.last_ts_ms)
+        .max()
+        .unwrap_or(now_ms);
     let window_end_ms = now_ms.max(newest_ms);
     let uptimes = store.uptime_all(window_end_ms - DAY_MS, window_end_ms + 1)?;
     let rows = config
@@ -68,7 +72,12 @@ pub fn rows(config: &Config, store: &Store, now_ms: i64) -> anyhow::Result<Vec<S
         .iter()
         .map(|stream| {
             let status = statuses.iter().find(|s| s.name == stream.name);
-            row(config, &stream.name, status, status.and_then(|s| uptimes.get(&s.stream_id)))
+            row(
+                config,
+                &stream.name,
+                status,
+                status.and_then(|s| uptimes.get(&s.stream_id)),
+            )
         })
         .collect();
     Ok(rows)
@@ -80,7 +89,9 @@ fn row(config: &Config, name: &str, status: Option<&StreamStatus>, uptime: Optio
     StatusRow {
         name: name.to_string(),
         state: health.map_or("unknown", |h| h.as_str()).to_string(),
-        since: status.and_then(|s| s.since_ms).map(|ms| format_local(ms, config.timezone)),
+        since: status
+            .and_then(|s| s.since_ms)
+            .map(|ms| format_local(ms, config.timezone)),
         since_ms: status.and_then(|s| s.since_ms),
         last_heartbeat_ms: status.and_then(|s| s.last_ts_ms),
         latency_ms: status.and_then(|s| s.last_latency_ms),
@@ -95,7 +106,12 @@ fn row(config: &Config, name: &str, status: Option<&StreamStatus>, uptime: Optio
 }
 
 fn print_table(rows: &[StatusRow]) {
-    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).max(4);
+    let name_width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     for row in rows {
         let mut line = format!("{:<name_width$}  {:<8}", row.name, row.state);
         if let Some(since) = &row.since {

@@ -20,7 +20,9 @@ pub struct TemplatesArgs {
 
 pub fn run(args: TemplatesArgs) -> anyhow::Result<i32> {
     init_gstreamer()?;
-    let user_dir = args.pipelines_dir.or_else(|| config::load(&args.config).ok().and_then(|c| c.pipelines_dir));
+    let user_dir = args
+        .pipelines_dir
+        .or_else(|| config::load(&args.config).ok().and_then(|c| c.pipelines_dir));
     let library = TemplateLibrary::new(user_dir.as_deref());
     let mut rows = Vec::new();
     for template in library.list() {
@@ -29,7 +31,9 @@ pub fn run(args: TemplatesArgs) -> anyhow::Result<i32> {
             TemplateSource::User(path) => path.display().to_string(),
         };
         let missing = match template.missing_element() {
-            Some(PipelineError::MissingElement { element, package, .. }) => Some(format!("{element} ({package})")),
+            Some(PipelineError::MissingElement { element, package, .. }) => {
+                Some(format!("{element} ({package})"))
+            }
             _ => None,
         };
         rows.push(serde_json::json!({

@@ -56,10 +56,18 @@ pub(crate) fn database_path(config_path: &Path, db: Option<PathBuf>) -> anyhow::
 pub(crate) fn restore_database_ownership(db: &Path) {
     use std::os::unix::fs::MetadataExt;
     let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    let Some(dir) = db.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) else {
+    let Some(dir) = db.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    }) else {
         return;
     };
-    let Ok(dir_meta) = std::fs::metadata(dir) else { return };
+    let Ok(dir_meta) = std::fs::metadata(dir) else {
+        return;
+    };
     if !running_as_root || dir_meta.uid() == 0 {
         return;
     }
@@ -69,7 +77,10 @@ pub(crate) fn restore_database_ownership(db: &Path) {
         let file = PathBuf::from(file);
         if std::fs::metadata(&file).is_ok_and(|m| m.uid() == 0) {
             if let Err(e) = std::os::unix::fs::chown(&file, Some(dir_meta.uid()), Some(dir_meta.gid())) {
-                eprintln!("warning: could not give {} to its directory's owner: {e}", file.display());
+                eprintln!(
+                    "warning: could not give {} to its directory's owner: {e}",
+                    file.display()
+                );
             }
         }
     }

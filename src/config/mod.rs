@@ -177,7 +177,11 @@ impl fmt::Display for Problem {
 /// `file:line: field: message`, one per line. File-level problems (syntax, empty file) have no
 /// field.
 pub fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
-    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    let noun = if problems.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
     let mut out = format!("{} has {} {noun}:", path.display(), problems.len());
     for problem in problems {
         out.push_str("\n  ");

@@ -378,7 +378,12 @@ impl Shape<'_> {
             Value::Null => return quality,
             Value::Map(_) => {}
             _ => {
-                self.type_problem(node, line, parent, "a mapping of picture thresholds (frozen_max_difference:, ...)");
+                self.type_problem(
+                    node,
+                    line,
+                    parent,
+                    "a mapping of picture thresholds (frozen_max_difference:, ...)",
+                );
                 return quality;
             }
         }
@@ -401,7 +406,12 @@ impl Shape<'_> {
             Value::Null => return expect,
             Value::Map(_) => {}
             _ => {
-                self.type_problem(node, line, parent, "a mapping such as {width: 1920, height: 1080, min_fps: 10}");
+                self.type_problem(
+                    node,
+                    line,
+                    parent,
+                    "a mapping such as {width: 1920, height: 1080, min_fps: 10}",
+                );
                 return expect;
             }
         }
@@ -410,7 +420,9 @@ impl Shape<'_> {
             match key.as_str() {
                 "width" => expect.width = self.whole(value, line, &field, "a whole number of pixels"),
                 "height" => expect.height = self.whole(value, line, &field, "a whole number of pixels"),
-                "min_fps" => expect.min_fps = self.number(value, line, &field, "a number of frames per second"),
+                "min_fps" => {
+                    expect.min_fps = self.number(value, line, &field, "a number of frames per second")
+                }
                 _ => {}
             }
         }

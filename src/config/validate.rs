@@ -200,7 +200,10 @@ impl Templates<'_> {
     /// Elements installed, params present, description parses (once per template and params).
     fn check(&mut self, template: &Template, params: &BTreeMap<String, String>) -> Result<(), String> {
         let key = (template.name.clone(), params.clone());
-        self.checked.entry(key).or_insert_with(|| template.check(params).map_err(|e| e.to_string())).clone()
+        self.checked
+            .entry(key)
+            .or_insert_with(|| template.check(params).map_err(|e| e.to_string()))
+            .clone()
     }
 
     fn find(&mut self, name: &str) -> Result<&Template, &str> {
@@ -356,7 +359,10 @@ impl Check<'_> {
                     return None;
                 }
             };
-            let uses_url = template.placeholders().into_iter().find(|(p, _)| p == "url" || p == "location");
+            let uses_url = template
+                .placeholders()
+                .into_iter()
+                .find(|(p, _)| p == "url" || p == "location");
             if let (Some((placeholder, _)), Field::Missing) = (uses_url, &raw.url) {
                 let message = format!("missing url: template {template_name:?} uses {{{placeholder}}}");
                 self.push(raw.line, &raw.path("url"), message);
@@ -369,13 +375,24 @@ impl Check<'_> {
 
         let (heartbeat, timeout) = self.stream_timing(raw, globals);
         let enabled = raw.enabled.given().is_none_or(|e| e.value);
-        let quality = self.quality(global_quality, &raw.sample_seconds, &raw.quality, &format!("{}.", raw.path("")));
+        let quality = self.quality(
+            global_quality,
+            &raw.sample_seconds,
+            &raw.quality,
+            &format!("{}.", raw.path("")),
+        );
         let expect = self.expectation(raw);
         if let (Some(timeout), Field::Given(sample)) = (timeout, &raw.sample_seconds) {
             if quality.sample >= timeout {
-                self.push(sample.line, &raw.path("sample_seconds"), format!(
-                    "the sample window ({} s) must be shorter than the probe timeout ({} s)",
-                    secs(quality.sample), secs(timeout)));
+                self.push(
+                    sample.line,
+                    &raw.path("sample_seconds"),
+                    format!(
+                        "the sample window ({} s) must be shorter than the probe timeout ({} s)",
+                        secs(quality.sample),
+                        secs(timeout)
+                    ),
+                );
             }
         }
         if raw.url != Field::Missing && url.is_none() {
@@ -407,20 +424,43 @@ impl Check<'_> {
         let mut quality = base.clone();
         if let Field::Given(seconds) = sample_seconds {
             if seconds.value < 0.0 || seconds.value > 60.0 {
-                self.push(seconds.line, &format!("{prefix}sample_seconds"), "must be between 0 and 60".to_string());
+                self.push(
+                    seconds.line,
+                    &format!("{prefix}sample_seconds"),
+                    "must be between 0 and 60".to_string(),
+                );
             } else {
                 quality.sample = Duration::from_secs_f64(seconds.value);
             }
         }
         let fields: [(&Field<f64>, &str, &mut f64, f64); 3] = [
-            (&raw.frozen_max_difference, "frozen_max_difference", &mut quality.frozen_max_difference, 255.0),
-            (&raw.black_max_luma, "black_max_luma", &mut quality.black_max_luma, 255.0),
-            (&raw.blank_max_stddev, "blank_max_stddev", &mut quality.blank_max_stddev, 128.0),
+            (
+                &raw.frozen_max_difference,
+                "frozen_max_difference",
+                &mut quality.frozen_max_difference,
+                255.0,
+            ),
+            (
+                &raw.black_max_luma,
+                "black_max_luma",
+                &mut quality.black_max_luma,
+                255.0,
+            ),
+            (
+                &raw.blank_max_stddev,
+                "blank_max_stddev",
+                &mut quality.blank_max_stddev,
+                128.0,
+            ),
         ];
         for (field, key, target, max) in fields {
             if let Field::Given(value) = field {
                 if value.value < 0.0 || value.value > max {
-                    self.push(value.line, &format!("{prefix}quality.{key}"), format!("must be between 0 and {max}"));
+                    self.push(
+                        value.line,
+                        &format!("{prefix}quality.{key}"),
+                        format!("must be between 0 and {max}"),
+                    );
                 } else {
                     *target = value.value;
                 }
@@ -438,7 +478,11 @@ impl Check<'_> {
             if let Field::Given(value) = field {
                 match u32::try_from(value.value) {
                     Ok(pixels) if pixels > 0 => *target = Some(pixels),
-                    _ => self.push(value.line, &raw.path(&format!("expect.{key}")), "must be a positive number of pixels".to_string()),
+                    _ => self.push(
+                        value.line,
+                        &raw.path(&format!("expect.{key}")),
+                        "must be a positive number of pixels".to_string(),
+                    ),
                 }
             }
         }
@@ -446,7 +490,11 @@ impl Check<'_> {
             if fps.value > 0.0 {
                 expect.min_fps = Some(fps.value);
             } else {
-                self.push(fps.line, &raw.path("expect.min_fps"), "must be above 0".to_string());
+                self.push(
+                    fps.line,
+                    &raw.path("expect.min_fps"),
+                    "must be above 0".to_string(),
+                );
             }
         }
         expect

@@ -409,7 +409,9 @@ async fn stream_parts(stream: &mut TcpStream, frames: &Frames, feed: Feed) -> st
 }
 
 fn wall_clock_frame_index() -> usize {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     (since_epoch.as_millis() / FRAME_INTERVAL.as_millis().max(1)) as usize
 }
 

@@ -49,7 +49,11 @@ pub struct MonitorOptions {
 
 impl MonitorOptions {
     pub fn new(config_path: impl Into<PathBuf>) -> MonitorOptions {
-        MonitorOptions { config_path: config_path.into(), db_path: None, config_poll_interval: CONFIG_POLL_INTERVAL }
+        MonitorOptions {
+            config_path: config_path.into(),
+            db_path: None,
+            config_poll_interval: CONFIG_POLL_INTERVAL,
+        }
     }
 }
 
@@ -79,7 +83,10 @@ impl MonitorStats {
 
     /// Takes the schedule-lag samples (ms between a slot and its probe's start) seen so far.
     pub fn take_lags_ms(&self) -> Vec<u32> {
-        self.lag_ms.lock().map(|mut lags| std::mem::take(&mut *lags)).unwrap_or_default()
+        self.lag_ms
+            .lock()
+            .map(|mut lags| std::mem::take(&mut *lags))
+            .unwrap_or_default()
     }
 }
 
@@ -106,7 +113,10 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(options: MonitorOptions) -> Monitor {
-        Monitor { options, stats: Arc::new(MonitorStats::default()) }
+        Monitor {
+            options,
+            stats: Arc::new(MonitorStats::default()),
+        }
     }
 
     pub fn stats(&self) -> Arc<MonitorStats> {
@@ -117,7 +127,11 @@ impl Monitor {
     /// heartbeats and returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), MonitorError> {
         let mut config = config::load(&self.options.config_path)?;
-        let db_path = self.options.db_path.clone().unwrap_or_else(|| config.database.clone());
+        let db_path = self
+            .options
+            .db_path
+            .clone()
+            .unwrap_or_else(|| config.database.clone());
         let (writer, writer_thread) = store::spawn_writer(&db_path, WriterOptions::default())?;
         tracing::info!(
             "monitoring {} stream(s) from {}, heartbeats in {}",
@@ -186,7 +200,11 @@ impl Monitor {
         tracing::info!("stopping: letting probes in flight finish");
         let _ = ntp_stop.send(true);
         ntp_task.abort();
-        let longest_probe = fleet.values().map(|t| t.config.probe_timeout).max().unwrap_or_default();
+        let longest_probe = fleet
+            .values()
+            .map(|t| t.config.probe_timeout)
+            .max()
+            .unwrap_or_default();
         let handles: Vec<JoinHandle<()>> = fleet
             .into_values()
             .map(|task| {
@@ -195,7 +213,10 @@ impl Monitor {
             })
             .collect();
         let all_done = futures::future::join_all(handles);
-        if tokio::time::timeout(longest_probe + TEARDOWN_HOLD + Duration::from_secs(2), all_done).await.is_err() {
+        if tokio::time::timeout(longest_probe + TEARDOWN_HOLD + Duration::from_secs(2), all_done)
+            .await
+            .is_err()
+        {
             tracing::warn!("some probes did not finish in time; their heartbeats are lost");
         }
         let flushed = tokio::task::spawn_blocking(move || {
@@ -292,7 +313,9 @@ async fn apply_config(
         }
     }
     fleet.retain(|name, task| {
-        let keep = wanted.get(name).is_some_and(|(c, id)| *c == task.config && *id == task.stream_id);
+        let keep = wanted
+            .get(name)
+            .is_some_and(|(c, id)| *c == task.config && *id == task.stream_id);
         if !keep {
             let _ = task.stop.send(true);
         }
@@ -311,8 +334,22 @@ async fn apply_config(
             }
         };
         let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(stream_loop(Arc::clone(shared), stream.clone(), stream_id, request, stop_rx));
-        fleet.insert(name, StreamTask { config: stream, stream_id, stop, handle });
+        let handle = tokio::spawn(stream_loop(
+            Arc::clone(shared),
+            stream.clone(),
+            stream_id,
+            request,
+            stop_rx,
+        ));
+        fleet.insert(
+            name,
+            StreamTask {
+                config: stream,
+                stream_id,
+                stop,
+                handle,
+            },
+        );
     }
     Ok(())
 }
@@ -340,7 +377,9 @@ async fn stream_loop(
             },
             _ = stop.changed() => return,
         };
-        shared.stats.record_lag(Instant::now().saturating_duration_since(due));
+        shared
+            .stats
+            .record_lag(Instant::now().saturating_duration_since(due));
         let ts_ms = shared.clock.now_ms();
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
         let (outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
@@ -429,7 +468,11 @@ struct ConfigWatcher {
 
 impl ConfigWatcher {
     fn new(path: &std::path::Path) -> ConfigWatcher {
-        let mut watcher = ConfigWatcher { path: path.to_path_buf(), last_stamp: None, last_text: None };
+        let mut watcher = ConfigWatcher {
+            path: path.to_path_buf(),
+            last_stamp: None,
+            last_text: None,
+        };
         watcher.last_stamp = watcher.stamp();
         watcher.last_text = std::fs::read_to_string(path).ok();
         watcher

@@ -15,7 +15,10 @@ pub struct Cadence {
 impl Cadence {
     /// The first slot is `phase` after `start`, where the phase comes from the stream's name.
     pub fn new(name: &str, interval: Duration, start: Instant) -> Cadence {
-        Cadence { interval, next_due: start + phase_for(name, interval) }
+        Cadence {
+            interval,
+            next_due: start + phase_for(name, interval),
+        }
     }
 
     pub fn next_due(&self) -> Instant {
@@ -56,16 +59,23 @@ mod tests {
         let phase = phase_for("GateCamera", interval);
         assert_eq!(phase, phase_for("GateCamera", interval));
         assert!(phase < interval);
-        let phases: std::collections::HashSet<_> =
-            (0..100).map(|i| phase_for(&format!("cam{i}"), interval).as_millis() / 1000).collect();
-        assert!(phases.len() >= 10, "100 cameras spread over most of the 15 one-second buckets");
+        let phases: std::collections::HashSet<_> = (0..100)
+            .map(|i| phase_for(&format!("cam{i}"), interval).as_millis() / 1000)
+            .collect();
+        assert!(
+            phases.len() >= 10,
+            "100 cameras spread over most of the 15 one-second buckets"
+        );
     }
 
     #[test]
     fn an_overrun_skips_missed_slots_but_keeps_the_grid() {
         let start = Instant::now();
         let interval = Duration::from_secs(10);
-        let mut cadence = Cadence { interval, next_due: start };
+        let mut cadence = Cadence {
+            interval,
+            next_due: start,
+        };
         cadence.advance(start + Duration::from_secs(1));
         assert_eq!(cadence.next_due(), start + interval);
         // The probe for slot 10 s ran until 35 s: slots 20 s and 30 s are gone, next is 40 s.

@@ -21,7 +21,11 @@ pub fn classify_error(err: &gst::message::Error) -> Classified {
     let haystack = format!("{text}\n{debug}").to_ascii_lowercase();
     let message = summarize(&text, &debug);
     let (reason, ambiguous_network) = reason_for(&error, &haystack);
-    Classified { reason, message, ambiguous_network }
+    Classified {
+        reason,
+        message,
+        ambiguous_network,
+    }
 }
 
 fn reason_for(error: &gst::glib::Error, haystack: &str) -> (Reason, bool) {
@@ -42,8 +46,11 @@ fn reason_for(error: &gst::glib::Error, haystack: &str) -> (Reason, bool) {
     if has("timeout while waiting for server response") || has("timed out") {
         return (Reason::Timeout(TimeoutStage::Headers), false);
     }
-    if has("could not resolve") || has("name or service not known") || has("no route to host")
-        || has("network is unreachable") || has("temporary failure in name resolution")
+    if has("could not resolve")
+        || has("name or service not known")
+        || has("no route to host")
+        || has("network is unreachable")
+        || has("temporary failure in name resolution")
     {
         return (Reason::Unreachable, false);
     }
@@ -91,7 +98,10 @@ fn summarize(text: &str, debug: &str) -> String {
         .unwrap_or("");
     let line = if detail.is_empty() || text.contains(detail) {
         text.to_string()
-    } else if detail.to_ascii_lowercase().contains(&text.trim_end_matches('.').to_ascii_lowercase()) {
+    } else if detail
+        .to_ascii_lowercase()
+        .contains(&text.trim_end_matches('.').to_ascii_lowercase())
+    {
         detail.to_string()
     } else {
         format!("{text} ({detail})")
@@ -134,7 +144,9 @@ pub async fn diagnose_connect(
             return;
         }
         Ok(Err(e)) => {
-            let _ = progress.send(ConnectDiagnosis::Unreachable(format!("cannot connect to {host}:{port}: {e}")));
+            let _ = progress.send(ConnectDiagnosis::Unreachable(format!(
+                "cannot connect to {host}:{port}: {e}"
+            )));
             return;
         }
         Err(_) => return,

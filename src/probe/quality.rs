@@ -30,7 +30,11 @@ pub struct PictureSummary {
 impl PictureSummary {
     /// Largest change of any block average, 0–255.
     pub fn difference(&self, other: &PictureSummary) -> f64 {
-        self.grid.iter().zip(&other.grid).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        self.grid
+            .iter()
+            .zip(&other.grid)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
     }
 }
 
@@ -70,7 +74,9 @@ pub fn summarize(sample: &gst::Sample) -> Option<PictureSummary> {
         let row = y * stride;
         let cell_row = y * GRID_ROWS / height;
         for x in (0..width).step_by(STEP) {
-            let Some(&luma) = data.get(row + x * pixel_stride + offset) else { continue };
+            let Some(&luma) = data.get(row + x * pixel_stride + offset) else {
+                continue;
+            };
             let value = u64::from(luma);
             sum += value;
             sum_squares += value * value;
@@ -86,8 +92,17 @@ pub fn summarize(sample: &gst::Sample) -> Option<PictureSummary> {
     }
     let mean = sum as f64 / count as f64;
     let variance = (sum_squares as f64 / count as f64 - mean * mean).max(0.0);
-    let grid = grid_sum.iter().zip(&grid_count).map(|(s, c)| if *c == 0 { 0.0 } else { *s as f64 / *c as f64 }).collect();
-    Some(PictureSummary { mean_luma: mean, stddev_luma: variance.sqrt(), grid, exact_hash: hash })
+    let grid = grid_sum
+        .iter()
+        .zip(&grid_count)
+        .map(|(s, c)| if *c == 0 { 0.0 } else { *s as f64 / *c as f64 })
+        .collect();
+    Some(PictureSummary {
+        mean_luma: mean,
+        stddev_luma: variance.sqrt(),
+        grid,
+        exact_hash: hash,
+    })
 }
 
 /// Why a picture is not healthy, with the detail a person needs.
@@ -126,11 +141,14 @@ pub fn judge(
     expect: &Expectation,
 ) -> Option<Verdict> {
     if let Some(first) = &seen.first {
-        if first.mean_luma <= quality.black_max_luma && first.stddev_luma <= quality.blank_max_stddev.max(8.0) {
+        if first.mean_luma <= quality.black_max_luma && first.stddev_luma <= quality.blank_max_stddev.max(8.0)
+        {
             return Some(Verdict::Black(format!("mean luma {:.0} of 255", first.mean_luma)));
         }
         if let Some(seconds) = seen.stalled_seconds {
-            return Some(Verdict::Frozen(format!("no new frame for {seconds:.1} s after the first")));
+            return Some(Verdict::Frozen(format!(
+                "no new frame for {seconds:.1} s after the first"
+            )));
         }
         if let Some(last) = &seen.last {
             if let Some(why) = frozen(first, last, quality) {
@@ -219,28 +237,68 @@ mod tests {
         let grey = summary_of(64, 48, |_, _| 128);
         let gradient = summary_of(64, 48, |x, y| (x * 3 + y) as u8);
         let moved = summary_of(64, 48, |x, y| ((x + 8) * 3 + y) as u8);
-        let observe = |first: &PictureSummary| Observation { first: Some(first.clone()), ..Observation::default() };
-        assert!(matches!(judge(&observe(&black), None, 0.0, &quality, &none), Some(Verdict::Black(_))));
-        assert!(matches!(judge(&observe(&grey), None, 0.0, &quality, &none), Some(Verdict::Blank(_))));
+        let observe = |first: &PictureSummary| Observation {
+            first: Some(first.clone()),
+            ..Observation::default()
+        };
+        assert!(matches!(
+            judge(&observe(&black), None, 0.0, &quality, &none),
+            Some(Verdict::Black(_))
+        ));
+        assert!(matches!(
+            judge(&observe(&grey), None, 0.0, &quality, &none),
+            Some(Verdict::Blank(_))
+        ));
         assert_eq!(judge(&observe(&gradient), None, 0.0, &quality, &none), None);
         // The same picture as last time is frozen; a moved one is not.
-        assert!(matches!(judge(&observe(&gradient), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("identical")));
-        assert_eq!(judge(&observe(&moved), Some(&gradient), 15.0, &quality, &none), None);
+        assert!(
+            matches!(judge(&observe(&gradient), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("identical"))
+        );
+        assert_eq!(
+            judge(&observe(&moved), Some(&gradient), 15.0, &quality, &none),
+            None
+        );
         // Sensor noise of one level is "almost the same"; a threshold of 0 accepts it as live.
         let noisy = summary_of(64, 48, |x, y| (x * 3 + y) as u8 + u8::from((x + y) % 7 == 0));
-        assert!(matches!(judge(&observe(&noisy), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("almost")));
-        let strict = QualityConfig { frozen_max_difference: 0.0, ..QualityConfig::default() };
-        assert_eq!(judge(&observe(&noisy), Some(&gradient), 15.0, &strict, &none), None);
+        assert!(
+            matches!(judge(&observe(&noisy), Some(&gradient), 15.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("almost"))
+        );
+        let strict = QualityConfig {
+            frozen_max_difference: 0.0,
+            ..QualityConfig::default()
+        };
+        assert_eq!(
+            judge(&observe(&noisy), Some(&gradient), 15.0, &strict, &none),
+            None
+        );
     }
 
     #[test]
     fn expectations_on_size_and_rate() {
         let quality = QualityConfig::default();
         let picture = summary_of(32, 32, |x, y| (x * 7 + y * 3) as u8);
-        let seen = Observation { first: Some(picture), width: Some(320), height: Some(240), fps: Some(5.0), ..Observation::default() };
-        let want_hd = Expectation { width: Some(1920), height: Some(1080), min_fps: None };
-        assert!(matches!(judge(&seen, None, 0.0, &quality, &want_hd), Some(Verdict::WrongResolution(m)) if m == "320x240, expected 1920x1080"));
-        let want_fps = Expectation { min_fps: Some(10.0), ..Expectation::default() };
-        assert!(matches!(judge(&seen, None, 0.0, &quality, &want_fps), Some(Verdict::LowFps(_))));
+        let seen = Observation {
+            first: Some(picture),
+            width: Some(320),
+            height: Some(240),
+            fps: Some(5.0),
+            ..Observation::default()
+        };
+        let want_hd = Expectation {
+            width: Some(1920),
+            height: Some(1080),
+            min_fps: None,
+        };
+        assert!(
+            matches!(judge(&seen, None, 0.0, &quality, &want_hd), Some(Verdict::WrongResolution(m)) if m == "320x240, expected 1920x1080")
+        );
+        let want_fps = Expectation {
+            min_fps: Some(10.0),
+            ..Expectation::default()
+        };
+        assert!(matches!(
+            judge(&seen, None, 0.0, &quality, &want_fps),
+            Some(Verdict::LowFps(_))
+        ));
     }
 }

@@ -6,9 +6,9 @@
 use super::classify::{classify_error, diagnose_connect, diagnose_now, ConnectDiagnosis};
 use super::outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
 use super::quality::{self, Observation, PictureSummary, Verdict};
-use crate::config::{Expectation, QualityConfig};
 use super::teardown::{Reaper, TeardownDone};
 use crate::config::StreamConfig;
+use crate::config::{Expectation, QualityConfig};
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::{redact_text, CameraUrl};
 use futures::StreamExt;
@@ -44,7 +44,10 @@ pub struct ProbeRequest {
 
 impl ProbeRequest {
     /// The request for a configured stream: its template, URL, params and deadline.
-    pub fn for_stream(stream: &StreamConfig, library: &TemplateLibrary) -> Result<ProbeRequest, PipelineError> {
+    pub fn for_stream(
+        stream: &StreamConfig,
+        library: &TemplateLibrary,
+    ) -> Result<ProbeRequest, PipelineError> {
         Ok(ProbeRequest {
             url: stream.url.clone(),
             template: library.find(&stream.pipeline)?,
@@ -91,19 +94,35 @@ pub fn template_values(request: &ProbeRequest) -> BTreeMap<String, String> {
         .and_then(CameraUrl::credentials)
         .map(|(u, p)| (u, p.unwrap_or_default()))
         .unwrap_or_default();
-    values.insert("url".into(), request.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default());
+    values.insert(
+        "url".into(),
+        request
+            .url
+            .as_ref()
+            .map(|u| u.expose().to_string())
+            .unwrap_or_default(),
+    );
     values.insert(
         "location".into(),
-        request.url.as_ref().map(CameraUrl::without_credentials).unwrap_or_default(),
+        request
+            .url
+            .as_ref()
+            .map(CameraUrl::without_credentials)
+            .unwrap_or_default(),
     );
     values.insert("user".into(), user);
     values.insert("password".into(), password);
     values.insert("timeout_us".into(), timeout_us.to_string());
     // Whole seconds, rounded up plus one, so souphttpsrc's own timeout never fires before the
     // probe's deadline (which knows at which stage the camera stuck).
-    values.insert("timeout_s".into(), (request.timeout.as_secs_f64().ceil() as u64 + 1).to_string());
-    values
-        .insert("udp_fallback_us".into(), ((timeout_us as f64) * UDP_FALLBACK_FRACTION).round().to_string());
+    values.insert(
+        "timeout_s".into(),
+        (request.timeout.as_secs_f64().ceil() as u64 + 1).to_string(),
+    );
+    values.insert(
+        "udp_fallback_us".into(),
+        ((timeout_us as f64) * UDP_FALLBACK_FRACTION).round().to_string(),
+    );
     values.entry("latency_ms".into()).or_insert_with(|| "0".into());
     values
 }
@@ -116,7 +135,10 @@ pub async fn probe(request: &ProbeRequest, reaper: &Reaper) -> ProbeOutcome {
 
 /// Like [`probe`], also handing back the teardown of its pipeline, for callers that bound how
 /// many pipelines exist at once (the monitor's pool).
-pub async fn probe_with_teardown(request: &ProbeRequest, reaper: &Reaper) -> (ProbeOutcome, Option<TeardownDone>) {
+pub async fn probe_with_teardown(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+) -> (ProbeOutcome, Option<TeardownDone>) {
     let (result, teardown) = run(request, reaper, FrameWanted::First).await;
     match result {
         Ok((outcome, _)) => (outcome, teardown),
@@ -128,27 +150,52 @@ pub async fn probe_with_teardown(request: &ProbeRequest, reaper: &Reaper) -> (Pr
 pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapshot, ProbeOutcome> {
     let started = Instant::now();
     let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await.0?;
-    let remaining = request.timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
+    let remaining = request
+        .timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(500));
     let jpeg_caps = gst::Caps::builder("image/jpeg").build();
     let encoded = tokio::task::spawn_blocking(move || {
-        gstreamer_video::convert_sample(&sample, &jpeg_caps, Some(gst::ClockTime::from_mseconds(remaining.as_millis() as u64)))
+        gstreamer_video::convert_sample(
+            &sample,
+            &jpeg_caps,
+            Some(gst::ClockTime::from_mseconds(remaining.as_millis() as u64)),
+        )
     })
     .await;
     let jpeg_sample = match encoded {
         Ok(Ok(sample)) => sample,
-        Ok(Err(e)) => return Err(ProbeOutcome::down(Reason::Decode, format!("JPEG encoding failed: {e}"))),
-        Err(e) => return Err(ProbeOutcome::down(Reason::Other, format!("JPEG encoder task failed: {e}"))),
+        Ok(Err(e)) => {
+            return Err(ProbeOutcome::down(
+                Reason::Decode,
+                format!("JPEG encoding failed: {e}"),
+            ))
+        }
+        Err(e) => {
+            return Err(ProbeOutcome::down(
+                Reason::Other,
+                format!("JPEG encoder task failed: {e}"),
+            ))
+        }
     };
     let jpeg = jpeg_sample
         .buffer()
         .and_then(|buffer| buffer.map_readable().ok().map(|map| map.as_slice().to_vec()))
         .ok_or_else(|| ProbeOutcome::down(Reason::Decode, "JPEG encoder gave no data"))?;
-    Ok(Snapshot { jpeg, width: outcome.width.unwrap_or(0), height: outcome.height.unwrap_or(0) })
+    Ok(Snapshot {
+        jpeg,
+        width: outcome.width.unwrap_or(0),
+        height: outcome.height.unwrap_or(0),
+    })
 }
 
 type Watched = Result<(ProbeOutcome, gst::Sample), ProbeOutcome>;
 
-async fn run(request: &ProbeRequest, reaper: &Reaper, wanted: FrameWanted) -> (Watched, Option<TeardownDone>) {
+async fn run(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    wanted: FrameWanted,
+) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
     let rendered = match request.template.render(&template_values(request)) {
@@ -172,7 +219,11 @@ async fn watch(
     deadline: Instant,
     wanted: FrameWanted,
 ) -> Result<(ProbeOutcome, gst::Sample), ProbeOutcome> {
-    let window = if wanted == FrameWanted::First { request.quality.sample } else { Duration::ZERO };
+    let window = if wanted == FrameWanted::First {
+        request.quality.sample
+    } else {
+        Duration::ZERO
+    };
     // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
     let (frame_tx, mut frame_rx) = mpsc::channel::<ArrivedFrame>(2);
     let frames_counted = Arc::new(AtomicU64::new(0));
@@ -196,7 +247,10 @@ async fn watch(
                 }
                 let corrupt = is_corrupt(&sample);
                 counter.fetch_add(1, Ordering::Relaxed);
-                let _ = frame_tx.try_send(ArrivedFrame { at: Instant::now(), sample });
+                let _ = frame_tx.try_send(ArrivedFrame {
+                    at: Instant::now(),
+                    sample,
+                });
                 if corrupt && window.is_zero() {
                     // Up already; the picture checks still need a clean frame.
                     skip.store(true, Ordering::Relaxed);
@@ -227,11 +281,17 @@ async fn watch(
                 return Err(error_outcome(err, request, deadline).await);
             }
         }
-        return Err(ProbeOutcome::down(Reason::Pipeline, format!("pipeline would not start: {e}")));
+        return Err(ProbeOutcome::down(
+            Reason::Pipeline,
+            format!("pipeline would not start: {e}"),
+        ));
     }
 
     let diagnose_at = started + request.timeout / 2;
-    let mut diagnosis: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Receiver<ConnectDiagnosis>)> = None;
+    let mut diagnosis: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Receiver<ConnectDiagnosis>,
+    )> = None;
     let first = loop {
         tokio::select! {
             biased;
@@ -313,7 +373,10 @@ async fn watch(
             }
         }
     } else {
-        reference = Some(ArrivedFrame { at: first.at, sample: first.sample.clone() });
+        reference = Some(ArrivedFrame {
+            at: first.at,
+            sample: first.sample.clone(),
+        });
     }
     // The sample window: keep the latest clean frame until it ends (never past the deadline).
     if !window.is_zero() {
@@ -341,13 +404,16 @@ async fn watch(
                 _ = tokio::time::sleep_until(window_end.into()) => break,
             }
         }
-        let frames = frames_counted.load(Ordering::Relaxed).saturating_sub(frames_at_first);
+        let frames = frames_counted
+            .load(Ordering::Relaxed)
+            .saturating_sub(frames_at_first);
         let span = Instant::now().saturating_duration_since(first_at).as_secs_f64();
         if span > 0.2 {
             observation.fps = Some(frames as f64 / span);
             outcome.fps = observation.fps;
             if let Some(bytes) = &wire_bytes {
-                outcome.bitrate_kbps = Some((bytes.load(Ordering::Relaxed) as f64 * 8.0 / span / 1000.0) as u64);
+                outcome.bitrate_kbps =
+                    Some((bytes.load(Ordering::Relaxed) as f64 * 8.0 / span / 1000.0) as u64);
             }
         }
         if let (Some(last), Some(reference)) = (&last, &reference) {
@@ -361,7 +427,9 @@ async fn watch(
     } else {
         outcome.fps = observation.fps;
     }
-    observation.first = reference.as_ref().and_then(|frame| quality::summarize(&frame.sample));
+    observation.first = reference
+        .as_ref()
+        .and_then(|frame| quality::summarize(&frame.sample));
     let previous = request.previous_picture.as_ref();
     let verdict = quality::judge(
         &observation,
@@ -389,8 +457,13 @@ async fn watch(
 /// Whether a frame can answer the probe. Compressed frames (the nodecode template) count only
 /// from a keyframe; for snapshots, frames the decoder flagged corrupt are skipped.
 fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
-    let Some(buffer) = sample.buffer() else { return false };
-    let raw = sample.caps().and_then(|c| c.structure(0)).is_some_and(|s| s.name().starts_with("video/x-raw"));
+    let Some(buffer) = sample.buffer() else {
+        return false;
+    };
+    let raw = sample
+        .caps()
+        .and_then(|c| c.structure(0))
+        .is_some_and(|s| s.name().starts_with("video/x-raw"));
     if !raw && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
         return false;
     }
@@ -424,7 +497,9 @@ fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
                     return gst::PadProbeReturn::Ok;
                 }
                 match info.buffer() {
-                    Some(buffer) if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => gst::PadProbeReturn::Drop,
+                    Some(buffer) if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                        gst::PadProbeReturn::Drop
+                    }
                     _ => {
                         skip.store(false, Ordering::Relaxed);
                         gst::PadProbeReturn::Ok
@@ -436,7 +511,9 @@ fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
 }
 
 fn is_corrupt(sample: &gst::Sample) -> bool {
-    sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
+    sample
+        .buffer()
+        .is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
 }
 
 /// Counts the compressed bytes entering each decoder (added later by decodebin, hence the
@@ -445,8 +522,8 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
     let bytes = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&bytes);
     pipeline.connect_deep_element_added(move |_, _, element| {
-        let is_decoder = !element.is::<gst::Bin>()
-            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        let is_decoder =
+            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         if !is_decoder {
             return;
         }
@@ -462,8 +539,8 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
     });
     // Decoders already in the description (not created by decodebin).
     for element in pipeline.iterate_recurse().into_iter().flatten() {
-        let is_decoder = !element.is::<gst::Bin>()
-            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        let is_decoder =
+            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         if let (true, Some(pad)) = (is_decoder, element.static_pad("sink")) {
             let counter = Arc::clone(&bytes);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -486,7 +563,11 @@ fn plain_http_path(url: &CameraUrl) -> Option<String> {
     let rest = without.split_once("://").map_or("", |(_, rest)| rest);
     let path = rest.find('/').map_or("/", |i| &rest[i..]);
     let path = path.split('#').next().unwrap_or("/");
-    Some(if path.is_empty() { "/".to_string() } else { path.to_string() })
+    Some(if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    })
 }
 
 /// Marks when any source element first pushes data (HTTP body bytes, a device's first buffer).
@@ -546,10 +627,15 @@ fn timeout_outcome(
         } else {
             "stream opened but no video frame arrived"
         };
-        return ProbeOutcome::down(Reason::Timeout(TimeoutStage::FirstFrame), format!("{detail} within {secs:.1} s"));
+        return ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            format!("{detail} within {secs:.1} s"),
+        );
     }
     match diagnosis {
-        ConnectDiagnosis::Refused => ProbeOutcome::down(Reason::Refused, "nothing listens on the camera's port"),
+        ConnectDiagnosis::Refused => {
+            ProbeOutcome::down(Reason::Refused, "nothing listens on the camera's port")
+        }
         ConnectDiagnosis::Unreachable(why) => ProbeOutcome::down(Reason::Unreachable, why),
         ConnectDiagnosis::Pending => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::Connect),
@@ -578,7 +664,9 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
         // souphttpsrc reports refused and timed-out connections as one generic error: ask the
         // port directly, within what is left of the deadline.
         if let Some((host, port)) = request.url.as_ref().and_then(CameraUrl::host_port) {
-            let budget = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(2));
+            let budget = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(2));
             match diagnose_now(host, port, budget).await {
                 ConnectDiagnosis::Refused => {
                     reason = Reason::Refused;
@@ -592,7 +680,9 @@ async fn error_outcome(err: &gst::message::Error, request: &ProbeRequest, deadli
                     reason = Reason::Timeout(TimeoutStage::Connect);
                     message = "no TCP connection".into();
                 }
-                ConnectDiagnosis::Connected | ConnectDiagnosis::Answered | ConnectDiagnosis::NotApplicable => {}
+                ConnectDiagnosis::Connected
+                | ConnectDiagnosis::Answered
+                | ConnectDiagnosis::NotApplicable => {}
             }
         }
     }
@@ -625,13 +715,17 @@ fn up_outcome(pipeline: &gst::Pipeline, frame: &ArrivedFrame, started: Instant) 
 fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::CapsRef>) -> Option<String> {
     for element in pipeline.iterate_recurse().into_iter().flatten() {
         // decodebin calls itself a decoder too; only real decoders (not bins) show the codec.
-        let is_decoder = !element.is::<gst::Bin>()
-            && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        let is_decoder =
+            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         if !is_decoder {
             continue;
         }
         let caps = element.static_pad("sink").and_then(|pad| pad.current_caps());
-        if let Some(name) = caps.as_ref().and_then(|c| c.structure(0)).map(|s| s.name().to_string()) {
+        if let Some(name) = caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .map(|s| s.name().to_string())
+        {
             return Some(codec_name(&name));
         }
     }
@@ -640,7 +734,9 @@ fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::CapsRef>) -> O
 }
 
 fn codec_name(media_type: &str) -> String {
-    let short = media_type.strip_prefix("video/x-").or_else(|| media_type.strip_prefix("image/"));
+    let short = media_type
+        .strip_prefix("video/x-")
+        .or_else(|| media_type.strip_prefix("image/"));
     short.unwrap_or(media_type).to_string()
 }
 

@@ -96,7 +96,10 @@ impl Reaper {
 
     /// Pipelines handed over and not yet torn down.
     pub fn pending(&self) -> u64 {
-        self.shared.disposed.load(Ordering::Relaxed).saturating_sub(self.torn_down())
+        self.shared
+            .disposed
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.torn_down())
     }
 
     /// Pipelines fully torn down so far.
@@ -122,14 +125,21 @@ impl Reaper {
     }
 
     fn all_workers_stuck(&self) -> bool {
-        let Ok(busy) = self.shared.busy_since_ms.lock() else { return false };
-        !busy.is_empty() && busy.iter().all(|since| since.is_some_and(|t| t.elapsed() > STUCK_AFTER))
+        let Ok(busy) = self.shared.busy_since_ms.lock() else {
+            return false;
+        };
+        !busy.is_empty()
+            && busy
+                .iter()
+                .all(|since| since.is_some_and(|t| t.elapsed() > STUCK_AFTER))
     }
 
     fn spawn_worker(&self) {
         let shared = Arc::clone(&self.shared);
         let slot = {
-            let Ok(mut busy) = shared.busy_since_ms.lock() else { return };
+            let Ok(mut busy) = shared.busy_since_ms.lock() else {
+                return;
+            };
             if busy.len() >= MAX_WORKERS {
                 return;
             }
@@ -137,24 +147,29 @@ impl Reaper {
             busy.len() - 1
         };
         shared.workers.fetch_add(1, Ordering::Relaxed);
-        let spawned = std::thread::Builder::new().name(format!("sp-teardown-{slot}")).spawn(move || loop {
-            let next = match shared.queue.lock() {
-                Ok(queue) => queue.recv(),
-                Err(_) => return,
-            };
-            let Ok(Job { pipeline, done }) = next else { return };
-            let started = Instant::now();
-            set_busy(&shared, slot, Some(started));
-            let _ = pipeline.set_state(gst::State::Null);
-            drop(pipeline);
-            let _ = done.send(());
-            set_busy(&shared, slot, None);
-            if started.elapsed() > STUCK_AFTER {
-                shared.slow_teardowns.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(ms = started.elapsed().as_millis() as u64, "slow pipeline teardown");
-            }
-            shared.torn_down.fetch_add(1, Ordering::Relaxed);
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("sp-teardown-{slot}"))
+            .spawn(move || loop {
+                let next = match shared.queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                let Ok(Job { pipeline, done }) = next else { return };
+                let started = Instant::now();
+                set_busy(&shared, slot, Some(started));
+                let _ = pipeline.set_state(gst::State::Null);
+                drop(pipeline);
+                let _ = done.send(());
+                set_busy(&shared, slot, None);
+                if started.elapsed() > STUCK_AFTER {
+                    shared.slow_teardowns.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "slow pipeline teardown"
+                    );
+                }
+                shared.torn_down.fetch_add(1, Ordering::Relaxed);
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start a teardown thread: {e}");
         }
