@@ -31,8 +31,9 @@ build: deps
 release: deps
 	$(CARGO) build --locked --release
 
-## test: every test — unit, integration (real GStreamer, SQLite, loopback servers), browser
-test: deps
+## test: formatting and clippy, then every test — unit, integration (real GStreamer, SQLite,
+## loopback servers), browser
+test: deps lint
 	$(CARGO) test --locked --lib --bins --tests -- --test-threads=2
 	$(MAKE) --no-print-directory test-e2e
 
