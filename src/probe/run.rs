@@ -480,17 +480,12 @@ fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
 /// threads: a probe decodes a handful of frames, one thread is cheaper. And while `skip_deltas`
 /// is set, delta frames are dropped before the decoder, so only the next keyframe is decoded.
 fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
-    pipeline.connect_deep_element_added(move |_, _, element| {
-        let is_decoder =
-            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
-        if !is_decoder {
-            return;
+    for_each_decoder(pipeline, move |decoder| {
+        let is_libav = decoder.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+        if is_libav && decoder.find_property("max-threads").is_some() {
+            decoder.set_property("max-threads", 1i32);
         }
-        let is_libav = element.factory().is_some_and(|f| f.name().starts_with("avdec_"));
-        if is_libav && element.find_property("max-threads").is_some() {
-            element.set_property("max-threads", 1i32);
-        }
-        if let Some(pad) = element.static_pad("sink") {
+        if let Some(pad) = decoder.static_pad("sink") {
             let skip = Arc::clone(&skip_deltas);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if !skip.load(Ordering::Relaxed) {
@@ -510,24 +505,32 @@ fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
     });
 }
 
-fn is_corrupt(sample: &gst::Sample) -> bool {
-    sample
-        .buffer()
-        .is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
+/// Calls `setup` on every real decoder of the pipeline: those the description names, and those
+/// decodebin creates later.
+fn for_each_decoder(pipeline: &gst::Pipeline, setup: impl Fn(&gst::Element) + Send + Sync + 'static) {
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        if is_decoder(&element) {
+            setup(&element);
+        }
+    }
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        if is_decoder(element) {
+            setup(element);
+        }
+    });
 }
 
-/// Counts the compressed bytes entering each decoder (added later by decodebin, hence the
-/// signal), for the bitrate over the sample window.
+/// decodebin calls itself a decoder too; only real decoders (not bins) count.
+fn is_decoder(element: &gst::Element) -> bool {
+    !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"))
+}
+
+/// Counts the compressed bytes entering the decoders, for the bitrate over the sample window.
 fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
     let bytes = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&bytes);
-    pipeline.connect_deep_element_added(move |_, _, element| {
-        let is_decoder =
-            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
-        if !is_decoder {
-            return;
-        }
-        if let Some(pad) = element.static_pad("sink") {
+    for_each_decoder(pipeline, move |decoder| {
+        if let Some(pad) = decoder.static_pad("sink") {
             let counter = Arc::clone(&counter);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(buffer) = info.buffer() {
@@ -537,21 +540,13 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
             });
         }
     });
-    // Decoders already in the description (not created by decodebin).
-    for element in pipeline.iterate_recurse().into_iter().flatten() {
-        let is_decoder =
-            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
-        if let (true, Some(pad)) = (is_decoder, element.static_pad("sink")) {
-            let counter = Arc::clone(&bytes);
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buffer) = info.buffer() {
-                    counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-    }
     bytes
+}
+
+fn is_corrupt(sample: &gst::Sample) -> bool {
+    sample
+        .buffer()
+        .is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
 }
 
 /// The path of a plain `http://` URL (not https: the diagnosis speaks no TLS).
@@ -714,10 +709,7 @@ fn up_outcome(pipeline: &gst::Pipeline, frame: &ArrivedFrame, started: Instant) 
 /// template does not decode).
 fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::CapsRef>) -> Option<String> {
     for element in pipeline.iterate_recurse().into_iter().flatten() {
-        // decodebin calls itself a decoder too; only real decoders (not bins) show the codec.
-        let is_decoder =
-            !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"));
-        if !is_decoder {
+        if !is_decoder(&element) {
             continue;
         }
         let caps = element.static_pad("sink").and_then(|pad| pad.current_caps());
