@@ -260,8 +260,9 @@ expect "validate it as the service user, as ExecStartPre does" "${AS_SERVICE[@]}
 for port in 8554 8081; do
     port_open "$port" && fail "port $port is taken in the test's own network namespace?"
 done
+# The demo's own web server takes any free port: 8000 belongs to the packaged web service.
 mkdir -p "$WORK/demo"
-"${IN_NS[@]}" /usr/bin/streampulse demo --dir "$WORK/demo" >"$WORK/demo.log" 2>&1 &
+"${IN_NS[@]}" /usr/bin/streampulse demo --dir "$WORK/demo" --listen 127.0.0.1:0 >"$WORK/demo.log" 2>&1 &
 DEMO_PID=$!
 for _ in $(seq 100); do
     port_open 8554 && port_open 8081 && break

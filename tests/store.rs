@@ -838,3 +838,26 @@ fn batched_recording_of_a_fleet() {
     assert_eq!(total as usize, rows - STREAMS * 28);
     assert!(elapsed < Duration::from_secs(60), "recording took {elapsed:?}");
 }
+
+#[test]
+fn processes_opening_a_new_database_at_once_all_succeed() {
+    // The monitor and the web service start together on a fresh install: both create, switch to
+    // WAL and migrate the same file at the same moment.
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("race{round}.db"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().expect("thread").expect("every opener succeeds");
+        }
+    }
+}
