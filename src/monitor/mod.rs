@@ -25,7 +25,7 @@ pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long start-up waits for the first NTP answer before probing on the system clock.
 const FIRST_NTP_WAIT: Duration = Duration::from_secs(2);
 /// A probe keeps its pool slot at most this long waiting for its pipeline's teardown.
-const TEARDOWN_HOLD: Duration = Duration::from_secs(2);
+const TEARDOWN_HOLD: Duration = Duration::from_millis(250);
 /// How often old raw heartbeats are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Schedule-lag samples kept for statistics (a ring; old ones are overwritten).

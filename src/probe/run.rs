@@ -24,9 +24,6 @@ use tokio::sync::mpsc;
 /// RTSP: how long rtspsrc waits for UDP packets before retrying over TCP. Kept well under the
 /// probe deadline so UDP-blocked cameras still come up within one probe.
 const UDP_FALLBACK_FRACTION: f64 = 0.4;
-/// After a corrupt first frame, how long the picture checks wait for a clean one (about one
-/// keyframe interval of common cameras); the probe is already up.
-const CLEAN_PICTURE_WAIT: Duration = Duration::from_secs(4);
 
 /// Everything needed to probe one stream.
 #[derive(Debug, Clone)]
@@ -245,17 +242,11 @@ async fn watch(
                     skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
                     return Ok(gst::FlowSuccess::Ok);
                 }
-                let corrupt = is_corrupt(&sample);
                 counter.fetch_add(1, Ordering::Relaxed);
                 let _ = frame_tx.try_send(ArrivedFrame {
                     at: Instant::now(),
                     sample,
                 });
-                if corrupt && window.is_zero() {
-                    // Up already; the picture checks still need a clean frame.
-                    skip.store(true, Ordering::Relaxed);
-                    return Ok(gst::FlowSuccess::Ok);
-                }
                 if window.is_zero() {
                     // The frame answers the probe; stop upstream work until teardown.
                     Err(gst::FlowError::Eos)
@@ -354,25 +345,10 @@ async fn watch(
         ..Observation::default()
     };
     let first_at = first.at;
-    if is_corrupt(&first.sample) {
-        if window.is_zero() {
-            let wait_end = (first.at + CLEAN_PICTURE_WAIT).min(deadline);
-            loop {
-                tokio::select! {
-                    Some(frame) = frame_rx.recv() => if !is_corrupt(&frame.sample) {
-                        reference = Some(frame);
-                        break;
-                    },
-                    msg = messages.next() => {
-                        if msg.is_some_and(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
-                            break;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(wait_end.into()) => break,
-                }
-            }
-        }
-    } else {
+    // A corrupt first frame (joined between keyframes) proves the stream flows but shows no real
+    // picture: without a sample window there is nothing clean to judge. Waiting for the next
+    // keyframe here would hold every probe for up to a GOP and starve the pool of a large fleet.
+    if !is_corrupt(&first.sample) {
         reference = Some(ArrivedFrame {
             at: first.at,
             sample: first.sample.clone(),
