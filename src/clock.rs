@@ -75,7 +75,9 @@ impl Clock {
     }
 }
 
-fn system_now_ms() -> i64 {
+/// The system clock in UTC milliseconds, without NTP correction (one-shot commands, which do not
+/// wait for an NTP answer).
+pub fn system_now_ms() -> i64 {
     let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     i64::try_from(millis).unwrap_or(i64::MAX)
 }

@@ -96,8 +96,7 @@ async fn run_async(args: DemoArgs) -> anyhow::Result<i32> {
     // The store must exist (migrated) before the demo login goes in.
     drop(Store::open(&db_path)?);
     let web_password = args.web_password.unwrap_or_else(|| random_hex(8));
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    Accounts::open(&db_path)?.add_user(DEMO_WEB_USER, &web_password, now_ms)?;
+    Accounts::open(&db_path)?.add_user(DEMO_WEB_USER, &web_password, crate::clock::system_now_ms())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -45,8 +45,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     let db = args.db.clone().unwrap_or_else(|| config.database.clone());
     let store = Store::open_read_only(&db).with_context(|| format!("cannot open {}", db.display()))?;
     // Millisecond precision: whole seconds would leave out heartbeats of the current second.
-    let now_ms =
-        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let now_ms = crate::clock::system_now_ms();
     let rows = rows(&config, &store, now_ms)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

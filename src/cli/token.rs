@@ -4,24 +4,13 @@
 use crate::web::accounts::Accounts;
 use crate::web::fleet::iso_utc;
 use anyhow::Context;
-use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
     #[command(subcommand)]
     pub action: TokenAction,
-    /// Configuration file (to find the database)
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "config.yaml",
-        env = "STREAMPULSE_CONFIG"
-    )]
-    pub config: PathBuf,
-    /// SQLite database (default: the config's `database`)
-    #[arg(long, global = true, env = "STREAMPULSE_DB")]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub database: super::user::DatabaseArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,7 +24,7 @@ pub enum TokenAction {
 }
 
 pub fn run(args: TokenArgs) -> anyhow::Result<i32> {
-    let db = super::user::database_path(&args.config, args.db)?;
+    let db = args.database.path()?;
     let result = run_on(&db, args.action);
     super::user::restore_database_ownership(&db);
     result
@@ -43,8 +32,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<i32> {
 
 fn run_on(db: &std::path::Path, action: TokenAction) -> anyhow::Result<i32> {
     let accounts = Accounts::open(db).with_context(|| format!("cannot open {}", db.display()))?;
-    let now_ms =
-        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let now_ms = crate::clock::system_now_ms();
     match action {
         TokenAction::Create { name } => {
             let token = accounts.create_token(&name, now_ms)?;

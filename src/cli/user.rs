@@ -4,6 +4,7 @@
 //! otherwise prompted for twice without echo. They never appear in arguments, where `ps` and
 //! shell history would show them.
 
+use crate::clock::system_now_ms;
 use crate::config;
 use crate::web::accounts::{check_password, Accounts};
 use anyhow::{bail, Context};
@@ -14,6 +15,13 @@ use std::path::{Path, PathBuf};
 pub struct UserArgs {
     #[command(subcommand)]
     pub action: UserAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Where the web's accounts live: the database named by `--db`, or by the config file.
+#[derive(Debug, clap::Args)]
+pub struct DatabaseArgs {
     /// Configuration file (to find the database)
     #[arg(
         long,
@@ -28,6 +36,18 @@ pub struct UserArgs {
     pub db: Option<PathBuf>,
 }
 
+impl DatabaseArgs {
+    /// The database named by `--db`, or by the config file.
+    pub(crate) fn path(self) -> anyhow::Result<PathBuf> {
+        match self.db {
+            Some(db) => Ok(db),
+            None => Ok(config::load(&self.config)
+                .with_context(|| "the database is named in the config file (or pass --db)")?
+                .database),
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum UserAction {
     /// Create a user; the password comes from stdin or a prompt
@@ -38,16 +58,6 @@ pub enum UserAction {
     List,
     /// Delete a user (and end their sessions)
     Remove { name: String },
-}
-
-/// The database named by `--db`, or by the config file.
-pub(crate) fn database_path(config_path: &Path, db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match db {
-        Some(db) => Ok(db),
-        None => Ok(config::load(config_path)
-            .with_context(|| "the database is named in the config file (or pass --db)")?
-            .database),
-    }
 }
 
 /// Run as root (e.g. `sudo streampulse user add` on a packaged install), SQLite may have created
@@ -86,10 +96,6 @@ pub(crate) fn restore_database_ownership(db: &Path) {
     }
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// A new password: one line from a pipe, or typed twice at a prompt.
 pub(crate) fn read_new_password(prompt: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
@@ -113,7 +119,7 @@ pub(crate) fn read_new_password(prompt: &str) -> anyhow::Result<String> {
 }
 
 pub fn run(args: UserArgs) -> anyhow::Result<i32> {
-    let db = database_path(&args.config, args.db)?;
+    let db = args.database.path()?;
     let result = run_on(&db, args.action);
     restore_database_ownership(&db);
     result
@@ -125,12 +131,12 @@ fn run_on(db: &Path, action: UserAction) -> anyhow::Result<i32> {
         UserAction::Add { name } => {
             crate::web::accounts::check_user_name(&name)?;
             let password = read_new_password(&format!("Password for {name}: "))?;
-            accounts.add_user(&name, &password, now_ms())?;
+            accounts.add_user(&name, &password, system_now_ms())?;
             eprintln!("user {name} created");
         }
         UserAction::Passwd { name } => {
             let password = read_new_password(&format!("New password for {name}: "))?;
-            accounts.set_password(&name, &password, now_ms())?;
+            accounts.set_password(&name, &password, system_now_ms())?;
             eprintln!("password of {name} changed; their sessions were ended");
         }
         UserAction::List => {

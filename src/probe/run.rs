@@ -137,10 +137,8 @@ pub async fn probe_with_teardown(
     reaper: &Reaper,
 ) -> (ProbeOutcome, Option<TeardownDone>) {
     let (result, teardown) = run(request, reaper, FrameWanted::First).await;
-    match result {
-        Ok((outcome, _)) => (outcome, teardown),
-        Err(outcome) => (outcome, teardown),
-    }
+    let outcome = result.map_or_else(|down| down, |(up, _)| up);
+    (outcome, teardown)
 }
 
 /// Grabs one clean frame and encodes it as JPEG, under the request's deadline.
