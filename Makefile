@@ -13,7 +13,7 @@ APT_PACKAGES := pkg-config build-essential \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg chromium
 
-.PHONY: deps build release test test-e2e lint run demo bench clean
+.PHONY: deps build release test test-e2e lint run demo bench bench-web clean
 
 ## deps: install the Debian packages above that are missing (idempotent; no-op when all present)
 deps:
@@ -64,6 +64,11 @@ demo: release
 ## bench: probe cost and schedule lag against a local RTSP server, with ffmpeg as baseline
 bench: release
 	$(CARGO) bench --locked --bench fleet
+
+## bench-web: dashboard, API and stream pages over a 1,000-stream, 7-day (40 M heartbeats) database
+## it builds once in target/bench-web/ (about 2 GB; BENCH_WEB_REBUILD=1 builds it again)
+bench-web: deps
+	$(CARGO) bench --locked --bench web
 
 clean:
 	$(CARGO) clean
