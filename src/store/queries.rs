@@ -263,15 +263,16 @@ impl Store {
             .prepare_cached("SELECT id FROM streams")?
             .query_map([], |row| row.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
-        let limit = i64::try_from(per_stream).unwrap_or(i64::MAX);
-        let mut select = snapshot.prepare_cached(
+        // The limit is written into the SQL, not bound: SQLite re-plans a statement every time
+        // a bound LIMIT changes value, which here would mean once per stream.
+        let mut select = snapshot.prepare_cached(&format!(
             "SELECT ts_ms, latency_ms FROM heartbeats WHERE stream_id = ?1 AND ts_ms >= ?2
-             ORDER BY ts_ms DESC LIMIT ?3",
-        )?;
+             ORDER BY ts_ms DESC LIMIT {per_stream}"
+        ))?;
         let mut latencies = HashMap::new();
         for stream_id in stream_ids {
             let mut points = select
-                .query_map(params![stream_id, since_ms, limit], |row| {
+                .query_map(params![stream_id, since_ms], |row| {
                     Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.map(u64_from_sql)))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -1,7 +1,7 @@
 //! Chart geometry for the server-made SVG charts: sparklines, the latency chart and the up/down
 //! timeline. This module only computes numbers and labels; the SVG markup lives in the handlebars
-//! partials (`web/templates/partials/*.hbs`), which escape every label, so the charts read
-//! without JavaScript and no markup is built from strings here.
+//! templates (`web/templates/`), which escape every label, so the charts read without JavaScript
+//! and no markup is built from strings here.
 
 use serde::Serialize;
 
@@ -19,14 +19,21 @@ pub struct Dot {
     pub y: f64,
 }
 
+/// A dashboard sparkline. Its coordinates are whole numbers in a 1200 × 280 view box drawn at
+/// 120 × 28 px: the dashboard draws one per camera, and integers are cheaper to format and
+/// shorter to send than decimals.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Sparkline {
-    pub width: f64,
-    pub height: f64,
     pub lines: Vec<Line>,
     /// Heartbeats without video, drawn as marks on the baseline.
-    pub downs: Vec<Dot>,
+    pub downs: Vec<SparkDot>,
     pub empty: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct SparkDot {
+    pub x: i64,
+    pub y: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -122,33 +129,58 @@ fn polylines(points: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<Line> {
 
 /// A sparkline of the latest heartbeats; `None` latency (down) shows as a mark.
 pub fn sparkline(series: &[(i64, Option<u64>)]) -> Sparkline {
-    const WIDTH: f64 = 120.0;
-    const HEIGHT: f64 = 28.0;
-    let max = series.iter().filter_map(|(_, l)| *l).max().unwrap_or(0).max(1) as f64;
-    let step = if series.len() > 1 {
-        WIDTH / (series.len() - 1) as f64
-    } else {
-        0.0
+    // View-box units: tenths of the 120 × 28 px picture.
+    const WIDTH: i64 = 1200;
+    const HEIGHT: i64 = 280;
+    let max = series.iter().filter_map(|(_, l)| *l).max().unwrap_or(0).max(1);
+    let last = i64::try_from(series.len().saturating_sub(1))
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let x = |i: usize| i64::try_from(i).unwrap_or(i64::MAX).saturating_mul(WIDTH) / last;
+    // 2 px of margin at the top and bottom; integer arithmetic, so no rounding to format.
+    let y = |latency: u64| {
+        let scaled = i64::try_from(latency.saturating_mul(240) / max).unwrap_or(240);
+        HEIGHT - 20 - scaled
     };
-    let y = |latency: u64| HEIGHT - 2.0 - (latency as f64 / max) * (HEIGHT - 4.0);
-    let lines = polylines(
-        series
-            .iter()
-            .enumerate()
-            .map(|(i, (_, latency))| (i as f64 * step, latency.map(y))),
-    );
-    let downs = series
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, latency))| latency.is_none())
-        .map(|(i, _)| Dot {
-            x: r(i as f64 * step),
-            y: HEIGHT - 1.0,
-        })
-        .collect();
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut points_in_line = 0;
+    let mut last_point = (0, 0);
+    let mut finish = |current: &mut String, points_in_line: &mut usize, (x, y): (i64, i64)| {
+        if *points_in_line == 1 {
+            // A lone point draws nothing as a polyline: give it a short (4 px) stroke.
+            let other_x = if x + 40 <= WIDTH { x + 40 } else { x - 40 };
+            current.push_str(&format!(" {other_x},{y}"));
+        }
+        if *points_in_line > 0 {
+            lines.push(Line {
+                points: std::mem::take(current),
+            });
+        }
+        *points_in_line = 0;
+    };
+    let mut downs = Vec::new();
+    for (i, (_, latency)) in series.iter().enumerate() {
+        match latency {
+            Some(latency) => {
+                last_point = (x(i), y(*latency));
+                if points_in_line > 0 {
+                    current.push(' ');
+                }
+                current.push_str(&format!("{},{}", last_point.0, last_point.1));
+                points_in_line += 1;
+            }
+            None => {
+                finish(&mut current, &mut points_in_line, last_point);
+                downs.push(SparkDot {
+                    x: x(i),
+                    y: HEIGHT - 10,
+                });
+            }
+        }
+    }
+    finish(&mut current, &mut points_in_line, last_point);
     Sparkline {
-        width: WIDTH,
-        height: HEIGHT,
         lines,
         downs,
         empty: series.is_empty(),
@@ -346,9 +378,11 @@ mod tests {
     fn sparkline_breaks_at_outages() {
         let spark = sparkline(&[(0, Some(100)), (1, Some(200)), (2, None), (3, Some(100))]);
         assert_eq!(spark.lines.len(), 2);
-        assert_eq!(spark.lines[0].points, "0,14 40,2");
-        assert_eq!(spark.downs, vec![Dot { x: 80.0, y: 27.0 }]);
+        assert_eq!(spark.lines[0].points, "0,140 400,20");
+        assert_eq!(spark.lines[1].points, "1200,140 1160,140");
+        assert_eq!(spark.downs, vec![SparkDot { x: 800, y: 270 }]);
         assert!(sparkline(&[]).empty);
+        assert_eq!(sparkline(&[(0, Some(5))]).lines[0].points, "0,20 40,20");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 use serde::Serialize;
 
 use super::WebError;
@@ -21,7 +21,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("stream", include_str!("../../web/templates/stream.hbs")),
     ("config", include_str!("../../web/templates/config.hbs")),
     ("error", include_str!("../../web/templates/error.hbs")),
-    ("sparkline", include_str!("../../web/templates/sparkline.hbs")),
     (
         "latency_chart",
         include_str!("../../web/templates/latency_chart.hbs"),
@@ -74,6 +73,19 @@ fn registry(sources: &[(&str, String)]) -> Result<Handlebars<'static>, WebError>
     Ok(handlebars)
 }
 
+fn render_page<T: Serialize>(
+    handlebars: &Handlebars<'static>,
+    name: &str,
+    data: &T,
+) -> Result<String, WebError> {
+    // One conversion to JSON, owned by the context (`render` would convert a second time).
+    let data = serde_json::to_value(data).map_err(|e| WebError::Internal(format!("page data: {e}")))?;
+    let layout = data.get("layout").cloned().unwrap_or(serde_json::Value::Null);
+    let content = handlebars.render_with_context(name, &Context::from(data))?;
+    let frame = serde_json::json!({ "layout": layout, "content": content });
+    Ok(handlebars.render_with_context("layout", &Context::from(frame))?)
+}
+
 impl Views {
     pub fn new(dir: Option<PathBuf>) -> Result<Views, WebError> {
         let sources: Vec<(&str, String)> = TEMPLATES.iter().map(|(n, s)| (*n, s.to_string())).collect();
@@ -83,9 +95,15 @@ impl Views {
         })
     }
 
+    /// Renders page template `name` inside the `layout` template. `data` carries the layout's
+    /// fields under `layout`.
+    ///
+    /// The page is rendered first and handed to the layout as finished (already escaped) HTML,
+    /// rather than as a handlebars partial block: a partial block copies the page's whole data,
+    /// which for a 1,000-camera dashboard cost more than rendering it.
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, WebError> {
         match &self.dir {
-            None => Ok(self.built_in.render(name, data)?),
+            None => render_page(&self.built_in, name, data),
             Some(dir) => {
                 let mut sources = Vec::new();
                 for (template, _) in TEMPLATES {
@@ -96,7 +114,7 @@ impl Views {
                     })?;
                     sources.push((*template, text));
                 }
-                Ok(registry(&sources)?.render(name, data)?)
+                render_page(&registry(&sources)?, name, data)
             }
         }
     }
