@@ -465,3 +465,81 @@ async fn streams_are_added_renamed_and_removed_by_form() {
     assert_eq!(unknown.status(), 400);
     assert_eq!(std::fs::read(&fixture.config_path).expect("read"), before);
 }
+
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a valid gzip body");
+    text
+}
+
+#[tokio::test]
+async fn large_answers_are_gzipped_only_for_clients_that_ask() {
+    let (fixture, session) = Fixture::logged_in(&standard_config()).await;
+    let now = fixture.now_ms();
+    fixture.seed(&["Gate", "Yard"], |ids| {
+        (0..40)
+            .flat_map(|i| {
+                let ts = now - (40 - i) * 15 * SECOND;
+                [
+                    heartbeat(ids[0], ts, Health::Up),
+                    heartbeat(ids[1], ts, Health::Down),
+                ]
+            })
+            .collect()
+    });
+    let token = fixture.token("gzip-test");
+    let ask = |path: &str, encoding: Option<&str>, auth: (&str, String)| {
+        let mut request = warp::test::request()
+            .method("GET")
+            .path(path)
+            .header(auth.0, auth.1);
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        request.reply(&fixture.routes)
+    };
+    let cookie = || ("cookie", session.cookie.clone());
+    let bearer = || ("authorization", format!("Bearer {token}"));
+
+    for (path, auth) in [("/", cookie()), ("/api/v1/streams", bearer())] {
+        let plain = ask(path, None, auth.clone()).await;
+        assert_eq!(plain.status(), 200);
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{path}: not asked, not compressed"
+        );
+        assert_eq!(plain.headers()["vary"], "accept-encoding", "{path}");
+        let plain_text = body(&plain);
+
+        let zipped = ask(path, Some("gzip, deflate, br"), auth.clone()).await;
+        assert_eq!(zipped.status(), 200);
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(zipped.headers()["vary"], "accept-encoding", "{path}");
+        assert!(
+            zipped.body().len() < plain.body().len() / 3,
+            "{path}: gzip pays off"
+        );
+        let unzipped = gunzip(zipped.body());
+        // The dashboard shows "updated HH:MM:SS"; compare what does not move with the clock.
+        assert_eq!(unzipped.len(), plain_text.len(), "{path}");
+        assert!(unzipped.contains("Gate") && unzipped.contains("Yard"), "{path}");
+
+        let refused = ask(path, Some("gzip;q=0, br"), auth).await;
+        assert!(
+            refused.headers().get("content-encoding").is_none(),
+            "{path}: q=0 refuses gzip"
+        );
+    }
+
+    // Small answers and non-text bodies pass through.
+    let health = warp::test::request()
+        .path("/healthz")
+        .header("accept-encoding", "gzip")
+        .reply(&fixture.routes)
+        .await;
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().get("content-encoding").is_none());
+}

@@ -17,7 +17,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::accounts::SessionInfo;
-use super::{api, pages, WebError, WebState};
+use super::{api, compress, pages, WebError, WebState};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "sp_session";
@@ -176,11 +176,16 @@ pub fn routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    open.or(api)
+    let routes = open
+        .or(api)
         .unify()
         .or(pages)
         .unify()
         .recover(move |rejection| recover_page(Arc::clone(&recover_state), rejection))
+        .map(Reply::into_response);
+    warp::header::headers_cloned()
+        .and(routes)
+        .then(compress::negotiate)
         .with(warp::reply::with::headers(headers))
         // Path only: query strings may hold the one-time setup token.
         .with(warp::log::custom(|info| {

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod api;
 pub mod charts;
+pub mod compress;
 pub mod csrf;
 pub mod editor;
 pub mod filters;
