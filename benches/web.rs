@@ -442,6 +442,8 @@ struct Fleet {
     /// Time of the newest heartbeat; the web server's clock is set just after it.
     end_ms: i64,
     build: Option<BuildStats>,
+    /// The file was built by an earlier run (its build figures are that run's).
+    reused: bool,
     db_bytes: u64,
     raw_rows: i64,
     rollup_rows: i64,
@@ -452,6 +454,29 @@ struct BuildStats {
     seconds: f64,
     raw_heartbeats: u64,
     raw_seconds: f64,
+}
+
+impl BuildStats {
+    /// `end_ms seconds raw_heartbeats raw_seconds`, the marker file's one line.
+    fn marker(&self, end_ms: i64) -> String {
+        format!(
+            "{end_ms} {} {} {}",
+            self.seconds, self.raw_heartbeats, self.raw_seconds
+        )
+    }
+
+    fn parse_marker(text: &str) -> Option<(i64, Option<BuildStats>)> {
+        let mut fields = text.split_whitespace();
+        let end_ms = fields.next()?.parse().ok()?;
+        let stats = (|| {
+            Some(BuildStats {
+                seconds: fields.next()?.parse().ok()?,
+                raw_heartbeats: fields.next()?.parse().ok()?,
+                raw_seconds: fields.next()?.parse().ok()?,
+            })
+        })();
+        Some((end_ms, stats))
+    }
 }
 
 impl Fleet {
@@ -466,16 +491,16 @@ impl Fleet {
         std::fs::write(&config_path, config_text(settings, &db_path))?;
 
         let reusable = !settings.rebuild && db_path.exists();
-        let previous_end = std::fs::read_to_string(&done_path)
+        let previous = std::fs::read_to_string(&done_path)
             .ok()
-            .and_then(|text| text.trim().parse::<i64>().ok());
-        let (end_ms, build) = match previous_end {
-            Some(end_ms) if reusable => {
+            .and_then(|text| BuildStats::parse_marker(&text));
+        let (end_ms, build, reused) = match previous {
+            Some((end_ms, stats)) if reusable => {
                 eprintln!(
                     "reusing {} (BENCH_WEB_REBUILD=1 builds it again)",
                     db_path.display()
                 );
-                (end_ms, None)
+                (end_ms, stats, true)
             }
             _ => {
                 let _ = std::fs::remove_file(&done_path);
@@ -483,8 +508,8 @@ impl Fleet {
                     let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
                 }
                 let (end_ms, stats) = build_database(settings, &config_path, &db_path)?;
-                std::fs::write(&done_path, end_ms.to_string())?;
-                (end_ms, Some(stats))
+                std::fs::write(&done_path, stats.marker(end_ms))?;
+                (end_ms, Some(stats), false)
             }
         };
         let conn = rusqlite::Connection::open(&db_path)?;
@@ -498,6 +523,7 @@ impl Fleet {
             db_path,
             end_ms,
             build,
+            reused,
         };
         eprintln!(
             "database: {} raw heartbeats, {} hourly rollups, {} outages, {:.2} GB",
@@ -1010,8 +1036,13 @@ fn report(settings: &Settings, fleet: &Fleet, measured: &Measured) -> String {
         Some(build) => {
             let _ = writeln!(
                 out,
-                "Built in {:.0} s; the raw window went through `Store::record` at {:.0} heartbeats/s \
+                "{} in {:.0} s; the raw window went through `Store::record` at {:.0} heartbeats/s \
                  ({:.0}× what {} streams at {} s need).\n",
+                if fleet.reused {
+                    "Database reused; an earlier run built it"
+                } else {
+                    "Built"
+                },
                 build.seconds,
                 build.raw_heartbeats as f64 / build.raw_seconds,
                 build.raw_heartbeats as f64
@@ -1022,7 +1053,10 @@ fn report(settings: &Settings, fleet: &Fleet, measured: &Measured) -> String {
             );
         }
         None => {
-            let _ = writeln!(out, "Database reused from an earlier run.\n");
+            let _ = writeln!(
+                out,
+                "Database reused from an earlier run (its build figures were not kept).\n"
+            );
         }
     }
     let _ = writeln!(
