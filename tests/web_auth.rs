@@ -383,6 +383,90 @@ async fn logins_are_throttled_per_user_and_per_client() {
     fixture.login("admin", PASSWORD).await;
 }
 
+/// A login posted by a reverse proxy on 127.0.0.1 for the client `forwarded_for`.
+async fn login_through_proxy(
+    fixture: &Fixture,
+    forwarded_for: &str,
+    user: &str,
+    password: &str,
+) -> warp::http::Response<bytes::Bytes> {
+    let form = fixture.get("/login", None).await;
+    let login_cookie = cookie_pair(&form, "sp_login_csrf").expect("login csrf cookie");
+    let token = csrf_field(&body(&form)).expect("csrf field");
+    warp::test::request()
+        .method("POST")
+        .path("/login")
+        .header("host", "127.0.0.1:8000")
+        .header("origin", "http://127.0.0.1:8000")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", login_cookie)
+        .header("x-forwarded-for", forwarded_for)
+        .remote_addr(([127, 0, 0, 1], 40000).into())
+        .body(form_body(&[
+            ("csrf", &token),
+            ("user", user),
+            ("password", password),
+            ("next", "/"),
+        ]))
+        .reply(&fixture.routes)
+        .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() {
+    let config = format!(
+        "{}web:\n  trusted_proxies: [127.0.0.1, \"::1\"]\n",
+        standard_config()
+    );
+    let fixture = Fixture::new(&config);
+    fixture.add_user("admin", PASSWORD);
+    for i in 0..20 {
+        let response = login_through_proxy(&fixture, "192.0.2.7", &format!("user{i}"), "guess").await;
+        assert_eq!(response.status(), 401);
+    }
+    let blocked = login_through_proxy(&fixture, "192.0.2.7", "admin", PASSWORD).await;
+    assert_eq!(blocked.status(), 429, "the guessing client is blocked");
+    // A forged entry to the left of the proxy's own does not get the guesser out.
+    let forged = login_through_proxy(&fixture, "198.51.100.1, 192.0.2.7", "admin", PASSWORD).await;
+    assert_eq!(forged.status(), 429);
+    // Another client behind the same proxy is not.
+    let other = login_through_proxy(&fixture, "192.0.2.8", "admin", PASSWORD).await;
+    assert_eq!(other.status(), 303, "{}", body(&other));
+
+    // Without `trusted_proxies` the header is ignored: everyone shares the proxy's address.
+    let fixture = Fixture::new(&standard_config());
+    fixture.add_user("admin", PASSWORD);
+    for i in 0..20 {
+        login_through_proxy(&fixture, "192.0.2.7", &format!("user{i}"), "guess").await;
+    }
+    let shared = login_through_proxy(&fixture, "192.0.2.8", "admin", PASSWORD).await;
+    assert_eq!(shared.status(), 429);
+}
+
+#[test]
+fn trusted_proxies_must_be_ip_addresses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    let text = format!(
+        "{}web:\n  trusted_proxies:\n    - 127.0.0.1\n    - proxy.lan\n",
+        standard_config()
+    );
+    std::fs::write(&path, text).expect("write config");
+    let error = streampulse::config::load(&path)
+        .expect_err("a host name is refused")
+        .to_string();
+    assert!(error.contains("web.trusted_proxies[1]"), "{error}");
+    assert!(
+        error.contains("proxy.lan") && error.contains("not an IP address"),
+        "{error}"
+    );
+    let line = standard_config().lines().count() + 4;
+    assert!(
+        error.contains(&format!("config.yaml:{line}: ")),
+        "names the line: {error}"
+    );
+}
+
 #[tokio::test]
 async fn sessions_end_when_idle_and_at_their_maximum_age() {
     let config = format!(

@@ -72,6 +72,9 @@ pub struct WebConfig {
     pub session_idle: Duration,
     /// A session ends this long after login, however active.
     pub session_max: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: behind one, every client would
+    /// otherwise share the proxy's address (and its login throttle).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for WebConfig {
@@ -82,6 +85,7 @@ impl Default for WebConfig {
             behind_tls: false,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60),
             session_max: Duration::from_secs(DEFAULT_SESSION_MAX_HOURS * 3600),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -386,7 +390,8 @@ streams:
     fn retention_zero_keeps_forever_and_web_settings_apply() {
         let config = ok(
             "retention_days: 0\nweb:\n  listen: \"[::]:9000\"\n  metrics_public: true\n  \
-             behind_tls: true\n  session_idle_minutes: 15\n  session_max_hours: 12\n",
+             behind_tls: true\n  session_idle_minutes: 15\n  session_max_hours: 12\n  \
+             trusted_proxies: [127.0.0.1, \"::1\"]\n",
         );
         assert_eq!(config.retention, None);
         assert_eq!(
@@ -397,6 +402,10 @@ streams:
                 behind_tls: true,
                 session_idle: Duration::from_secs(15 * 60),
                 session_max: Duration::from_secs(12 * 3600),
+                trusted_proxies: vec![
+                    std::net::IpAddr::from([127, 0, 0, 1]),
+                    std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                ],
             }
         );
         assert!(config.streams.is_empty());

@@ -48,6 +48,7 @@ pub(crate) const WEB_KEYS: &[&str] = &[
     "behind_tls",
     "session_idle_minutes",
     "session_max_hours",
+    "trusted_proxies",
 ];
 
 /// A value and the line of its key.
@@ -100,6 +101,8 @@ pub(crate) struct RawWeb {
     pub behind_tls: Field<bool>,
     pub session_idle_minutes: Field<f64>,
     pub session_max_hours: Field<f64>,
+    /// Each address as written, with its line.
+    pub trusted_proxies: Field<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default)]
@@ -300,6 +303,46 @@ impl Shape<'_> {
         }
     }
 
+    /// A list of texts (`[a, b]` or one item per line); a single text is a list of one.
+    fn text_list(&mut self, node: &Node, line: usize, field: &str) -> Field<Vec<Spanned<String>>> {
+        const EXPECTED: &str = "a list of IP addresses such as [127.0.0.1, \"::1\"]";
+        match &node.value {
+            Value::Null => Field::Missing,
+            Value::Str(text) => Field::Given(Spanned {
+                value: vec![Spanned {
+                    value: text.clone(),
+                    line,
+                }],
+                line,
+            }),
+            Value::Seq(items) => {
+                let mut texts = Vec::new();
+                let mut valid = true;
+                for (index, item) in items.iter().enumerate() {
+                    match &item.value {
+                        Value::Str(text) => texts.push(Spanned {
+                            value: text.clone(),
+                            line: item.line,
+                        }),
+                        _ => {
+                            self.type_problem(item, item.line, &format!("{field}[{index}]"), "an IP address");
+                            valid = false;
+                        }
+                    }
+                }
+                if valid {
+                    Field::Given(Spanned { value: texts, line })
+                } else {
+                    Field::Invalid
+                }
+            }
+            _ => {
+                self.type_problem(node, line, field, EXPECTED);
+                Field::Invalid
+            }
+        }
+    }
+
     fn boolean(&mut self, node: &Node, line: usize, field: &str) -> Field<bool> {
         match &node.value {
             Value::Null => Field::Missing,
@@ -366,6 +409,7 @@ impl Shape<'_> {
                 "session_max_hours" => {
                     web.session_max_hours = self.number(value, line, &field, "a number of hours")
                 }
+                "trusted_proxies" => web.trusted_proxies = self.text_list(value, line, &field),
                 _ => {}
             }
         }

@@ -296,6 +296,21 @@ impl Check<'_> {
                 web.session_max = max;
             }
         }
+        if let Field::Given(proxies) = &raw.trusted_proxies {
+            for (index, proxy) in proxies.value.iter().enumerate() {
+                match proxy.value.trim().parse::<std::net::IpAddr>() {
+                    Ok(address) => web.trusted_proxies.push(address),
+                    Err(_) => self.push(
+                        proxy.line,
+                        &format!("web.trusted_proxies[{index}]"),
+                        format!(
+                            "{:?} is not an IP address (such as 127.0.0.1 or ::1; host names and ranges are not accepted)",
+                            proxy.value
+                        ),
+                    ),
+                }
+            }
+        }
         web
     }
 

@@ -256,7 +256,11 @@ pub async fn login(
         let message = csrf::forbidden().public_message();
         return login_page(&state, StatusCode::FORBIDDEN, None, &next, &user, Some(message));
     }
-    let client = remote.map(|addr| addr.ip());
+    let client = super::throttle::client_address(
+        remote.map(|addr| addr.ip()),
+        &headers,
+        &state.config().web.trusted_proxies,
+    );
     let now_ms = state.now_ms();
     if let Some(wait_ms) = state.throttle().blocked(client, &user, now_ms) {
         let minutes = (wait_ms + 59_999) / 60_000;

@@ -16,6 +16,38 @@ pub const WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Keys remembered at most, so a flood of made-up names cannot grow memory without bound.
 const MAX_KEYS: usize = 10_000;
 
+/// The address a login attempt is counted against. A request from one of `trusted_proxies`
+/// is counted against the client its `X-Forwarded-For` names: the rightmost entry that is not
+/// itself a trusted proxy (entries further left were written by the client and could be forged).
+/// Without a usable entry, and for any other peer, the peer's own address counts.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &warp::http::HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in forwarded.into_iter().rev() {
+        let Ok(address) = entry.parse::<IpAddr>() else {
+            // Garbage where an address should be: stop trusting the chain here.
+            return Some(peer);
+        };
+        if !trusted_proxies.contains(&address) {
+            return Some(address);
+        }
+    }
+    Some(peer)
+}
+
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     failures: Mutex<HashMap<Key, VecDeque<i64>>>,
@@ -101,6 +133,52 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(value: &str) -> warp::http::HeaderMap {
+        let mut headers = warp::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            warp::http::HeaderValue::from_str(value).expect("valid header"),
+        );
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "127.0.0.1".parse().expect("ip");
+        let other_proxy: IpAddr = "::1".parse().expect("ip");
+        let trusted = [proxy, other_proxy];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+        // Through the proxy: the client it names.
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("192.0.2.7"), &trusted),
+            ip("192.0.2.7")
+        );
+        // A forged entry on the left is ignored; the rightmost untrusted one counts.
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("203.0.113.9, 192.0.2.7, ::1"), &trusted),
+            ip("192.0.2.7")
+        );
+        // Not a trusted proxy: its header means nothing.
+        assert_eq!(
+            client_address(ip("192.0.2.50"), &forwarded("192.0.2.7"), &trusted),
+            ip("192.0.2.50")
+        );
+        // No header, garbage, or only proxies: the peer.
+        assert_eq!(
+            client_address(Some(proxy), &warp::http::HeaderMap::new(), &trusted),
+            Some(proxy)
+        );
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("unknown"), &trusted),
+            Some(proxy)
+        );
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("::1"), &trusted),
+            Some(proxy)
+        );
+        assert_eq!(client_address(None, &forwarded("192.0.2.7"), &trusted), None);
+    }
 
     #[test]
     fn blocks_a_user_after_repeated_failures_until_the_window_passes() {
