@@ -212,9 +212,12 @@ impl Store {
         };
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        let journal_mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(open_error)?;
+        // Switching a new file to WAL needs an exclusive lock, and SQLite answers "busy" at once,
+        // without its busy handler, when that could deadlock: when the monitor and the web
+        // service create the file together, one of them sees that. Wait and try again.
+        let journal_mode: String =
+            retry_while_busy(|| conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)))
+                .map_err(open_error)?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::NotWal(journal_mode));
         }
@@ -263,6 +266,27 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Runs `step` again while SQLite reports the database busy or locked, for up to
+/// [`BUSY_TIMEOUT`]: for the few operations SQLite's own busy handler does not wait for.
+fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
     }
 }
 
