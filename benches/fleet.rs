@@ -23,6 +23,8 @@
 //! - `BENCH_TEMPLATE=rtsp`, `BENCH_PIPELINES_DIR`: the template of the main runs, and a directory
 //!   of extra templates, to measure a pipeline change without touching the shipped ones.
 
+mod support;
+
 use anyhow::{bail, Context, Result};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -38,6 +40,7 @@ use streampulse::demo::{RtspTestServer, SharedMount, SntpTestServer};
 use streampulse::monitor::phase_for;
 use streampulse::probe::quality::{self, Observation};
 use streampulse::probe::Health;
+use support::{cpu_model, env_number, load_average, percentile, target_dir};
 
 /// Path of the one mount every probe reads.
 const SHARED_PATH: &str = "/shared";
@@ -208,16 +211,6 @@ impl Settings {
             });
         }
         scenarios
-    }
-}
-
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={text:?} is not a whole number")),
-        _ => Ok(default),
     }
 }
 
@@ -482,23 +475,6 @@ fn now_unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Nearest-rank percentile of unsorted values; `NaN` for none.
-fn percentile(values: &[f64], pct: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -797,16 +773,6 @@ fn monitor_binary() -> PathBuf {
     std::env::var_os("BENCH_MONITOR_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_streampulse")))
-}
-
-/// `target/` of this build: the binary is `target/<profile>/streampulse`.
-fn target_dir() -> PathBuf {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_streampulse"));
-    binary
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 struct MonitorRun {
@@ -1129,15 +1095,7 @@ struct Environment {
 
 impl Environment {
     fn now() -> Environment {
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|line| line.starts_with("model name"))
-                    .and_then(|line| line.split_once(':'))
-                    .map(|(_, model)| model.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
+        let cpu_model = cpu_model();
         let date = Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
             .output()

@@ -22,6 +22,8 @@
 //! - `BENCH_WEB_CLIENTS=4`: clients at once in the concurrent run (0 skips it).
 //! - `BENCH_WEB_REBUILD=1`: build the database again even if a matching one exists.
 
+mod support;
+
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -32,12 +34,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streampulse::clock::system_now_ms;
 use streampulse::config;
-use streampulse::monitor::phase_for;
+use streampulse::monitor::{phase_for, stream_identities};
 use streampulse::probe::{Health, Reason, TimeoutStage};
-use streampulse::store::{Heartbeat, Store, StreamIdentity};
+use streampulse::store::{Heartbeat, Store};
 use streampulse::web::accounts::Accounts;
 use streampulse::web::filters::SESSION_COOKIE;
 use streampulse::web::{fleet, WebOptions, WebState};
+use support::{cpu_model, env_number, load_average, percentile, target_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -87,16 +90,6 @@ struct Settings {
     rebuild: bool,
 }
 
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={text:?} is not a whole number")),
-        Err(_) => Ok(default),
-    }
-}
-
 impl Settings {
     fn from_env() -> Result<Settings> {
         let settings = Settings {
@@ -123,12 +116,6 @@ impl Settings {
     fn heartbeat_ms(&self) -> i64 {
         self.heartbeat_s * 1000
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
 fn stream_name(index: usize) -> String {
@@ -552,16 +539,7 @@ fn build_database(settings: &Settings, config_path: &Path, db_path: &Path) -> Re
     let raw_from = last_tick - settings.raw_days * DAY_MS;
 
     let mut store = Store::open(db_path)?;
-    let identities: Vec<StreamIdentity> = config
-        .streams
-        .iter()
-        .map(|s| StreamIdentity {
-            config_id: s.id.clone(),
-            name: s.name.clone(),
-            url_redacted: s.url.as_ref().map(|u| u.redacted()),
-            url_fingerprint: s.url.as_ref().map(config::stream_identity_fingerprint),
-        })
-        .collect();
+    let identities = stream_identities(&config);
     let ids = store.resolve_streams(&identities, first_tick)?;
     let phases: Vec<i64> = config
         .streams
@@ -648,13 +626,7 @@ struct Timings {
 
 impl Timings {
     fn percentile(&self, pct: f64) -> f64 {
-        let mut sorted = self.ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        if sorted.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted[rank.clamp(1, sorted.len()) - 1]
+        percentile(&self.ms, pct)
     }
 
     fn max(&self) -> f64 {
@@ -662,19 +634,10 @@ impl Timings {
     }
 }
 
-/// One GET over a fresh loopback connection, as a browser without keep-alive would send it;
-/// returns the status, the body length and the time from connect to the last byte.
-async fn get(addr: std::net::SocketAddr, path: &str, auth: &Auth) -> Result<(u16, usize, f64)> {
-    get_with(addr, path, auth, false).await
-}
-
-/// [`get`], optionally asking for gzip (as every browser does); the body length is as sent.
-async fn get_with(
-    addr: std::net::SocketAddr,
-    path: &str,
-    auth: &Auth,
-    gzip: bool,
-) -> Result<(u16, usize, f64)> {
+/// One GET over a fresh loopback connection, as a browser without keep-alive would send it,
+/// optionally asking for gzip; returns the status, the body length as sent and the time from
+/// connect to the last byte.
+async fn get(addr: std::net::SocketAddr, path: &str, auth: &Auth, gzip: bool) -> Result<(u16, usize, f64)> {
     let started = Instant::now();
     let mut socket = tokio::net::TcpStream::connect(addr).await?;
     let credentials = match auth {
@@ -721,7 +684,7 @@ async fn time_endpoint(addr: std::net::SocketAddr, endpoint: &Endpoint, requests
     let mut timings = Timings::default();
     for k in 0..requests {
         let path = &endpoint.paths[k % endpoint.paths.len()];
-        let (status, bytes, ms) = get_with(addr, path, &endpoint.auth, endpoint.gzip).await?;
+        let (status, bytes, ms) = get(addr, path, &endpoint.auth, endpoint.gzip).await?;
         if status != 200 {
             bail!("{} answered {status} for {path}", endpoint.label);
         }
@@ -886,7 +849,7 @@ async fn measure(settings: &Settings, fleet: &Fleet) -> Result<Measured> {
     let server = start_server(fleet).await?;
     let mut cold = Vec::new();
     for endpoint in [&endpoints[1], &endpoints[3], &endpoints[4]] {
-        let (status, bytes, ms) = get(server.addr, &endpoint.paths[0], &endpoint.auth).await?;
+        let (status, bytes, ms) = get(server.addr, &endpoint.paths[0], &endpoint.auth, false).await?;
         if status != 200 {
             bail!("{} answered {status} when cold", endpoint.label);
         }
@@ -924,7 +887,7 @@ async fn measure(settings: &Settings, fleet: &Fleet) -> Result<Measured> {
                     } else {
                         ("/api/v1/streams", &api)
                     };
-                    let (status, _, ms) = get(addr, path, auth).await?;
+                    let (status, _, ms) = get(addr, path, auth, false).await?;
                     if status != 200 {
                         bail!("{path} answered {status} under load");
                     }
@@ -1020,7 +983,7 @@ fn report(settings: &Settings, fleet: &Fleet, measured: &Measured) -> String {
     let _ = writeln!(
         out,
         "{} streams, {} days of {} s heartbeats ({} raw rows), {} days of hourly rollups ({} rows), {} outages; \
-         database {:.2} GB. {} (load average {}).\n",
+         database {:.2} GB. {} cores, {} (load average {}).\n",
         settings.streams,
         settings.raw_days,
         settings.heartbeat_s,
@@ -1029,6 +992,7 @@ fn report(settings: &Settings, fleet: &Fleet, measured: &Measured) -> String {
         fleet.rollup_rows,
         fleet.outage_rows,
         fleet.db_bytes as f64 / 1e9,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
         load_average()
     );
@@ -1133,24 +1097,4 @@ fn report(settings: &Settings, fleet: &Fleet, measured: &Measured) -> String {
         measured.rss_mb
     );
     out
-}
-
-fn cpu_model() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cores} cores, {model}")
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }

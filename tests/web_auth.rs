@@ -390,25 +390,8 @@ async fn login_through_proxy(
     user: &str,
     password: &str,
 ) -> warp::http::Response<bytes::Bytes> {
-    let form = fixture.get("/login", None).await;
-    let login_cookie = cookie_pair(&form, "sp_login_csrf").expect("login csrf cookie");
-    let token = csrf_field(&body(&form)).expect("csrf field");
-    warp::test::request()
-        .method("POST")
-        .path("/login")
-        .header("host", "127.0.0.1:8000")
-        .header("origin", "http://127.0.0.1:8000")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", login_cookie)
-        .header("x-forwarded-for", forwarded_for)
-        .remote_addr(([127, 0, 0, 1], 40000).into())
-        .body(form_body(&[
-            ("csrf", &token),
-            ("user", user),
-            ("password", password),
-            ("next", "/"),
-        ]))
-        .reply(&fixture.routes)
+    fixture
+        .try_login_with_headers(user, password, &[("x-forwarded-for", forwarded_for)])
         .await
 }
 

@@ -385,15 +385,23 @@ impl Shape<'_> {
         }
     }
 
+    /// Whether `node` is a mapping to read keys from. Null (the section left empty) is not, and
+    /// needs no report; any other type is reported as a problem.
+    fn is_mapping(&mut self, node: &Node, line: usize, field: &str, expected: &str) -> bool {
+        match &node.value {
+            Value::Map(_) => true,
+            Value::Null => false,
+            _ => {
+                self.type_problem(node, line, field, expected);
+                false
+            }
+        }
+    }
+
     fn web(&mut self, node: &Node, line: usize) -> RawWeb {
         let mut web = RawWeb::default();
-        match &node.value {
-            Value::Null => return web,
-            Value::Map(_) => {}
-            _ => {
-                self.type_problem(node, line, "web", "a mapping of web settings (listen:, ...)");
-                return web;
-            }
+        if !self.is_mapping(node, line, "web", "a mapping of web settings (listen:, ...)") {
+            return web;
         }
         for (key, entry) in self.known_entries(node, "web", WEB_KEYS) {
             let line = entry.key.line;
@@ -418,18 +426,9 @@ impl Shape<'_> {
 
     fn quality(&mut self, node: &Node, line: usize, parent: &str) -> RawQuality {
         let mut quality = RawQuality::default();
-        match &node.value {
-            Value::Null => return quality,
-            Value::Map(_) => {}
-            _ => {
-                self.type_problem(
-                    node,
-                    line,
-                    parent,
-                    "a mapping of picture thresholds (frozen_max_difference:, ...)",
-                );
-                return quality;
-            }
+        let expected = "a mapping of picture thresholds (frozen_max_difference:, ...)";
+        if !self.is_mapping(node, line, parent, expected) {
+            return quality;
         }
         for (key, entry) in self.known_entries(node, parent, QUALITY_KEYS) {
             let (line, value, field) = (entry.key.line, &entry.value, join(parent, &key));
@@ -446,18 +445,9 @@ impl Shape<'_> {
 
     fn expect(&mut self, node: &Node, line: usize, parent: &str) -> RawExpect {
         let mut expect = RawExpect::default();
-        match &node.value {
-            Value::Null => return expect,
-            Value::Map(_) => {}
-            _ => {
-                self.type_problem(
-                    node,
-                    line,
-                    parent,
-                    "a mapping such as {width: 1920, height: 1080, min_fps: 10}",
-                );
-                return expect;
-            }
+        let expected = "a mapping such as {width: 1920, height: 1080, min_fps: 10}";
+        if !self.is_mapping(node, line, parent, expected) {
+            return expect;
         }
         for (key, entry) in self.known_entries(node, parent, EXPECT_KEYS) {
             let (line, value, field) = (entry.key.line, &entry.value, join(parent, &key));

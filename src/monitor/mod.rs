@@ -282,14 +282,10 @@ fn prune_old(shared: &Arc<Shared>, retention: Option<Duration>) {
     });
 }
 
-/// Makes the fleet match `config`: new or changed streams get a fresh task, removed or disabled
-/// ones are stopped (their probe in flight still finishes and is written).
-async fn apply_config(
-    config: &Config,
-    shared: &Arc<Shared>,
-    fleet: &mut HashMap<String, StreamTask>,
-) -> Result<(), MonitorError> {
-    let identities: Vec<StreamIdentity> = config
+/// How the store recognises each configured stream (by `id:`, name or credential-free URL), in
+/// config order: what [`crate::store::Store::resolve_streams`] takes.
+pub fn stream_identities(config: &Config) -> Vec<StreamIdentity> {
+    config
         .streams
         .iter()
         .map(|s| StreamIdentity {
@@ -298,7 +294,17 @@ async fn apply_config(
             url_redacted: s.url.as_ref().map(|u| u.redacted()),
             url_fingerprint: s.url.as_ref().map(config::stream_identity_fingerprint),
         })
-        .collect();
+        .collect()
+}
+
+/// Makes the fleet match `config`: new or changed streams get a fresh task, removed or disabled
+/// ones are stopped (their probe in flight still finishes and is written).
+async fn apply_config(
+    config: &Config,
+    shared: &Arc<Shared>,
+    fleet: &mut HashMap<String, StreamTask>,
+) -> Result<(), MonitorError> {
+    let identities = stream_identities(config);
     let writer = shared.writer.clone();
     let now_ms = shared.clock.now_ms();
     let ids = tokio::task::spawn_blocking(move || writer.resolve(&identities, now_ms))

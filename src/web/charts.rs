@@ -142,36 +142,18 @@ pub fn sparkline(series: &[(i64, Option<u64>)]) -> Sparkline {
         let scaled = i64::try_from(latency.saturating_mul(240) / max).unwrap_or(240);
         HEIGHT - 20 - scaled
     };
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    let mut points_in_line = 0;
-    let mut last_point = (0, 0);
-    let mut finish = |current: &mut String, points_in_line: &mut usize, (x, y): (i64, i64)| {
-        if *points_in_line == 1 {
-            // A lone point draws nothing as a polyline: give it a short (4 px) stroke.
-            let other_x = if x + 40 <= WIDTH { x + 40 } else { x - 40 };
-            current.push_str(&format!(" {other_x},{y}"));
-        }
-        if *points_in_line > 0 {
-            lines.push(Line {
-                points: std::mem::take(current),
-            });
-        }
-        *points_in_line = 0;
-    };
+    // Runs of points with video, split where the stream was down.
+    let mut runs: Vec<Vec<(i64, i64)>> = vec![Vec::new()];
     let mut downs = Vec::new();
     for (i, (_, latency)) in series.iter().enumerate() {
         match latency {
             Some(latency) => {
-                last_point = (x(i), y(*latency));
-                if points_in_line > 0 {
-                    current.push(' ');
+                if let Some(run) = runs.last_mut() {
+                    run.push((x(i), y(*latency)));
                 }
-                current.push_str(&format!("{},{}", last_point.0, last_point.1));
-                points_in_line += 1;
             }
             None => {
-                finish(&mut current, &mut points_in_line, last_point);
+                runs.push(Vec::new());
                 downs.push(SparkDot {
                     x: x(i),
                     y: HEIGHT - 10,
@@ -179,7 +161,20 @@ pub fn sparkline(series: &[(i64, Option<u64>)]) -> Sparkline {
             }
         }
     }
-    finish(&mut current, &mut points_in_line, last_point);
+    let lines = runs
+        .into_iter()
+        .filter(|run| !run.is_empty())
+        .map(|mut run| {
+            if let [(x, y)] = run[..] {
+                // A lone point draws nothing as a polyline: give it a short (4 px) stroke.
+                run.push((if x + 40 <= WIDTH { x + 40 } else { x - 40 }, y));
+            }
+            let points: Vec<String> = run.iter().map(|(x, y)| format!("{x},{y}")).collect();
+            Line {
+                points: points.join(" "),
+            }
+        })
+        .collect();
     Sparkline {
         lines,
         downs,

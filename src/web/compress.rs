@@ -74,7 +74,7 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Compresses `response` when `request_headers` accept gzip and the body is large, textual and
 /// not encoded yet. Always adds `Vary: Accept-Encoding` to a response it could have compressed.
-pub async fn negotiate(request_headers: HeaderMap, response: Response) -> Response {
+pub async fn negotiate(request_headers: HeaderMap, mut response: Response) -> Response {
     let size = response.body().size_hint().exact();
     let eligible = compressible(response.headers().get(CONTENT_TYPE))
         && !response.headers().contains_key(CONTENT_ENCODING)
@@ -82,11 +82,14 @@ pub async fn negotiate(request_headers: HeaderMap, response: Response) -> Respon
     if !eligible {
         return response;
     }
-    let (mut parts, body) = response.into_parts();
-    parts
-        .headers
+    response
+        .headers_mut()
         .append(VARY, HeaderValue::from_static("accept-encoding"));
     let wanted = size.is_some_and(|size| size >= MIN_COMPRESS_BYTES) && accepts_gzip(&request_headers);
+    if !wanted {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
     // A body of known size is one buffer already: collecting it cannot wait or fail in practice.
     let bytes: Bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -97,9 +100,6 @@ pub async fn negotiate(request_headers: HeaderMap, response: Response) -> Respon
             return failed;
         }
     };
-    if !wanted {
-        return Response::from_parts(parts, bytes.into());
-    }
     let original = bytes.clone();
     match tokio::task::spawn_blocking(move || gzip(&bytes)).await {
         Ok(Ok(compressed)) => {

@@ -211,6 +211,17 @@ impl Fixture {
 
     /// A form POST as a browser on this site sends it (same-origin `Origin`).
     pub async fn post(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Response<Bytes> {
+        self.post_with_headers(path, cookie, fields, &[]).await
+    }
+
+    /// [`Fixture::post`] with extra request headers (e.g. a proxy's `X-Forwarded-For`).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response<Bytes> {
         let mut request = warp::test::request()
             .method("POST")
             .path(path)
@@ -222,15 +233,28 @@ impl Fixture {
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         request.reply(&self.routes).await
     }
 
     /// Logs in through the form: fetch it (for the pre-login CSRF cookie), then post it.
     pub async fn try_login(&self, user: &str, password: &str) -> Response<Bytes> {
+        self.try_login_with_headers(user, password, &[]).await
+    }
+
+    /// [`Fixture::try_login`] with extra headers on the POST.
+    pub async fn try_login_with_headers(
+        &self,
+        user: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> Response<Bytes> {
         let form = self.get("/login", None).await;
         let login_cookie = cookie_pair(&form, "sp_login_csrf").expect("login csrf cookie");
         let token = csrf_field(&body(&form)).expect("csrf field");
-        self.post(
+        self.post_with_headers(
             "/login",
             Some(&login_cookie),
             &[
@@ -239,6 +263,7 @@ impl Fixture {
                 ("password", password),
                 ("next", "/"),
             ],
+            headers,
         )
         .await
     }
