@@ -121,6 +121,31 @@ fn read_only_open_of_a_missing_file_says_so_and_creates_nothing() {
 }
 
 #[test]
+fn read_only_open_waits_for_a_new_file_to_be_migrated_by_its_creator() {
+    // `status` (or the web server) started alongside a monitor that has created the file but
+    // not migrated it yet.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = db_path(&dir);
+    drop(rusqlite::Connection::open(&path).expect("create an empty file"));
+    let creator = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(Store::open(&path).expect("migrate"));
+        })
+    };
+    let reader = Store::open_read_only(&path).expect("waits for the migration");
+    assert_eq!(reader.statuses().expect("statuses"), Vec::new());
+    creator.join().expect("creator");
+
+    // An empty file nobody migrates is still refused, after the grace period.
+    let lone = dir.path().join("lone.db");
+    drop(rusqlite::Connection::open(&lone).expect("create"));
+    let error = Store::open_read_only(&lone).expect_err("never migrated");
+    assert!(error.to_string().contains("start the monitor once"), "{error}");
+}
+
+#[test]
 fn read_only_open_works_on_a_closed_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = db_path(&dir);

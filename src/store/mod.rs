@@ -28,6 +28,8 @@ pub use writer::{spawn_writer, WriterHandle, WriterOptions};
 
 /// How long a connection waits for a lock held by another connection before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read-only open waits for an empty (version 0) file to be migrated by its creator.
+const NEW_FILE_GRACE: Duration = Duration::from_secs(2);
 
 /// One hour in milliseconds: the granularity of the rollups.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -245,7 +247,15 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        let found = schema::user_version(&conn).map_err(open_error)?;
+        let mut found = schema::user_version(&conn).map_err(open_error)?;
+        // Version 0 is an empty file: most likely the monitor has just created it and is about
+        // to migrate it (a `status` or the web server started alongside). Migrations take
+        // milliseconds, so give them a moment before calling the file too old.
+        let deadline = std::time::Instant::now() + NEW_FILE_GRACE;
+        while found == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            found = schema::user_version(&conn).map_err(open_error)?;
+        }
         if found < SCHEMA_VERSION {
             return Err(StoreError::SchemaTooOld {
                 path,
