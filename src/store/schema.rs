@@ -141,8 +141,9 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
-/// Applies the pending migrations, each in its own immediate transaction so that two processes
-/// opening the same new file cannot both apply the same migration.
+/// Applies the pending migrations in one immediate transaction: two processes opening the same
+/// new file cannot both apply a migration, and a reader never sees a half-migrated schema (an
+/// empty file, version 0, is the only state it can catch before the current one).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
@@ -151,28 +152,25 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    let start = user_version(&tx)?;
     for (index, sql) in MIGRATIONS
         .iter()
         .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
+        .skip(usize::try_from(start).unwrap_or(0))
     {
         let version = index as i64 + 1;
-        if apply(conn, version, sql).map_err(|source| StoreError::Migration { version, source })? {
-            tracing::info!(version, "applied store schema migration");
-        }
+        tx.execute_batch(sql)
+            .map_err(|source| StoreError::Migration { version, source })?;
+        tracing::info!(version, "applied store schema migration");
     }
-    Ok(())
-}
-
-/// Applies one migration unless another process got there first; returns whether it did.
-fn apply(conn: &mut Connection, version: i64, sql: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Re-read under the write lock: another process may have migrated meanwhile.
-    if user_version(&tx)? >= version {
-        return Ok(false);
+    if start < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
-    tx.execute_batch(sql)?;
-    tx.pragma_update(None, "user_version", version)?;
     tx.commit()?;
-    Ok(true)
+    Ok(())
 }
