@@ -692,6 +692,7 @@ fn prune_through_the_writer_keeps_recording_meanwhile() {
     let options = WriterOptions {
         max_batch: 1_000,
         prune_chunk_rows: 50,
+        ..WriterOptions::default()
     };
     let (writer, thread) = spawn_writer(db_path(&dir), options).expect("writer");
     let id = writer.resolve(&[identity("A", "cam1")], T0).expect("resolve")[0];

@@ -26,6 +26,9 @@ pub const DEFAULT_NTP_INTERVAL_SECONDS: u64 = 3600;
 pub const DEFAULT_DATABASE: &str = "streams.db";
 /// Heartbeats older than this are deleted; `retention_days: 0` keeps them forever.
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
+/// While the disk is full, the monitor holds this many minutes of heartbeats in memory;
+/// `disk_full_buffer_minutes: 0` holds none.
+pub const DEFAULT_DISK_FULL_BUFFER_MINUTES: u64 = 10;
 pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8000";
 pub const DEFAULT_SESSION_IDLE_MINUTES: u64 = 60;
 pub const DEFAULT_SESSION_MAX_HOURS: u64 = 24 * 7;
@@ -53,6 +56,9 @@ pub struct Config {
     pub pipelines_dir: Option<PathBuf>,
     /// How long heartbeats are kept; `None` keeps them forever (`retention_days: 0`).
     pub retention: Option<Duration>,
+    /// While the disk is full, heartbeats of this last span are held in memory and written when
+    /// space returns; `None` holds none (`disk_full_buffer_minutes: 0`). Read at monitor start.
+    pub disk_full_buffer: Option<Duration>,
     /// Picture checks every stream inherits unless it overrides them.
     pub quality: QualityConfig,
     pub web: WebConfig,
@@ -409,6 +415,29 @@ streams:
             }
         );
         assert!(config.streams.is_empty());
+    }
+
+    #[test]
+    fn disk_full_buffer_defaults_to_ten_minutes_and_zero_disables_it() {
+        assert_eq!(
+            ok("heartbeat_seconds: 15\n").disk_full_buffer,
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            ok("disk_full_buffer_minutes: 30\n").disk_full_buffer,
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(ok("disk_full_buffer_minutes: 0\n").disk_full_buffer, None);
+        let found = problems("disk_full_buffer_minutes: -1\n");
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![(Some(1), "disk_full_buffer_minutes".into())]
+        );
+        let found = problems("disk_full_buffer_minutes: 2.5\n");
+        assert_eq!(
+            lines_and_fields(&found),
+            vec![(Some(1), "disk_full_buffer_minutes".into())]
+        );
     }
 
     #[test]

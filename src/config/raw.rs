@@ -18,6 +18,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "database",
     "pipelines_dir",
     "retention_days",
+    "disk_full_buffer_minutes",
     "sample_seconds",
     "quality",
     "web",
@@ -88,6 +89,7 @@ pub(crate) struct RawConfig {
     pub database: Field<String>,
     pub pipelines_dir: Field<String>,
     pub retention_days: Field<i64>,
+    pub disk_full_buffer_minutes: Field<i64>,
     pub sample_seconds: Field<f64>,
     pub quality: RawQuality,
     pub web: RawWeb,
@@ -199,6 +201,9 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "database" => raw.database = shape.text(value, line, &key, "a file path"),
             "pipelines_dir" => raw.pipelines_dir = shape.text(value, line, &key, "a directory path"),
             "retention_days" => raw.retention_days = shape.whole(value, line, &key, "a whole number of days"),
+            "disk_full_buffer_minutes" => {
+                raw.disk_full_buffer_minutes = shape.whole(value, line, &key, "a whole number of minutes")
+            }
             "sample_seconds" => raw.sample_seconds = shape.number(value, line, &key, "a number of seconds"),
             "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),

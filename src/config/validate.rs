@@ -4,9 +4,9 @@
 
 use super::raw::{Field, RawConfig, RawQuality, RawStream, RawWeb, Spanned};
 use super::{
-    default_probe_timeout, DEFAULT_DATABASE, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MAX_CONCURRENT_PROBES,
-    DEFAULT_NTP_INTERVAL_SECONDS, DEFAULT_NTP_SERVER, DEFAULT_RETENTION_DAYS, DEFAULT_TIMEZONE,
-    MAX_NAME_CHARS, SUPPORTED_SCHEMES,
+    default_probe_timeout, DEFAULT_DATABASE, DEFAULT_DISK_FULL_BUFFER_MINUTES, DEFAULT_HEARTBEAT_SECONDS,
+    DEFAULT_MAX_CONCURRENT_PROBES, DEFAULT_NTP_INTERVAL_SECONDS, DEFAULT_NTP_SERVER, DEFAULT_RETENTION_DAYS,
+    DEFAULT_TIMEZONE, MAX_NAME_CHARS, SUPPORTED_SCHEMES,
 };
 use super::{suggest, Config, Expectation, Problem, QualityConfig, StreamConfig, WebConfig};
 use crate::pipeline::{default_template_for_scheme, PipelineError, Template, TemplateLibrary};
@@ -96,6 +96,11 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         Field::Given(days) => check.positive_whole(days, "retention_days", SECONDS_PER_DAY),
         _ => Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * SECONDS_PER_DAY)),
     };
+    let disk_full_buffer = match &raw.disk_full_buffer_minutes {
+        Field::Given(minutes) if minutes.value == 0 => None,
+        Field::Given(minutes) => check.positive_whole(minutes, "disk_full_buffer_minutes", 60),
+        _ => Some(Duration::from_secs(DEFAULT_DISK_FULL_BUFFER_MINUTES * 60)),
+    };
 
     let database = match &raw.database {
         Field::Given(file) if file.value.trim().is_empty() => {
@@ -174,6 +179,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         database,
         pipelines_dir,
         retention,
+        disk_full_buffer,
         quality,
         web,
         streams,

@@ -132,7 +132,13 @@ impl Monitor {
             .db_path
             .clone()
             .unwrap_or_else(|| config.database.clone());
-        let (writer, writer_thread) = store::spawn_writer(&db_path, WriterOptions::default())?;
+        let (writer, writer_thread) = store::spawn_writer(
+            &db_path,
+            WriterOptions {
+                disk_full_buffer: config.disk_full_buffer,
+                ..WriterOptions::default()
+            },
+        )?;
         tracing::info!(
             "monitoring {} stream(s) from {}, heartbeats in {}",
             config.streams.iter().filter(|s| s.enabled).count(),

@@ -9,6 +9,7 @@
 //! `heartbeat_hourly`, `outages` and `probe_counts`, so pages answer from those small tables and
 //! never scan raw heartbeats over long ranges. All times are UTC milliseconds since the epoch.
 
+mod monitor_status;
 mod queries;
 mod schema;
 mod write;
@@ -23,8 +24,14 @@ use serde::Serialize;
 
 use crate::probe::{Health, Reason};
 
+pub use monitor_status::{
+    filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,
+    STATUS_REFRESH_WHILE_FULL_MS,
+};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{spawn_writer, WriterHandle, WriterOptions};
+pub use writer::{
+    spawn_writer, WriterHandle, WriterOptions, DEFAULT_DISK_FULL_BUFFER, DISK_FULL_BUFFER_MAX_HEARTBEATS,
+};
 
 /// How long a connection waits for a lock held by another connection before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +81,35 @@ pub enum StoreError {
     Thread(#[source] std::io::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// SQLite could not write because the database or its filesystem is full (`SQLITE_FULL`,
+    /// which SQLite reports for `ENOSPC` and for `max_page_count`).
+    pub fn is_disk_full(&self) -> bool {
+        self.sqlite_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+
+    /// SQLite reported an I/O error (`SQLITE_IOERR_*`): with no space left on the filesystem,
+    /// some of them (growing the WAL index) mean a full disk too.
+    pub fn is_io_error(&self) -> bool {
+        self.sqlite_code() == Some(rusqlite::ErrorCode::SystemIoFailure)
+    }
+
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(error, _))
+            | StoreError::Open {
+                source: rusqlite::Error::SqliteFailure(error, _),
+                ..
+            }
+            | StoreError::Migration {
+                source: rusqlite::Error::SqliteFailure(error, _),
+                ..
+            } => Some(error.code),
+            _ => None,
+        }
+    }
 }
 
 /// A configured stream as the store needs to know it to find (or create) its row.

@@ -4,17 +4,39 @@
 //! Heartbeats arrive over a channel and whatever is queued is written as one transaction.
 //! Stream resolution, flushes, prunes and shutdown travel over the same channel, so they are
 //! ordered with the heartbeats sent before them.
+//!
+//! **Disk full.** When a write fails for lack of space, the writer holds heartbeats in memory
+//! (the last [`WriterOptions::disk_full_buffer`] of them, by heartbeat time, and at most
+//! [`WriterOptions::disk_full_buffer_max_heartbeats`]; the oldest go first), tries again every
+//! [`WriterOptions::disk_full_retry`], and once a write succeeds writes them in the order they
+//! arrived, in transactions of [`WriterOptions::max_batch`], before any newer one. It logs one
+//! line when the disk fills, at most one a minute while it stays full, and one when it recovers,
+//! and reports its state in the status file next to the database ([`super::monitor_status`]).
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::monitor_status::{filesystem_free_bytes, MonitorStatus, StatusFile, STATUS_REFRESH_WHILE_FULL_MS};
 use super::write::{PruneProgress, PRUNE_CHUNK_ROWS};
 use super::{Heartbeat, Store, StoreError, StreamIdentity};
+use crate::clock::system_now_ms;
 
 /// How long the writer waits before retrying a failed write.
 const RETRY_DELAY: Duration = Duration::from_millis(250);
+/// At most one log line this often while the disk stays full.
+const DISK_FULL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// An I/O error with less free space than this on the database's filesystem counts as a full
+/// disk (SQLite reports some `ENOSPC` as `SQLITE_IOERR_*`, e.g. growing the WAL index).
+const LOW_SPACE_BYTES: u64 = 1 << 20;
+
+/// Heartbeats held while the disk is full, by default: the last 10 minutes of them.
+pub const DEFAULT_DISK_FULL_BUFFER: Duration = Duration::from_secs(10 * 60);
+/// Most heartbeats held while the disk is full, however short the window: a memory guard for
+/// large fleets (about 250 bytes each; 100,000 is 10 minutes of 1,000 streams at 6 s).
+pub const DISK_FULL_BUFFER_MAX_HEARTBEATS: usize = 100_000;
 
 /// Tuning of the writer thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +45,13 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// Most raw heartbeats deleted per prune transaction; queued heartbeats are written between.
     pub prune_chunk_rows: usize,
+    /// While the disk is full, heartbeats this much older than the newest held one are dropped;
+    /// `None` holds none (each one that cannot be written is dropped and counted).
+    pub disk_full_buffer: Option<Duration>,
+    /// Most heartbeats held while the disk is full.
+    pub disk_full_buffer_max_heartbeats: usize,
+    /// How often held heartbeats are tried again while the disk is full.
+    pub disk_full_retry: Duration,
 }
 
 impl Default for WriterOptions {
@@ -30,6 +59,9 @@ impl Default for WriterOptions {
         WriterOptions {
             max_batch: 5_000,
             prune_chunk_rows: PRUNE_CHUNK_ROWS,
+            disk_full_buffer: Some(DEFAULT_DISK_FULL_BUFFER),
+            disk_full_buffer_max_heartbeats: DISK_FULL_BUFFER_MAX_HEARTBEATS,
+            disk_full_retry: Duration::from_secs(5),
         }
     }
 }
@@ -69,6 +101,14 @@ pub fn spawn_writer(
     options: WriterOptions,
 ) -> Result<(WriterHandle, JoinHandle<()>), StoreError> {
     let store = Store::open(path)?;
+    let status_file = StatusFile::create(
+        store.path(),
+        &MonitorStatus {
+            pid: std::process::id(),
+            updated_ms: system_now_ms(),
+            ..MonitorStatus::default()
+        },
+    );
     let (sender, receiver) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
@@ -78,6 +118,13 @@ pub fn spawn_writer(
                 options,
                 batch: Vec::new(),
                 prune: None,
+                held: VecDeque::new(),
+                newest_held_ms: i64::MIN,
+                full: None,
+                dropped_total: 0,
+                written_back_total: 0,
+                status_file,
+                status_changed: false,
             }
             .run(receiver)
         })
@@ -106,7 +153,8 @@ impl WriterHandle {
         )?
     }
 
-    /// Waits until every heartbeat sent before has been written (or its failure logged).
+    /// Waits until every heartbeat sent before has been written (or its failure logged, or, with
+    /// the disk full, held in memory).
     pub fn flush(&self) -> Result<(), StoreError> {
         let (reply, response) = mpsc::channel();
         self.request(Command::Flush { reply }, response)
@@ -138,6 +186,40 @@ struct Writer {
     options: WriterOptions,
     batch: Vec<Heartbeat>,
     prune: Option<(PruneProgress, Sender<Result<usize, StoreError>>)>,
+    /// Heartbeats waiting for disk space, in the order they arrived.
+    held: VecDeque<Heartbeat>,
+    /// The newest heartbeat time among those held since the disk filled.
+    newest_held_ms: i64,
+    /// Set while the disk is full.
+    full: Option<DiskFull>,
+    /// Heartbeats dropped for lack of space since the writer started.
+    dropped_total: u64,
+    /// Held heartbeats written once space returned, since the writer started.
+    written_back_total: u64,
+    status_file: StatusFile,
+    /// The status file must be rewritten (the disk filled or recovered).
+    status_changed: bool,
+}
+
+/// The writer's state while writes fail for lack of space.
+struct DiskFull {
+    since_ms: i64,
+    since: Instant,
+    error: String,
+    next_retry: Instant,
+    last_log: Instant,
+    last_status: Instant,
+    /// Heartbeats dropped since the disk filled.
+    dropped: u64,
+    /// Held heartbeats written since the disk filled (some may be written before it all fits).
+    written_back: u64,
+}
+
+/// A write that stopped because the disk is full: heartbeats from `unwritten_from` on were not
+/// written.
+struct OutOfSpace {
+    unwritten_from: usize,
+    error: StoreError,
 }
 
 impl Writer {
@@ -150,6 +232,13 @@ impl Writer {
                     Err(TryRecvError::Empty) => None,
                     Err(TryRecvError::Disconnected) => break None,
                 }
+            } else if let Some(wait) = self.next_disk_full_duty() {
+                // While the disk is full, wake up to retry, log and refresh the status file.
+                match receiver.recv_timeout(wait) {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break None,
+                }
             } else {
                 match receiver.recv() {
                     Ok(command) => Some(command),
@@ -160,9 +249,11 @@ impl Writer {
                 break Some(shutdown);
             }
             self.write_batch();
+            self.disk_full_duties();
             self.prune_step();
         };
         self.write_batch();
+        self.release_held_at_shutdown();
         if let Some((progress, reply)) = self.prune.take() {
             tracing::info!(
                 deleted = progress.deleted,
@@ -207,6 +298,11 @@ impl Writer {
                 }
                 Command::Flush { reply } => {
                     self.write_batch();
+                    // What a flush waited for shows in the status file too (the counts change
+                    // with every batch while the disk is full; otherwise it is rewritten only
+                    // every few seconds).
+                    self.status_changed |= self.full.is_some();
+                    self.disk_full_duties();
                     let _ = reply.send(());
                 }
                 Command::Prune { older_than_ms, reply } => {
@@ -255,33 +351,282 @@ impl Writer {
         }
     }
 
-    /// Writes the queued heartbeats, retrying once. If the retry fails too, writes them one by
-    /// one so that a single bad heartbeat (say, of an unknown stream) does not cost the others.
+    /// Writes the queued heartbeats (see [`write_heartbeats`]). While the disk is full they are
+    /// held behind the older held ones instead; [`Writer::disk_full_duties`] writes them.
     fn write_batch(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        if let Err(error) = self.store.record(&self.batch) {
-            tracing::warn!(%error, heartbeats = self.batch.len(), "writing heartbeats failed; retrying once");
-            std::thread::sleep(RETRY_DELAY);
-            if let Err(error) = self.store.record(&self.batch) {
-                let mut lost = 0usize;
-                let mut last_error = error;
-                if self.batch.len() > 1 {
-                    for heartbeat in &self.batch {
-                        if let Err(error) = self.store.record(std::slice::from_ref(heartbeat)) {
-                            lost += 1;
-                            last_error = error;
-                        }
-                    }
-                } else {
-                    lost = 1;
+        let mut batch = std::mem::take(&mut self.batch);
+        if let Some(full) = &self.full {
+            let retry_due = Instant::now() >= full.next_retry;
+            self.hold(batch.drain(..));
+            if retry_due {
+                self.write_held();
+            }
+            self.trim_held();
+        } else if let Err(out_of_space) = write_heartbeats(&mut self.store, &batch) {
+            self.disk_became_full(&out_of_space.error);
+            self.hold(batch.drain(out_of_space.unwritten_from..));
+            self.trim_held();
+        }
+        batch.clear();
+        self.batch = batch;
+    }
+
+    /// Keeps heartbeats for later, behind those already held.
+    fn hold(&mut self, heartbeats: impl Iterator<Item = Heartbeat>) {
+        for heartbeat in heartbeats {
+            self.newest_held_ms = self.newest_held_ms.max(heartbeat.ts_ms);
+            self.held.push_back(heartbeat);
+        }
+    }
+
+    /// Drops the oldest held heartbeats beyond the buffer's age and count limits (all of them
+    /// without a buffer), counting them.
+    fn trim_held(&mut self) {
+        let oldest_kept_ms = match self.options.disk_full_buffer {
+            Some(window) => self
+                .newest_held_ms
+                .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+            None => i64::MAX,
+        };
+        let max_held = self.options.disk_full_buffer_max_heartbeats;
+        let mut dropped = 0u64;
+        while let Some(oldest) = self.held.front() {
+            if self.held.len() <= max_held && oldest.ts_ms >= oldest_kept_ms {
+                break;
+            }
+            self.held.pop_front();
+            dropped += 1;
+        }
+        self.dropped_total += dropped;
+        if let Some(full) = &mut self.full {
+            full.dropped += dropped;
+        }
+    }
+
+    fn disk_became_full(&mut self, error: &StoreError) {
+        let now = Instant::now();
+        let buffer_minutes = self
+            .options
+            .disk_full_buffer
+            .map_or(0, |window| window.as_secs() / 60);
+        tracing::error!(
+            %error,
+            buffer_minutes,
+            buffer_max = self.options.disk_full_buffer_max_heartbeats,
+            "the disk is full: heartbeats are held in memory and written when space returns; \
+             logging at most once a minute until then"
+        );
+        self.full = Some(DiskFull {
+            since_ms: system_now_ms(),
+            since: now,
+            error: error.to_string(),
+            next_retry: now + self.options.disk_full_retry,
+            last_log: now,
+            last_status: now,
+            dropped: 0,
+            written_back: 0,
+        });
+        self.newest_held_ms = i64::MIN;
+        self.status_changed = true;
+    }
+
+    /// How long until the next of [`Writer::disk_full_duties`] is due; `None` when the disk is
+    /// not full.
+    fn next_disk_full_duty(&self) -> Option<Duration> {
+        let full = self.full.as_ref()?;
+        let refresh = Duration::from_millis(STATUS_REFRESH_WHILE_FULL_MS.unsigned_abs());
+        let mut due = (full.last_log + DISK_FULL_LOG_INTERVAL).min(full.last_status + refresh);
+        // With nothing held (no buffer) the next heartbeat is the retry.
+        if !self.held.is_empty() {
+            due = due.min(full.next_retry);
+        }
+        Some(due.saturating_duration_since(Instant::now()))
+    }
+
+    /// While the disk is full: tries the held heartbeats again when due, logs once a minute and
+    /// refreshes the status file; also writes the status file after a change.
+    fn disk_full_duties(&mut self) {
+        let now = Instant::now();
+        if self.full.as_ref().is_some_and(|full| now >= full.next_retry) {
+            self.write_held();
+        }
+        let held = self.held.len();
+        if let Some(full) = &mut self.full {
+            if now >= full.last_log + DISK_FULL_LOG_INTERVAL {
+                full.last_log = now;
+                tracing::warn!(
+                    held,
+                    dropped = full.dropped,
+                    full_for_s = full.since.elapsed().as_secs(),
+                    error = %full.error,
+                    "the disk is still full: heartbeats held in memory, oldest dropped beyond the buffer"
+                );
+            }
+            let refresh = Duration::from_millis(STATUS_REFRESH_WHILE_FULL_MS.unsigned_abs());
+            if now >= full.last_status + refresh {
+                self.status_changed = true;
+            }
+        }
+        if self.status_changed {
+            self.write_status();
+        }
+    }
+
+    /// Writes the held heartbeats, oldest first, in transactions of `max_batch`; the disk has
+    /// recovered once all are written. With none held there is nothing to learn from: the next
+    /// heartbeat tells.
+    fn write_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        while !self.held.is_empty() {
+            let count = self.held.len().min(self.options.max_batch.max(1));
+            let chunk = &self.held.make_contiguous()[..count];
+            let result = write_heartbeats(&mut self.store, chunk);
+            let unwritten_from = match &result {
+                Ok(()) => count,
+                Err(out_of_space) => out_of_space.unwritten_from,
+            };
+            self.held.drain(..unwritten_from);
+            self.written_back_total += unwritten_from as u64;
+            if let Some(full) = &mut self.full {
+                full.written_back += unwritten_from as u64;
+            }
+            if let Err(out_of_space) = result {
+                if let Some(full) = &mut self.full {
+                    full.error = out_of_space.error.to_string();
+                    full.next_retry = Instant::now() + self.options.disk_full_retry;
                 }
-                if lost > 0 {
-                    tracing::error!(error = %last_error, lost, "heartbeats could not be written and are lost");
+                return;
+            }
+        }
+        if let Some(full) = self.full.take() {
+            let full_for_s = full.since.elapsed().as_secs();
+            if full.dropped > 0 {
+                tracing::warn!(
+                    written_back = full.written_back,
+                    lost = full.dropped,
+                    full_for_s,
+                    "disk space is back: held heartbeats written; the oldest were lost beyond the buffer"
+                );
+            } else {
+                tracing::info!(
+                    written_back = full.written_back,
+                    lost = 0,
+                    full_for_s,
+                    "disk space is back: every held heartbeat written"
+                );
+            }
+            self.newest_held_ms = i64::MIN;
+            self.status_changed = true;
+        }
+    }
+
+    /// At shutdown, one last try to write what is held; what still does not fit is lost.
+    fn release_held_at_shutdown(&mut self) {
+        if self.full.is_none() {
+            return;
+        }
+        self.write_held();
+        if self.full.is_some() {
+            let lost = self.held.len();
+            self.held.clear();
+            self.dropped_total += lost as u64;
+            if let Some(full) = &mut self.full {
+                full.dropped += lost as u64;
+            }
+            if lost > 0 {
+                tracing::error!(
+                    lost,
+                    "shutting down with the disk full: the heartbeats held in memory are lost"
+                );
+            }
+        }
+        self.write_status();
+    }
+
+    fn write_status(&mut self) {
+        let now = Instant::now();
+        if let Some(full) = &mut self.full {
+            full.last_status = now;
+        }
+        let full = self.full.as_ref();
+        let status = MonitorStatus {
+            pid: std::process::id(),
+            updated_ms: system_now_ms(),
+            disk_full_since_ms: full.map(|full| full.since_ms),
+            buffered: self.held.len() as u64,
+            dropped_while_full: full.map_or(0, |full| full.dropped),
+            dropped_total: self.dropped_total,
+            written_back_total: self.written_back_total,
+            last_error: full.map(|full| full.error.clone()),
+        };
+        self.status_file.write(&status);
+        self.status_changed = false;
+    }
+}
+
+/// Whether `error` means the disk (or the database) is full.
+fn out_of_space(store: &Store, error: &StoreError) -> bool {
+    error.is_disk_full()
+        || (error.is_io_error()
+            && filesystem_free_bytes(store.path()).is_some_and(|free| free < LOW_SPACE_BYTES))
+}
+
+/// Writes `batch` in one transaction. On a failure other than a full disk it retries once, then
+/// writes the heartbeats one by one so that a single bad heartbeat (say, of an unknown stream)
+/// does not cost the others; those that fail are lost and logged. A full disk stops it: the
+/// heartbeats from the one that failed on are returned unwritten.
+fn write_heartbeats(store: &mut Store, batch: &[Heartbeat]) -> Result<(), OutOfSpace> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let full = |error| OutOfSpace {
+        unwritten_from: 0,
+        error,
+    };
+    match store.record(batch) {
+        Ok(()) => return Ok(()),
+        Err(error) if out_of_space(store, &error) => return Err(full(error)),
+        Err(error) => {
+            tracing::warn!(%error, heartbeats = batch.len(), "writing heartbeats failed; retrying once");
+        }
+    }
+    std::thread::sleep(RETRY_DELAY);
+    let error = match store.record(batch) {
+        Ok(()) => return Ok(()),
+        Err(error) if out_of_space(store, &error) => return Err(full(error)),
+        Err(error) => error,
+    };
+    let mut lost = 0usize;
+    let mut last_error = error;
+    if batch.len() > 1 {
+        for (index, heartbeat) in batch.iter().enumerate() {
+            match store.record(std::slice::from_ref(heartbeat)) {
+                Ok(()) => {}
+                Err(error) if out_of_space(store, &error) => {
+                    if lost > 0 {
+                        tracing::error!(error = %last_error, lost, "heartbeats could not be written and are lost");
+                    }
+                    return Err(OutOfSpace {
+                        unwritten_from: index,
+                        error,
+                    });
+                }
+                Err(error) => {
+                    lost += 1;
+                    last_error = error;
                 }
             }
         }
-        self.batch.clear();
+    } else {
+        lost = 1;
     }
+    if lost > 0 {
+        tracing::error!(error = %last_error, lost, "heartbeats could not be written and are lost");
+    }
+    Ok(())
 }
