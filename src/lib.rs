@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod monitor;
+pub mod panics;
 pub mod pipeline;
 pub mod probe;
 pub mod store;

@@ -3,6 +3,8 @@
 use clap::Parser;
 
 fn main() {
+    fix_malloc_thresholds();
+    streampulse::panics::install_hook();
     let cli = streampulse::cli::Cli::parse();
     streampulse::logging::init();
     let code = match streampulse::cli::run(cli) {
@@ -17,4 +19,30 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Bytes from which glibc serves an allocation with its own `mmap` (and returns it on free).
+const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+/// Free memory at the top of the heap beyond which glibc gives it back to the system.
+const TRIM_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+
+/// Pins glibc's mmap and trim thresholds, which are otherwise dynamic. A decoded 640x360 frame
+/// (~345 KB) starts above the 128 KB mmap threshold; once one is freed glibc raises the threshold
+/// past it, so every later frame is carved out of the arenas and fragments them: a monitor's RSS
+/// then grows by megabytes a minute with nothing live (issue 9; docs/benchmarks.md#soak). Pinning
+/// both here does it however the binary is started; `MALLOC_MMAP_THRESHOLD_` /
+/// `MALLOC_TRIM_THRESHOLD_` in the environment still win, for experiments.
+fn fix_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: mallopt only changes allocator parameters; it is called before any other
+            // thread exists, and a refused value (return 0) leaves the defaults in place.
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
+        }
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) };
+        }
+    }
 }

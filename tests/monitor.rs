@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use streampulse::demo::{
     closed_port, closed_udp_port, MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer,
 };
-use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats};
+use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats, PanicInjection};
 use streampulse::pipeline::TemplateLibrary;
 use streampulse::probe::{probe, Health, ProbeRequest, Reaper, Reason, TimeoutStage};
 use streampulse::store::{Heartbeat, Store};
@@ -47,7 +47,12 @@ struct RunningMonitor {
 
 impl RunningMonitor {
     fn start(dir: &TestDir) -> RunningMonitor {
+        RunningMonitor::start_with(dir, |_| {})
+    }
+
+    fn start_with(dir: &TestDir, adjust: impl FnOnce(&mut MonitorOptions)) -> RunningMonitor {
         let mut options = MonitorOptions::new(dir.config_path());
+        adjust(&mut options);
         options.db_path = Some(dir.db_path());
         options.config_poll_interval = TEST_CONFIG_POLL;
         let monitor = Monitor::new(options);
@@ -215,6 +220,69 @@ async fn camera_killed_mid_run_goes_down_and_comes_back_after_restart() {
         .expect("query")
         .expect("Lobby is known");
     assert_eq!(status.health, Some(Health::Up), "{status:#?}");
+}
+
+/// A stream task that panics is reported (a redacted `down`/`internal` heartbeat, counted with
+/// the probe outcomes that `/metrics` exports) and restarted: the stream never goes silent, and
+/// the other streams never notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_stream_task_is_reported_and_restarted() {
+    let _process = shared_process().await;
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let dir = TestDir::new();
+    let secret_url = rtsp.url_with_credentials("/auth", streampulse::demo::DEMO_USER, common::SECRET);
+    dir.write_config(
+        &TestConfig::new(2, 1.5, sntp.port())
+            .stream(TestStream::new("Crashy", &secret_url))
+            .stream(TestStream::new("Steady", &rtsp.url("/test"))),
+    );
+    let injection = PanicInjection::new("Crashy", 2);
+    let monitor =
+        RunningMonitor::start_with(&dir, |options| options.panic_injection = Some(injection.clone()));
+
+    // Two panics in a row (restarted after 1 s, then 2 s: the heartbeat caps the backoff), then video.
+    let up = wait_for_heartbeat_where(&dir.db_path(), "Crashy", 0, Duration::from_secs(30), |h| {
+        h.health == Health::Up
+    })
+    .await;
+    let steady = wait_for_heartbeats(&dir.db_path(), "Steady", 3, Duration::from_secs(15)).await;
+    let restarts = monitor.stats.task_restarts.load(Ordering::Relaxed);
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor survives a panicking stream task");
+
+    assert_eq!(injection.remaining(), 0);
+    assert_eq!(restarts, 2, "one restart per panic");
+    let crashy = heartbeats(&dir.db_path(), "Crashy");
+    let internal: Vec<&Heartbeat> = crashy
+        .iter()
+        .filter(|h| h.reason == Some(Reason::Internal))
+        .collect();
+    assert_eq!(internal.len(), 2, "one heartbeat per panic: {crashy:#?}");
+    for heartbeat in &internal {
+        assert_eq!(heartbeat.health, Health::Down);
+        assert!(heartbeat.message.contains("panicked"), "{heartbeat:#?}");
+        assert!(heartbeat.message.contains("restarted"), "{heartbeat:#?}");
+        assert!(
+            heartbeat.message.contains("demo:***@"),
+            "the URL is kept, masked: {heartbeat:#?}"
+        );
+        assert!(
+            !heartbeat.message.contains(common::SECRET),
+            "password leaked: {heartbeat:#?}"
+        );
+    }
+    assert!(up.ts_ms > internal[1].ts_ms, "video again after the restarts");
+    assert!(steady.iter().all(|h| h.health == Health::Up), "{steady:#?}");
+
+    // `/metrics` exports the store's probe counts by outcome: the panics count as `internal`.
+    let store = Store::open_read_only(dir.db_path()).expect("database");
+    let crashy_id = store.stream_id_by_name("Crashy").expect("query").expect("stream");
+    let counts = store.probe_counts().expect("probe counts");
+    assert!(
+        counts.contains(&(crashy_id, "internal".to_string(), 2)),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,10 @@
 //! file when it changes (refusing an invalid one and keeping the old).
 
 mod schedule;
+mod supervise;
 
 pub use schedule::{phase_for, Cadence};
+pub use supervise::PanicInjection;
 
 use crate::clock::{self, Clock};
 use crate::config::{self, Config, ConfigError, StreamConfig};
@@ -45,6 +47,10 @@ pub struct MonitorOptions {
     /// Overrides the config's `database`.
     pub db_path: Option<PathBuf>,
     pub config_poll_interval: Duration,
+    /// Test-only: makes the named stream's task panic, to show that a dying task is reported and
+    /// restarted. Never set by the binary.
+    #[doc(hidden)]
+    pub panic_injection: Option<PanicInjection>,
 }
 
 impl MonitorOptions {
@@ -53,6 +59,7 @@ impl MonitorOptions {
             config_path: config_path.into(),
             db_path: None,
             config_poll_interval: CONFIG_POLL_INTERVAL,
+            panic_injection: None,
         }
     }
 }
@@ -64,6 +71,8 @@ pub struct MonitorStats {
     pub probes_up: AtomicU64,
     pub reloads: AtomicU64,
     pub rejected_reloads: AtomicU64,
+    /// Stream tasks that panicked or ended on their own and were restarted.
+    pub task_restarts: AtomicU64,
     lag_ms: Mutex<Vec<u32>>,
     lag_next: AtomicU64,
 }
@@ -97,6 +106,7 @@ struct Shared {
     probe_slots: Arc<Semaphore>,
     writer: WriterHandle,
     stats: Arc<MonitorStats>,
+    panic_injection: Option<PanicInjection>,
 }
 
 struct StreamTask {
@@ -158,6 +168,7 @@ impl Monitor {
             probe_slots: Arc::new(Semaphore::new(config.max_concurrent_probes)),
             writer: writer.clone(),
             stats: Arc::clone(&self.stats),
+            panic_injection: self.options.panic_injection.clone(),
         });
         let mut pool_size = config.max_concurrent_probes;
         let mut fleet: HashMap<String, StreamTask> = HashMap::new();
@@ -317,7 +328,7 @@ async fn apply_config(
         .await
         .map_err(|_| StoreError::WriterStopped)??;
 
-    let library = TemplateLibrary::new(config.pipelines_dir.as_deref());
+    let library = Arc::new(TemplateLibrary::new(config.pipelines_dir.as_deref()));
     let mut wanted: HashMap<String, (StreamConfig, i64)> = HashMap::new();
     for (stream, id) in config.streams.iter().zip(ids) {
         if stream.enabled {
@@ -337,20 +348,12 @@ async fn apply_config(
         if fleet.contains_key(&name) {
             continue;
         }
-        let request = match ProbeRequest::for_stream(&stream, &library) {
-            Ok(request) => request,
-            Err(e) => {
-                // Validation checked the template; it can still vanish from disk afterwards.
-                tracing::error!("stream {name}: cannot build its probe: {e}");
-                continue;
-            }
-        };
         let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(stream_loop(
+        let handle = tokio::spawn(supervise::supervise_stream(
             Arc::clone(shared),
             stream.clone(),
             stream_id,
-            request,
+            Arc::clone(&library),
             stop_rx,
         ));
         fleet.insert(
@@ -366,14 +369,34 @@ async fn apply_config(
     Ok(())
 }
 
-/// One stream's life: wait for its slot, take a pool permit, probe, write, repeat.
+/// One stream's life: wait for its slot, take a pool permit, probe, write, repeat. Runs under
+/// [`supervise::supervise_stream`], which reports and restarts it if it panics.
 async fn stream_loop(
     shared: Arc<Shared>,
     stream: StreamConfig,
     stream_id: i64,
-    mut request: ProbeRequest,
+    library: Arc<TemplateLibrary>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut request = match ProbeRequest::for_stream(&stream, &library) {
+        Ok(request) => request,
+        Err(e) => {
+            // Validation checked the template; it can still vanish from disk afterwards. Say so
+            // on every heartbeat rather than fall silent.
+            tracing::error!("stream {}: cannot build its probe: {e}", stream.name);
+            let message = crate::url::redact_text(&e.to_string());
+            let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(cadence.next_due()) => {}
+                    _ = stop.changed() => return,
+                }
+                let outcome = ProbeOutcome::down(crate::probe::Reason::Pipeline, message.clone());
+                write_heartbeat(&shared, &stream.name, stream_id, shared.clock.now_ms(), outcome);
+                cadence.advance(Instant::now());
+            }
+        }
+    };
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
     let mut last: Option<Health> = None;
     loop {
@@ -392,6 +415,9 @@ async fn stream_loop(
         shared
             .stats
             .record_lag(Instant::now().saturating_duration_since(due));
+        if let Some(injection) = &shared.panic_injection {
+            injection.maybe_panic(&stream);
+        }
         let ts_ms = shared.clock.now_ms();
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
         let (outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
@@ -405,23 +431,7 @@ async fn stream_loop(
         if let Some(picture) = outcome.picture.clone() {
             request.previous_picture = Some((picture, std::time::Instant::now()));
         }
-        let heartbeat = Heartbeat {
-            stream_id,
-            ts_ms,
-            health: outcome.health,
-            latency_ms: outcome.latency_ms,
-            reason: outcome.reason,
-            message: outcome.message,
-            codec: outcome.codec,
-            width: outcome.width,
-            height: outcome.height,
-            ntp_synced: shared.clock.is_synced(),
-            fps: outcome.fps,
-            bitrate_kbps: outcome.bitrate_kbps,
-        };
-        if let Err(e) = shared.writer.send(heartbeat) {
-            tracing::error!("stream {}: heartbeat not written: {e}", stream.name);
-        }
+        write_heartbeat(&shared, &stream.name, stream_id, ts_ms, outcome);
         // The pool slot covers the pipeline's whole life, teardown included, so pipelines still
         // streaming while they wait for teardown never outnumber the pool. A wedged teardown
         // gives the slot back after TEARDOWN_HOLD and finishes on its own.
@@ -433,6 +443,27 @@ async fn stream_loop(
             return;
         }
         cadence.advance(Instant::now());
+    }
+}
+
+/// Queues one heartbeat for the writer.
+fn write_heartbeat(shared: &Shared, name: &str, stream_id: i64, ts_ms: i64, outcome: ProbeOutcome) {
+    let heartbeat = Heartbeat {
+        stream_id,
+        ts_ms,
+        health: outcome.health,
+        latency_ms: outcome.latency_ms,
+        reason: outcome.reason,
+        message: outcome.message,
+        codec: outcome.codec,
+        width: outcome.width,
+        height: outcome.height,
+        ntp_synced: shared.clock.is_synced(),
+        fps: outcome.fps,
+        bitrate_kbps: outcome.bitrate_kbps,
+    };
+    if let Err(e) = shared.writer.send(heartbeat) {
+        tracing::error!("stream {name}: heartbeat not written: {e}");
     }
 }
 

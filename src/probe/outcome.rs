@@ -82,6 +82,8 @@ pub enum Reason {
     Black,
     WrongResolution,
     LowFps,
+    /// The monitor itself failed while probing (its stream task panicked and was restarted).
+    Internal,
     Other,
 }
 
@@ -105,6 +107,7 @@ impl Reason {
             Reason::Black => "black",
             Reason::WrongResolution => "wrong_resolution",
             Reason::LowFps => "low_fps",
+            Reason::Internal => "internal",
             Reason::Other => "other",
         }
     }
@@ -127,6 +130,7 @@ impl Reason {
             "black" => Reason::Black,
             "wrong_resolution" => Reason::WrongResolution,
             "low_fps" => Reason::LowFps,
+            "internal" => Reason::Internal,
             "other" => Reason::Other,
             _ => return None,
         })
@@ -151,6 +155,7 @@ impl Reason {
             Reason::Black => "picture black or blank",
             Reason::WrongResolution => "unexpected resolution",
             Reason::LowFps => "frame rate too low",
+            Reason::Internal => "monitor error: the probe task failed and was restarted",
             Reason::Other => "probe failed",
         }
     }

@@ -569,8 +569,20 @@ struct RtspProgress {
 
 impl RtspProgress {
     fn note(&mut self, progress: &gst::message::Progress) {
-        let (kind, code, text) = progress.get();
-        let text = text.to_ascii_lowercase();
+        // Read the message's structure, not `Progress::get()`: gstreamer-rs 0.25's accessor (and
+        // its `Debug`) leaks the two strings `gst_message_parse_progress` hands over, about 20
+        // allocations per probe (STACK-NOTES).
+        let Some(fields) = progress.structure() else {
+            return;
+        };
+        let Ok(kind) = fields.get::<gst::ProgressType>("type") else {
+            return;
+        };
+        let code = fields.get::<&str>("code").unwrap_or_default();
+        let text = fields
+            .get::<&str>("text")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         tracing::debug!(?kind, code, text, "rtsp progress");
         // rtspsrc announces "Sending PLAY request" before it even connects, so only
         // completions count as progress.

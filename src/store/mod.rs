@@ -168,6 +168,9 @@ pub struct StreamStatus {
     pub height: Option<u32>,
     /// Time of the latest up or degraded heartbeat.
     pub last_up_ms: Option<i64>,
+    /// When a monitor last took this stream on (started, or reloaded a config naming it): from
+    /// then on it owes the stream a heartbeat every interval.
+    pub monitored_since_ms: Option<i64>,
 }
 
 /// Heartbeat counts by health over a time range.

@@ -14,7 +14,8 @@ use super::{
 };
 
 const STATUS_COLUMNS: &str = "s.id, s.name, s.url_redacted, st.health, st.since_ms, st.last_ts_ms,
-    st.last_latency_ms, st.reason, coalesce(st.message, ''), st.codec, st.width, st.height, st.last_up_ms
+    st.last_latency_ms, st.reason, coalesce(st.message, ''), st.codec, st.width, st.height, st.last_up_ms,
+    coalesce(s.last_seen_config_ms, s.created_ms)
     FROM streams AS s LEFT JOIN stream_status AS st ON st.stream_id = s.id";
 
 fn status_from_row(row: &Row<'_>) -> rusqlite::Result<StreamStatus> {
@@ -32,6 +33,7 @@ fn status_from_row(row: &Row<'_>) -> rusqlite::Result<StreamStatus> {
         width: row.get::<_, Option<i64>>(10)?.map(u32_from_sql),
         height: row.get::<_, Option<i64>>(11)?.map(u32_from_sql),
         last_up_ms: row.get(12)?,
+        monitored_since_ms: row.get(13)?,
     })
 }
 

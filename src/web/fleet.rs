@@ -130,19 +130,33 @@ fn duration_ms(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The display health of a stream from its config and stored status.
-pub fn display_health(stream: &StreamConfig, status: Option<&StreamStatus>, now_ms: i64) -> DisplayHealth {
+/// The display health of a stream from its config and stored status. A stream the monitor owes
+/// heartbeats to (since it took the stream on, or, with no row at all, since the config file
+/// last changed: `config_changed_ms`) and has not written one for [`STALE_AFTER_HEARTBEATS`]
+/// intervals is stale, never-probed or not: a stream must not sit at "unknown" while nothing
+/// probes it.
+pub fn display_health(
+    stream: &StreamConfig,
+    status: Option<&StreamStatus>,
+    now_ms: i64,
+    config_changed_ms: Option<i64>,
+) -> DisplayHealth {
     if !stream.enabled {
         return DisplayHealth::Disabled;
     }
-    let Some(status) = status else {
-        return DisplayHealth::Unknown;
-    };
-    let (Some(health), Some(last_ts_ms)) = (status.health, status.last_ts_ms) else {
-        return DisplayHealth::Unknown;
-    };
     let stale_after = duration_ms(stream.heartbeat).saturating_mul(i64::from(STALE_AFTER_HEARTBEATS));
-    if now_ms.saturating_sub(last_ts_ms) > stale_after {
+    let overdue = |since_ms: i64| now_ms.saturating_sub(since_ms) > stale_after;
+    let last = status.and_then(|status| Some((status.health?, status.last_ts_ms?)));
+    let Some((health, last_ts_ms)) = last else {
+        let owed_since = status
+            .and_then(|status| status.monitored_since_ms)
+            .or(config_changed_ms);
+        return match owed_since {
+            Some(since_ms) if overdue(since_ms) => DisplayHealth::Stale,
+            _ => DisplayHealth::Unknown,
+        };
+    };
+    if overdue(last_ts_ms) {
         return DisplayHealth::Stale;
     }
     match health {
@@ -152,8 +166,20 @@ pub fn display_health(stream: &StreamConfig, status: Option<&StreamStatus>, now_
     }
 }
 
-fn summarize(stream: &StreamConfig, status: Option<StreamStatus>, now_ms: i64) -> StreamSummary {
-    let health = display_health(stream, status.as_ref(), now_ms);
+/// When the config file last changed (Unix ms), for [`display_health`].
+fn config_changed_ms(config: &Config) -> Option<i64> {
+    let modified = std::fs::metadata(&config.path).ok()?.modified().ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since_epoch.as_millis()).ok()
+}
+
+fn summarize(
+    stream: &StreamConfig,
+    status: Option<StreamStatus>,
+    now_ms: i64,
+    config_changed_ms: Option<i64>,
+) -> StreamSummary {
+    let health = display_health(stream, status.as_ref(), now_ms, config_changed_ms);
     StreamSummary {
         name: stream.name.clone(),
         url: stream.url.as_ref().map(|url| url.redacted()),
@@ -225,11 +251,12 @@ pub fn load_with(
     } else {
         HashMap::new()
     };
+    let changed_ms = config_changed_ms(config);
     Ok(config
         .streams
         .iter()
         .map(|stream| {
-            let mut summary = summarize(stream, statuses.remove(&stream.name), now_ms);
+            let mut summary = summarize(stream, statuses.remove(&stream.name), now_ms, changed_ms);
             if let Some(id) = summary.stream_id() {
                 summary.uptime_24h = Some(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.uptime_7d = Some(uptime_7d.get(&id).copied().unwrap_or_default());
@@ -259,7 +286,12 @@ pub fn load_one(
     let Some(stream) = config.streams.iter().find(|stream| stream.name == name) else {
         return Ok(None);
     };
-    let mut summary = summarize(stream, store.status_by_name(name)?, now_ms);
+    let mut summary = summarize(
+        stream,
+        store.status_by_name(name)?,
+        now_ms,
+        config_changed_ms(config),
+    );
     if let Some(id) = summary.stream_id() {
         let (from_24h, to) = uptime_window(now_ms, DAY_MS);
         let (from_7d, _) = uptime_window(now_ms, 7 * DAY_MS);
@@ -327,6 +359,7 @@ mod tests {
             width: None,
             height: None,
             last_up_ms: None,
+            monitored_since_ms: Some(0),
         }
     }
 
@@ -334,15 +367,50 @@ mod tests {
     fn stale_after_three_missed_heartbeats() {
         let config = stream(true);
         let up = status(Health::Up, 0);
-        assert_eq!(display_health(&config, Some(&up), 45_000), DisplayHealth::Up);
-        assert_eq!(display_health(&config, Some(&up), 45_001), DisplayHealth::Stale);
-        assert_eq!(display_health(&config, None, 0), DisplayHealth::Unknown);
         assert_eq!(
-            display_health(&stream(false), Some(&up), 0),
+            display_health(&config, Some(&up), 45_000, None),
+            DisplayHealth::Up
+        );
+        assert_eq!(
+            display_health(&config, Some(&up), 45_001, None),
+            DisplayHealth::Stale
+        );
+        assert_eq!(display_health(&config, None, 0, None), DisplayHealth::Unknown);
+        assert_eq!(
+            display_health(&stream(false), Some(&up), 0, None),
             DisplayHealth::Disabled
         );
         let down = status(Health::Down, 0);
-        assert_eq!(display_health(&config, Some(&down), 1), DisplayHealth::Down);
+        assert_eq!(display_health(&config, Some(&down), 1, None), DisplayHealth::Down);
+    }
+
+    #[test]
+    fn a_stream_never_probed_goes_stale_once_the_monitor_owes_it_three_heartbeats() {
+        let config = stream(true);
+        let never_probed = StreamStatus {
+            health: None,
+            since_ms: None,
+            last_ts_ms: None,
+            monitored_since_ms: Some(100_000),
+            ..status(Health::Up, 0)
+        };
+        assert_eq!(
+            display_health(&config, Some(&never_probed), 145_000, None),
+            DisplayHealth::Unknown
+        );
+        assert_eq!(
+            display_health(&config, Some(&never_probed), 145_001, None),
+            DisplayHealth::Stale
+        );
+        // No row at all: the monitor never took the stream on since the config changed.
+        assert_eq!(
+            display_health(&config, None, 145_000, Some(100_000)),
+            DisplayHealth::Unknown
+        );
+        assert_eq!(
+            display_health(&config, None, 145_001, Some(100_000)),
+            DisplayHealth::Stale
+        );
     }
 
     #[test]
