@@ -83,4 +83,6 @@ async fn a_snapshot_is_a_clean_jpeg_of_the_stream() {
         .await
         .expect_err("no such mount");
     assert_eq!(failure.reason, Some(Reason::NotFound));
+    // The server goes when the test ends: not while a TEARDOWN is still in flight.
+    assert!(reaper.drain(Duration::from_secs(3), 2), "teardowns finish");
 }

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{MjpegTestServer, RtspTestServer, DEMO_PASSWORD, DEMO_USER};
 use streampulse::pipeline::{PipelineError, TemplateLibrary};
-use streampulse::probe::{probe, Health, ProbeOutcome, ProbeRequest, Reaper, Reason};
+use streampulse::probe::{probe_with_teardown, Health, ProbeOutcome, ProbeRequest, Reaper, Reason};
 use streampulse::url::CameraUrl;
+
+/// Teardowns take 1–10 ms on loopback, ~100 ms against a frozen server (teardown-timeout).
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(3);
 
 fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) -> ProbeRequest {
     ProbeRequest {
@@ -27,8 +30,17 @@ fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) 
     }
 }
 
+/// Probes, then waits for the pipeline's teardown, so no test drops its server while a TEARDOWN
+/// is still in flight.
 async fn run(request: &ProbeRequest) -> ProbeOutcome {
-    probe(request, &Reaper::new()).await
+    let (outcome, teardown) = probe_with_teardown(request, &Reaper::new()).await;
+    if let Some(teardown) = teardown {
+        assert!(
+            teardown.wait(TEARDOWN_LIMIT).await,
+            "teardown within {TEARDOWN_LIMIT:?}"
+        );
+    }
+    outcome
 }
 
 fn assert_degraded(outcome: &ProbeOutcome, reason: Reason, detail: &str) {

@@ -1,5 +1,5 @@
 //! An RTSP camera on `127.0.0.1`, built on gst-rtsp-server, with its own glib main loop on a
-//! dedicated thread.
+//! dedicated thread; client connections are served on that loop too (no client thread pool).
 //!
 //! Mounts (H.264 from `x264enc tune=zerolatency speed-preset=ultrafast`, keyframe every 2 s,
 //! live `videotestsrc`, 320x240 at 15 fps unless configured):
@@ -24,7 +24,7 @@ use gstreamer::glib::translate::IntoGlib;
 use gstreamer_rtsp_server as rtsp_server;
 use gstreamer_rtsp_server::prelude::*;
 use rtsp_server::gst_rtsp::{RTSPAuthMethod, RTSPLowerTrans};
-use rtsp_server::{RTSPAuth, RTSPFilterResult, RTSPMediaFactory, RTSPServer, RTSPToken};
+use rtsp_server::{RTSPAuth, RTSPFilterResult, RTSPMediaFactory, RTSPServer, RTSPThreadPool, RTSPToken};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -277,6 +277,13 @@ impl RtspTestServer {
         server.set_address(&LOOPBACK.to_string());
         server.set_service(&self.port.to_string());
         server.set_backlog(LISTEN_BACKLOG);
+        // Clients on the server's own loop, not on gst-rtsp-server's client thread pool: `stop()`
+        // closes them from this loop, and a pool thread mid-read when its connection is closed
+        // spins forever in GStreamer 1.22 (`g_pollable_input_stream_read_nonblocking` criticals).
+        // Clients are non-blocking sources, so one loop serves a thousand of them.
+        let client_threads = RTSPThreadPool::new();
+        client_threads.set_max_threads(0);
+        server.set_thread_pool(Some(&client_threads));
         configure_mounts(&server, &self.config)?;
 
         let context = glib::MainContext::new();
