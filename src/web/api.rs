@@ -140,11 +140,20 @@ fn time_range(
     Ok((from_ms, to_ms))
 }
 
+/// Always 200 while the web server answers (restarting it fixes nothing); `status` is
+/// `degraded` while the monitor reports a full disk, with the details under `store`.
 pub async fn healthz(state: Arc<WebState>) -> Response {
     let config_ok = state.config_problem().is_none();
+    let store = state.store_health();
+    let status = if store.disk_full() { "degraded" } else { "ok" };
     json_response(
         StatusCode::OK,
-        &json!({"status": "ok", "config_valid": config_ok, "version": env!("CARGO_PKG_VERSION")}),
+        &json!({
+            "status": status,
+            "config_valid": config_ok,
+            "version": env!("CARGO_PKG_VERSION"),
+            "store": store.healthz_json(),
+        }),
     )
 }
 
@@ -168,7 +177,8 @@ pub async fn metrics(state: Arc<WebState>, headers: HeaderMap) -> Response {
         Err(error) => Err(error),
     };
     match text {
-        Ok(text) => {
+        Ok(mut text) => {
+            text.push_str(&state.store_health().metrics());
             let mut response = Response::new(text.into());
             response
                 .headers_mut()

@@ -6,7 +6,8 @@
 //! [`filters`] says which request goes where and who may ask, [`pages`] and [`api`] answer,
 //! [`views`] renders handlebars templates, [`fleet`] and [`charts`] shape store data for them,
 //! [`editor`] edits the config file safely, [`accounts`], [`csrf`] and [`throttle`] keep it
-//! private, [`metrics`] and [`snapshot`] serve the monitoring integrations.
+//! private, [`metrics`] and [`snapshot`] serve the monitoring integrations, [`store_health`]
+//! reads the monitor's report of a full disk.
 
 pub mod accounts;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod pages;
 pub mod pct;
 pub mod snapshot;
+pub mod store_health;
 pub mod throttle;
 pub mod views;
 
@@ -258,6 +260,12 @@ impl WebState {
 
     pub fn config_problem(&self) -> Option<String> {
         lock(&self.config).disk_problem.clone()
+    }
+
+    /// The monitor's report on the store (a full disk) and the database's free space; a small
+    /// file read and a `statvfs`, cheap enough for every request.
+    pub fn store_health(&self) -> store_health::StoreHealth {
+        store_health::StoreHealth::read(&self.db_path, self.now_ms())
     }
 
     pub fn session_limits(&self) -> SessionLimits {

@@ -49,6 +49,8 @@ struct Layout {
     nav: &'static str,
     /// The config file on disk is invalid (the last valid one is in use).
     config_problem: Option<String>,
+    /// The monitor reports a full disk: heartbeats held in memory, some perhaps lost.
+    store_problem: Option<String>,
     refresh_seconds: Option<u32>,
 }
 
@@ -64,6 +66,7 @@ fn layout(
         csrf: principal.and_then(|p| p.csrf_token().map(str::to_string)),
         nav,
         config_problem: principal.and_then(|_| state.config_problem()),
+        store_problem: principal.and_then(|_| state.store_health().banner(state.config().timezone)),
         refresh_seconds: None,
     }
 }
