@@ -319,3 +319,41 @@ async fn names_with_slashes_spaces_and_percent_signs_are_addressable() {
         "links are encoded"
     );
 }
+
+/// A stream the monitor owes heartbeats to but never probed turns stale after three intervals,
+/// whether the monitor registered it (and then its task died) or never took it on at all.
+#[tokio::test]
+async fn never_probed_streams_turn_stale_once_three_heartbeats_are_overdue() {
+    let fixture = Fixture::new(&standard_config());
+    let token = fixture.token("tests");
+    let summary = |list: &Value| list["summary"].clone();
+
+    // Fresh config, nothing registered: the monitor has had no time yet.
+    let list = json(&fixture.get_with_token("/api/v1/streams", &token).await);
+    assert_eq!(summary(&list)["unknown"], 4, "{list:#}");
+    assert_eq!(summary(&list)["stale"], 0, "{list:#}");
+
+    // Gate was taken on by a monitor (40 days ago) and never got a heartbeat; the config file
+    // is 10 minutes old (heartbeat 15 s), so the others are overdue too.
+    fixture.seed(&["Gate"], |_| Vec::new());
+    let ten_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(&fixture.config_path)
+        .and_then(|file| file.set_modified(ten_minutes_ago))
+        .expect("set the config's mtime");
+    let list = json(&fixture.get_with_token("/api/v1/streams", &token).await);
+    assert_eq!(summary(&list)["stale"], 4, "{list:#}");
+    assert_eq!(summary(&list)["unknown"], 0, "{list:#}");
+    let gate = &list["streams"][0];
+    assert_eq!((&gate["name"], &gate["health"]), (&Value::from("Gate"), &Value::from("stale")));
+
+    let metrics = body(&fixture.get_with_token("/metrics", &token).await);
+    for line in [
+        "streampulse_stream_stale{stream=\"Gate\"} 1",
+        "streampulse_stream_stale{stream=\"Lobby\"} 1",
+        "streampulse_streams{state=\"stale\"} 4",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+}
