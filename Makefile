@@ -31,6 +31,11 @@ build: deps
 release: deps
 	$(CARGO) build --locked --release
 
+# The tests run with GLib criticals fatal: a failed library assertion (like issue 9's RTSP
+# server spin) aborts the test binary or the e2e demo instead of passing silently. Tests only:
+# `make demo` and `make run` keep GLib's default.
+test test-e2e: export G_DEBUG := fatal-criticals
+
 ## test: formatting and clippy, then every test — unit, integration (real GStreamer, SQLite,
 ## loopback servers), browser
 test: deps lint

@@ -25,6 +25,7 @@ import { chromium } from "playwright-core";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const BIN = process.env.STREAMPULSE_BIN || path.join(ROOT, "target", "debug", "streampulse");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const { G_DEBUG: _streampulseOnly, ...BROWSER_ENV } = process.env;
 const OUT = process.env.E2E_OUT || path.join(ROOT, "target", "e2e");
 /// The demo cameras' passwords (src/demo/mod.rs: DEMO_PASSWORD; the "wrong password" camera's).
 /// No page may ever show them. `wrong` alone is a word the pages use, so look for it in a URL.
@@ -234,6 +235,8 @@ describe("StreamPulse web UI in headless Chromium", () => {
     // A persistent context gets its own fresh --user-data-dir (Playwright refuses the flag itself).
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
+      // `make test-e2e` makes GLib criticals fatal for StreamPulse, not for the browser.
+      env: BROWSER_ENV,
       headless: true,
       chromiumSandbox: false,
       args: CHROMIUM_ARGS,
