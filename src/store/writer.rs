@@ -463,7 +463,7 @@ impl Writer {
                     dropped = full.dropped,
                     full_for_s = full.since.elapsed().as_secs(),
                     error = %full.error,
-                    "the disk is still full: heartbeats held in memory, oldest dropped beyond the buffer"
+                    "the disk is still full: heartbeats are held in memory (dropped: the oldest, beyond the buffer)"
                 );
             }
             let refresh = Duration::from_millis(STATUS_REFRESH_WHILE_FULL_MS.unsigned_abs());
