@@ -47,6 +47,26 @@ impl CameraUrl {
         }
     }
 
+    /// Why the user name or password cannot be used as written, if so. Never quotes them.
+    pub fn credentials_problem(&self) -> Option<&'static str> {
+        let (_, rest) = self.0.split_once("://")?;
+        let (userinfo, _, _) = split_authority(rest);
+        let userinfo = userinfo?;
+        if has_malformed_escape(userinfo) {
+            return Some(
+                "the user name or password has a '%' that is not followed by two hex digits \
+                 (write a literal % as %25)",
+            );
+        }
+        if percent_encoding::percent_decode_str(userinfo)
+            .decode_utf8()
+            .is_err()
+        {
+            return Some("the user name or password decodes to bytes that are not UTF-8 text");
+        }
+        None
+    }
+
     /// `host:port` with the scheme's default port filled in, for diagnostics.
     pub fn host_port(&self) -> Option<(String, u16)> {
         let scheme = self.scheme()?;
@@ -146,22 +166,22 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// Decodes `%XX` escapes byte-wise (a multi-byte character after `%` is kept as it is); bytes
+/// that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A `%` not followed by two hex digits.
+fn has_malformed_escape(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    bytes.iter().enumerate().any(|(i, &byte)| {
+        byte == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 #[cfg(test)]
@@ -203,6 +223,39 @@ mod tests {
             redact_text("at 'rtsp://a:b/c@h/x' failed"),
             "at 'rtsp://a:***@h/x' failed"
         );
+    }
+
+    #[test]
+    fn a_multibyte_character_after_a_percent_sign_is_not_a_panic() {
+        // Used to slice inside 'é' and panic, printing the password (issue 12).
+        let url = CameraUrl::new("rtsp://u:%aé@host/x");
+        assert_eq!(url.credentials(), Some(("u".into(), Some("%aé".into()))));
+        assert!(url.credentials_problem().is_some());
+        assert_eq!(url.to_string(), "rtsp://u:***@host/x");
+        let not_utf8 = CameraUrl::new("rtsp://u:%ff@host/x").credentials_problem();
+        assert!(not_utf8.is_some_and(|p| p.contains("UTF-8")), "{not_utf8:?}");
+        assert_eq!(
+            CameraUrl::new("rtsp://u:a%25b%40@host/x").credentials_problem(),
+            None
+        );
+        assert_eq!(CameraUrl::new("rtsp://host/x").credentials_problem(), None);
+    }
+
+    proptest::proptest! {
+        /// No text in a URL field can panic any of its readers.
+        #[test]
+        fn every_reader_takes_any_text(text in "\\PC*") {
+            let url = CameraUrl::new(text.clone());
+            let _ = (url.scheme(), url.credentials(), url.host_port(), url.without_credentials());
+            let _ = (url.credentials_problem(), url.redacted(), redact_text(&text));
+        }
+
+        /// Percent escapes and multi-byte characters in any mix, where the panic was.
+        #[test]
+        fn userinfo_of_escapes_and_unicode(userinfo in "[%0-9a-fA-Fé😀:]{0,12}") {
+            let url = CameraUrl::new(format!("rtsp://{userinfo}@cam/x"));
+            let _ = (url.credentials(), url.credentials_problem(), url.host_port());
+        }
     }
 
     #[test]

@@ -300,6 +300,44 @@ fn validate_names_file_line_and_field_of_every_problem() {
     );
 }
 
+/// 30,000 levels of `- - - …` (about 60 KB) used to overflow the stack (rc 134); nesting is now
+/// limited while the YAML is read, and refused with the file and line.
+#[test]
+fn validate_refuses_deep_nesting_without_crashing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [
+        ("block.yaml", format!("streams:\n  {}x\n", "- ".repeat(30_000))),
+        (
+            "flow.yaml",
+            format!("streams: {}{}\n", "[".repeat(30_000), "]".repeat(30_000)),
+        ),
+        (
+            "mixed.yaml",
+            format!(
+                "streams:\n{}",
+                (0..3_000)
+                    .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+                    .collect::<String>()
+            ),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write config");
+        let arg = path.to_str().expect("a UTF-8 path");
+        let finished = run(&["validate", "--config", arg], Duration::from_secs(20));
+        assert_eq!(finished.code(), Some(1), "{name}: {finished:#?}");
+        let output = finished.all_output();
+        assert!(
+            output.contains(&format!("{arg}:")),
+            "{name}: no file and line in:\n{output}"
+        );
+        assert!(
+            output.contains("nested more than 64 deep") || output.contains("YAML syntax error"),
+            "{name}: {output}"
+        );
+    }
+}
+
 #[test]
 fn validate_accepts_the_shipped_config() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml");
@@ -493,4 +531,34 @@ fn status_counts_heartbeats_stamped_by_an_ntp_clock_ahead_of_the_system_clock() 
         .wait_timeout(Duration::from_secs(6))
         .expect("stops on SIGTERM");
     assert_eq!(status.code(), Some(0));
+}
+
+/// `%` + hex digit + a multi-byte character in a password made `check` panic (rc 101) and print
+/// the password; `validate` accepted it. Now it is refused with file and line, unquoted.
+#[test]
+fn validate_refuses_undecodable_credentials_without_printing_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        "ntp_server: 127.0.0.1:9\nstreams:\n  - name: Gate\n    url: rtsp://u:%aé-Pw@127.0.0.1:9/x\n",
+    )
+    .expect("write config");
+    let arg = path.to_str().expect("a UTF-8 path");
+    let finished = run(&["validate", "--config", arg], Duration::from_secs(20));
+    let output = finished.all_output();
+    assert_eq!(finished.code(), Some(1), "{output}");
+    assert!(output.contains(&format!("{arg}:4: streams[0].url: ")), "{output}");
+    assert!(
+        output.contains("'%' that is not followed by two hex digits"),
+        "{output}"
+    );
+    assert!(!output.contains("-Pw"), "validate printed the password: {output}");
+
+    let url = format!("rtsp://u:%aé-Pw@127.0.0.1:{}/x", streampulse::demo::closed_port());
+    let finished = run(&["check", &url], Duration::from_secs(30));
+    let output = finished.all_output();
+    assert_ne!(finished.code(), Some(101), "check panicked: {output}");
+    assert!(output.contains("u:***@127.0.0.1"), "{output}");
+    assert!(!output.contains("-Pw"), "check printed the password: {output}");
 }

@@ -320,6 +320,22 @@ async fn an_invalid_edit_is_refused_with_every_problem_and_nothing_written() {
         .await;
     assert_eq!(response.status(), 400);
     assert!(body(&response).contains("class=\"config-error\""));
+    // 5,000 levels of nesting (10 KB) used to overflow the web worker's stack and kill the process.
+    let deep = format!("{masked}\nextra:\n  {}x\n", "- ".repeat(5_000));
+    let response = fixture
+        .post(
+            "/config",
+            Some(&session.cookie),
+            &[
+                ("csrf", &session.csrf),
+                ("text", &deep),
+                ("version", &version_of(&page)),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = body(&response);
+    assert!(html.contains("nested more than 64 deep"), "{html}");
     // A masked URL whose host was changed cannot get its password back.
     let moved = masked.replace("192.0.2.10:554", "192.0.2.99:554");
     let response = fixture

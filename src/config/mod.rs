@@ -10,6 +10,9 @@ mod suggest;
 mod tree;
 mod validate;
 
+/// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
+pub(crate) use tree::read_events as read_yaml_events;
+
 use crate::url::CameraUrl;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -12,6 +12,11 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Nodes a document may expand to. Aliases copy their anchor's subtree, so without a cap a few
 /// lines of nested aliases (the "billion laughs") would exhaust memory in the web editor.
 const MAX_NODES: usize = 100_000;
+/// Deepest nesting of lists and mappings a document may have; a StreamPulse config needs four.
+/// yaml-rust2's `Parser::load` recurses once per level, and so would anything walking the tree,
+/// so a few KB of `- - - …` would overflow the stack: the limit is enforced while the events are
+/// read, before anything recursive sees them.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Node {
@@ -69,14 +74,7 @@ impl Node {
 /// Parses one YAML document. `Ok(None)` for a file with no content (empty or only comments).
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, Problem> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        return Err(Problem {
-            line: Some(e.marker().line()),
-            field: String::new(),
-            message: format!("YAML syntax error: {}", e.info()),
-        });
-    }
+    read_events(text, &mut builder, true)?;
     if let Some(problem) = builder.error {
         return Err(problem);
     }
@@ -89,6 +87,47 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, Problem> {
         });
     }
     Ok(builder.documents.pop())
+}
+
+/// Feeds `receiver` the events of `text` without recursing (unlike `Parser::load`), refusing
+/// nesting deeper than [`MAX_DEPTH`] with the line where it goes too deep. `multi`: read every
+/// document, else stop after the first.
+pub(crate) fn read_events(
+    text: &str,
+    receiver: &mut impl MarkedEventReceiver,
+    multi: bool,
+) -> Result<(), Problem> {
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| Problem {
+            line: Some(e.marker().line()),
+            field: String::new(),
+            message: format!("YAML syntax error: {}", e.info()),
+        })?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Problem {
+                        line: Some(mark.line()),
+                        field: String::new(),
+                        message: format!(
+                            "lists and mappings nested more than {MAX_DEPTH} deep; a StreamPulse \
+                             config needs four levels at most"
+                        ),
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let last = matches!(event, Event::StreamEnd) || (!multi && matches!(event, Event::DocumentEnd));
+        receiver.on_event(event, mark);
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 enum Frame {
@@ -282,6 +321,20 @@ fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_limited_while_reading_with_the_line_where_it_goes_too_deep() {
+        let nested = |levels: usize| format!("a:\n{}x\n", "- ".repeat(levels));
+        // The top mapping is one level, each `- ` another.
+        assert!(parse(&nested(MAX_DEPTH - 1)).is_ok());
+        let problem = parse(&nested(MAX_DEPTH)).expect_err("one level too deep");
+        assert_eq!(problem.line, Some(2), "{problem}");
+        assert!(problem.message.contains("nested more than 64 deep"), "{problem}");
+        // Far beyond: refused, not a stack overflow (the recursive loader crashed at ~5,000).
+        assert!(parse(&nested(200_000)).is_err());
+        let flow = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&flow).is_err());
+    }
 
     fn map_keys(node: &Node) -> Vec<(String, usize)> {
         match &node.value {

@@ -610,7 +610,7 @@ impl Check<'_> {
                 Some(_) => match url.host_port() {
                     None => Some("the URL's host or port is malformed".to_string()),
                     Some((host, _)) if host.is_empty() => Some("the URL has no host".to_string()),
-                    Some(_) => None,
+                    Some(_) => url.credentials_problem().map(str::to_string),
                 },
             }
         };

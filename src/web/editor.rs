@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::Marker;
 
 use super::accounts::{hex, random_hex};
@@ -210,8 +210,7 @@ fn char_at(text: &str, char_index: usize) -> Option<char> {
 
 fn layout(text: &str) -> Result<StreamsLayout, String> {
     let mut events = Events::default();
-    Parser::new_from_str(text)
-        .load(&mut events, false)
+    crate::config::read_yaml_events(text, &mut events, false)
         .map_err(|e| format!("the file is not valid YAML ({e}); fix it in the editor first"))?;
     let events = events.0;
     let Some(root) = events
