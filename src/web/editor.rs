@@ -31,20 +31,13 @@ pub fn mask(text: &str) -> String {
     redact_text(text)
 }
 
-/// The byte ranges of what follows each `://` up to the end of that URL (whitespace or a
-/// quote), as [`redact_text`] sees URLs.
+/// The byte ranges of what follows each `://` up to the end of that URL, exactly as
+/// [`redact_text`] sees URLs.
 fn url_tails(text: &str) -> Vec<(usize, usize)> {
-    let mut tails = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = text[from..].find("://") {
-        let start = from + pos + 3;
-        let len = text[start..]
-            .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
-            .unwrap_or(text.len() - start);
-        tails.push((start, start + len));
-        from = start + len;
-    }
-    tails
+    crate::url::url_spans(text)
+        .into_iter()
+        .map(|span| (span.start, span.end))
+        .collect()
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
