@@ -13,7 +13,7 @@ APT_PACKAGES := pkg-config build-essential \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	ffmpeg chromium
 
-.PHONY: deps build release test test-e2e lint run demo bench bench-web clean
+.PHONY: deps build release test test-e2e lint run demo bench bench-web soak clean
 
 ## deps: install the Debian packages above that are missing (idempotent; no-op when all present)
 deps:
@@ -74,6 +74,15 @@ bench: release
 ## it builds once in target/bench-web/ (about 2 GB; BENCH_WEB_REBUILD=1 builds it again)
 bench-web: deps
 	$(CARGO) bench --locked --bench web
+
+## soak: 200 streams (good, flapping, silent, broken, frozen) at a 5 s heartbeat with the web
+## loaded every second; RSS, threads, fds and DB size every minute; fails if RSS grows >= 5% after
+## warm-up, threads or fds climb, or a due heartbeat is missing. Report in target/soak-report.md.
+## Knobs: SOAK_MINUTES=10 (README figures: 60), SOAK_STREAMS=200, SOAK_HEARTBEAT_SECONDS=5,
+## SOAK_SAMPLE_SECONDS=60, SOAK_WARMUP_SECONDS (default max(120, 20% of the run)); a 2-minute smoke:
+## SOAK_MINUTES=2 SOAK_SAMPLE_SECONDS=20 SOAK_WARMUP_SECONDS=40 make soak
+soak: release
+	$(CARGO) bench --locked --bench soak
 
 clean:
 	$(CARGO) clean
