@@ -887,3 +887,32 @@ fn processes_opening_a_new_database_at_once_all_succeed() {
         }
     }
 }
+
+/// The database and its `-wal`/`-shm` hold session and token hashes: never world-readable, even
+/// under a permissive umask (issue 12).
+#[test]
+fn database_files_are_not_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("streams.db");
+    let mut store = Store::open(&db).expect("open");
+    let ids = store
+        .resolve_streams(
+            &[StreamIdentity {
+                config_id: None,
+                name: "Gate".into(),
+                url_redacted: None,
+                url_fingerprint: None,
+            }],
+            0,
+        )
+        .expect("resolve");
+    assert_eq!(ids.len(), 1);
+    for name in ["streams.db", "streams.db-wal", "streams.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o007, 0, "{name} is world-accessible: {mode:o}");
+    }
+}

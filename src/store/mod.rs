@@ -79,6 +79,12 @@ pub enum StoreError {
     WriterStopped,
     #[error("cannot start the store writer thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("cannot create database {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -242,6 +248,29 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Permissions of a database this process creates: it holds session and token hashes and camera
+/// names, so not world-readable. SQLite gives the `-wal` and `-shm` files the database's mode.
+const DATABASE_MODE: u32 = 0o640;
+
+/// Creates the database file with [`DATABASE_MODE`] when it does not exist yet (whatever the
+/// umask says; an existing file keeps its mode).
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(DATABASE_MODE)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 impl Store {
     /// Opens the database for writing, creating the file if needed, and applies pending
     /// migrations.
@@ -251,6 +280,7 @@ impl Store {
             path: path.clone(),
             source,
         };
+        create_private(&path)?;
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         // Switching a new file to WAL needs an exclusive lock, and SQLite answers "busy" at once,
