@@ -18,6 +18,8 @@ fn main() {
             2
         }
     };
+    // Counts of library messages held back by the rate limit since its last window.
+    streampulse::logging::flush_suppressed();
     std::process::exit(code);
 }
 
