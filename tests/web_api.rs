@@ -91,7 +91,7 @@ async fn heartbeats_take_iso_or_epoch_times_and_reject_bad_ones() {
     );
     assert_eq!(all["heartbeats"][0]["ts_ms"], now - 15 * SECOND, "newest first");
     let from = now - 5 * MINUTE;
-    let iso = streampulse::web::fleet::iso_utc(from);
+    let iso = streampulse::fleet::iso_utc(from);
     let by_iso = json(
         &fixture
             .get_with_token(

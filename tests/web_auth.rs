@@ -248,7 +248,7 @@ async fn no_setup_link_once_a_user_exists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("config.yaml");
     std::fs::write(&config_path, standard_config()).expect("write");
-    let accounts = streampulse::web::accounts::Accounts::open(&dir.path().join("streams.db"))
+    let accounts = streampulse::store::accounts::Accounts::open(&dir.path().join("streams.db"))
         .expect("accounts")
         .with_hasher(cheap_hasher());
     accounts.add_user("admin", PASSWORD, 0).expect("add");
@@ -502,7 +502,7 @@ async fn api_tokens_authenticate_scripts() {
             .status(),
         401
     );
-    let accounts = streampulse::web::accounts::Accounts::open(&fixture.db_path).expect("accounts");
+    let accounts = streampulse::store::accounts::Accounts::open(&fixture.db_path).expect("accounts");
     accounts.revoke_token("grafana").expect("revoke");
     assert_eq!(
         fixture.get_with_token("/api/v1/streams", &token).await.status(),

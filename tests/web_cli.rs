@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use streampulse::web::accounts::Accounts;
+use streampulse::store::accounts::Accounts;
 
 fn streampulse(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_streampulse"))

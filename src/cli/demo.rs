@@ -6,8 +6,9 @@ use crate::demo::{
     MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer, DEMO_PASSWORD, DEMO_USER,
 };
 use crate::monitor::{Monitor, MonitorOptions};
+use crate::store::accounts::{random_hex, Accounts};
 use crate::store::Store;
-use crate::web::{self, accounts::random_hex, accounts::Accounts, WebOptions, WebState};
+use crate::web::{self, WebOptions, WebState};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;

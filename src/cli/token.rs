@@ -1,8 +1,8 @@
 //! `streampulse token create|list|revoke`: API tokens for scripts and Prometheus, sent as
 //! `Authorization: Bearer …`. A token is printed once at creation; only its hash is stored.
 
-use crate::web::accounts::Accounts;
-use crate::web::fleet::iso_utc;
+use crate::fleet::iso_utc;
+use crate::store::accounts::Accounts;
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]

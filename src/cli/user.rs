@@ -6,7 +6,7 @@
 
 use crate::clock::system_now_ms;
 use crate::config;
-use crate::web::accounts::{check_password, Accounts};
+use crate::store::accounts::{check_password, Accounts};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -129,7 +129,7 @@ fn run_on(db: &Path, action: UserAction) -> anyhow::Result<i32> {
     let accounts = Accounts::open(db).with_context(|| format!("cannot open {}", db.display()))?;
     match action {
         UserAction::Add { name } => {
-            crate::web::accounts::check_user_name(&name)?;
+            crate::store::accounts::check_user_name(&name)?;
             let password = read_new_password(&format!("Password for {name}: "))?;
             accounts.add_user(&name, &password, system_now_ms())?;
             eprintln!("user {name} created");

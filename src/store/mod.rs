@@ -9,6 +9,7 @@
 //! `heartbeat_hourly`, `outages` and `probe_counts`, so pages answer from those small tables and
 //! never scan raw heartbeats over long ranges. All times are UTC milliseconds since the epoch.
 
+pub mod accounts;
 mod monitor_status;
 mod queries;
 mod schema;

@@ -9,14 +9,12 @@
 //! private, [`metrics`] and [`snapshot`] serve the monitoring integrations, [`store_health`]
 //! reads the monitor's report of a full disk.
 
-pub mod accounts;
 pub mod api;
 pub mod charts;
 pub mod compress;
 pub mod csrf;
 pub mod editor;
 pub mod filters;
-pub mod fleet;
 pub mod metrics;
 pub mod pages;
 pub mod pct;
@@ -24,6 +22,10 @@ pub mod snapshot;
 pub mod store_health;
 pub mod throttle;
 pub mod views;
+
+// Moved out of `web` (issue 10); re-exported while `web` is reshaped.
+pub use crate::fleet;
+pub use crate::store::accounts;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use bytes::Bytes;
 use streampulse::probe::{Health, Reason, TimeoutStage};
 use streampulse::store::{Heartbeat, Store, StreamIdentity};
-use streampulse::web::accounts::Accounts;
+use streampulse::store::accounts::Accounts;
 use streampulse::web::filters::routes;
 use streampulse::web::{pct, WebOptions, WebState};
 use warp::filters::BoxedFilter;
