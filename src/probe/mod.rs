@@ -1,9 +1,12 @@
 //! Probing one stream: a GStreamer pipeline from a template, a hard deadline, and an outcome.
 
 mod classify;
+mod diagnosis;
+pub mod grade;
 pub mod outcome;
 pub mod quality;
 mod run;
+mod session;
 pub mod teardown;
 
 pub use outcome::{Health, ProbeOutcome, Reason, TimeoutStage};

@@ -45,10 +45,6 @@ pub fn summarize(sample: &gst::Sample) -> Option<PictureSummary> {
     let info = gst_video::VideoInfo::from_caps(caps).ok()?;
     let buffer = sample.buffer()?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
-    let (width, height) = (info.width() as usize, info.height() as usize);
-    if width == 0 || height == 0 {
-        return None;
-    }
     // Where the luma of pixel x sits in a row, per layout.
     let (plane, pixel_stride, offset) = match info.format() {
         gst_video::VideoFormat::I420
@@ -65,7 +61,41 @@ pub fn summarize(sample: &gst::Sample) -> Option<PictureSummary> {
     };
     let data = frame.plane_data(plane).ok()?;
     let stride = usize::try_from(*info.stride().first()?).ok()?;
+    summarize_luma(&LumaPlane {
+        data,
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride,
+        pixel_stride,
+        offset,
+    })
+}
 
+/// A picture's luma as laid out in memory: the luma of pixel (x, y) is at
+/// `y * stride + x * pixel_stride + offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct LumaPlane<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub pixel_stride: usize,
+    pub offset: usize,
+}
+
+/// Summarises a luma plane (no GStreamer involved); `None` when it is empty.
+pub fn summarize_luma(plane: &LumaPlane<'_>) -> Option<PictureSummary> {
+    let LumaPlane {
+        data,
+        width,
+        height,
+        stride,
+        pixel_stride,
+        offset,
+    } = *plane;
+    if width == 0 || height == 0 {
+        return None;
+    }
     let mut grid_sum = vec![0u64; GRID_COLUMNS * GRID_ROWS];
     let mut grid_count = vec![0u64; GRID_COLUMNS * GRID_ROWS];
     let (mut sum, mut sum_squares, mut count) = (0u64, 0u64, 0u64);

@@ -1,0 +1,419 @@
+//! One pipeline being watched: the appsink handing frames over a channel, pad probes on the
+//! sources (did any data arrive?) and decoders (one thread, skip to the next keyframe, count
+//! compressed bytes), and the one bus stream. [`ProbeSession::first_frame`] waits for the first
+//! frame, a bus error, EOS or the tokio deadline; [`ProbeSession::sample_window`] then watches the
+//! stream for the configured window. The caller hands the pipeline back to the reaper.
+
+use super::diagnosis::{error_outcome, timeout_outcome, ConnectCheck, RtspProgress};
+use super::grade::{Seen, WindowSeen};
+use super::quality;
+use super::{Health, ProbeOutcome, ProbeRequest, Reason};
+use futures::StreamExt;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Which frame answers the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FrameWanted {
+    /// The first decoded frame: proves the stream flows.
+    First,
+    /// The first frame the decoder did not flag as corrupt: joining a live H.264 stream between
+    /// keyframes gives garbage pictures until the next keyframe, so snapshots wait for a clean one.
+    Clean,
+}
+
+/// What the appsink saw: a decoded frame and when it arrived.
+pub(super) struct ArrivedFrame {
+    pub at: Instant,
+    pub sample: gst::Sample,
+}
+
+/// A pipeline with its watchers attached.
+pub(super) struct ProbeSession {
+    pipeline: gst::Pipeline,
+    frames: mpsc::Receiver<ArrivedFrame>,
+    /// Frames accepted by the appsink, including those the channel had no room for.
+    frames_counted: Arc<AtomicU64>,
+    /// Set when any source element first pushes data.
+    data_seen: Arc<AtomicBool>,
+    /// Compressed bytes into the decoders; counted only when there is a sample window.
+    encoded_bytes: Option<Arc<AtomicU64>>,
+    messages: gst::bus::BusStream,
+    progress: RtspProgress,
+}
+
+impl ProbeSession {
+    /// Attaches the watchers to a built (not yet playing) pipeline. With a zero `window` the first
+    /// frame ends the stream's work. On failure the pipeline comes back for teardown.
+    pub(super) fn attach(
+        pipeline: gst::Pipeline,
+        sink: &gst_app::AppSink,
+        wanted: FrameWanted,
+        window: Duration,
+    ) -> Result<ProbeSession, (gst::Pipeline, ProbeOutcome)> {
+        // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
+        let (frame_tx, frames) = mpsc::channel::<ArrivedFrame>(2);
+        let frames_counted = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&frames_counted);
+        // While set, decoders get no delta frames: after a corrupt picture (joined mid-GOP) only
+        // the next keyframe is decoded, so the picture checks see a clean frame at little CPU cost.
+        let skip_deltas = Arc::new(AtomicBool::new(wanted == FrameWanted::Clean));
+        let skip = Arc::clone(&skip_deltas);
+        // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
+        sink.set_sync(false);
+        sink.set_max_buffers(1);
+        sink.set_drop(true);
+        sink.set_property("enable-last-sample", false);
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if !acceptable(&sample, wanted) {
+                        skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let _ = frame_tx.try_send(ArrivedFrame {
+                        at: Instant::now(),
+                        sample,
+                    });
+                    if window.is_zero() {
+                        // The frame answers the probe; stop upstream work until teardown.
+                        Err(gst::FlowError::Eos)
+                    } else {
+                        Ok(gst::FlowSuccess::Ok)
+                    }
+                })
+                .build(),
+        );
+        let data_seen = watch_source_data(&pipeline);
+        prepare_decoders(&pipeline, skip_deltas);
+        let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
+        let Some(bus) = pipeline.bus() else {
+            return Err((
+                pipeline,
+                ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"),
+            ));
+        };
+        let messages = bus.stream();
+        Ok(ProbeSession {
+            pipeline,
+            frames,
+            frames_counted,
+            data_seen,
+            encoded_bytes,
+            messages,
+            progress: RtspProgress::default(),
+        })
+    }
+
+    /// The pipeline, for the reaper; the watchers go with the rest of the session.
+    pub(super) fn into_pipeline(self) -> gst::Pipeline {
+        self.pipeline
+    }
+
+    /// Sets the pipeline playing and waits for the first acceptable frame, a bus error, EOS or
+    /// `deadline`. A timeout says at which stage the camera stuck, using a connect check started
+    /// halfway.
+    pub(super) async fn first_frame(
+        &mut self,
+        request: &ProbeRequest,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<ArrivedFrame, ProbeOutcome> {
+        if let Err(e) = self.pipeline.set_state(gst::State::Playing) {
+            // The bus usually holds the real reason (e.g. a device that cannot open).
+            if let Some(bus) = self.pipeline.bus() {
+                while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                    if let gst::MessageView::Error(err) = msg.view() {
+                        return Err(error_outcome(err, request, deadline).await);
+                    }
+                }
+            }
+            return Err(ProbeOutcome::down(
+                Reason::Pipeline,
+                format!("pipeline would not start: {e}"),
+            ));
+        }
+        let diagnose_at = started + request.timeout / 2;
+        let mut connect_check: Option<ConnectCheck> = None;
+        loop {
+            tokio::select! {
+                biased;
+                Some(frame) = self.frames.recv() => return Ok(frame),
+                msg = self.messages.next() => {
+                    let Some(msg) = msg else { continue };
+                    match msg.view() {
+                        gst::MessageView::Error(err) => return Err(error_outcome(err, request, deadline).await),
+                        gst::MessageView::Eos(_) => {
+                            return Err(ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived"));
+                        }
+                        gst::MessageView::Progress(p) => self.progress.note(p),
+                        _ => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(diagnose_at.into()), if connect_check.is_none() => {
+                    // Halfway through with no frame: find out, in parallel, whether the camera's
+                    // port even answers.
+                    connect_check = Some(ConnectCheck::start(request.url.as_ref(), deadline));
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let diagnosis = match connect_check.take() {
+                        Some(check) => check.finish(),
+                        None => super::classify::ConnectDiagnosis::NotApplicable,
+                    };
+                    let data_seen = self.data_seen.load(Ordering::Relaxed);
+                    return Err(timeout_outcome(request, &self.progress, data_seen, diagnosis));
+                }
+            }
+        }
+    }
+
+    /// The `up` outcome the first frame proves: latency, codec, size.
+    pub(super) fn up_outcome(&self, frame: &ArrivedFrame, started: Instant) -> ProbeOutcome {
+        let latency_ms = frame.at.saturating_duration_since(started).as_millis() as u64;
+        let caps = frame.sample.caps();
+        let (width, height) = caps
+            .and_then(|caps| caps.structure(0))
+            .map(|s| (s.get::<i32>("width").ok(), s.get::<i32>("height").ok()))
+            .unwrap_or((None, None));
+        ProbeOutcome {
+            health: Health::Up,
+            latency_ms: Some(latency_ms),
+            reason: None,
+            message: String::new(),
+            codec: stream_codec(&self.pipeline, caps),
+            width: width.and_then(|w| u32::try_from(w).ok()),
+            height: height.and_then(|h| u32::try_from(h).ok()),
+            fps: None,
+            bitrate_kbps: None,
+            picture: None,
+        }
+    }
+
+    /// What the picture checks judge, from the first frame on: the first clean frame, and over
+    /// a non-zero `window` (never past `deadline`) the frames counted, the compressed bytes and
+    /// the last clean frame. A bus error or EOS ends the window early: what arrived is judged.
+    pub(super) async fn sample_window(
+        &mut self,
+        first: &ArrivedFrame,
+        window: Duration,
+        deadline: Instant,
+    ) -> Seen {
+        // A corrupt first frame (joined between keyframes) proves the stream flows but shows no
+        // real picture: without a sample window there is nothing clean to judge. Waiting for the
+        // next keyframe here would hold every probe for up to a GOP and starve the pool of a
+        // large fleet.
+        let mut reference: Option<(Instant, gst::Sample)> =
+            (!is_corrupt(&first.sample)).then(|| (first.at, first.sample.clone()));
+        let mut seen = Seen {
+            caps_fps: caps_framerate(first.sample.caps()),
+            ..Seen::default()
+        };
+        if !window.is_zero() {
+            let frames_at_first = self.frames_counted.load(Ordering::Relaxed);
+            let window_end = (first.at + window).min(deadline);
+            let mut last: Option<ArrivedFrame> = None;
+            loop {
+                tokio::select! {
+                    Some(frame) = self.frames.recv() => {
+                        if is_corrupt(&frame.sample) {
+                            continue;
+                        }
+                        if reference.is_none() {
+                            reference = Some((frame.at, frame.sample));
+                        } else {
+                            last = Some(frame);
+                        }
+                    }
+                    msg = self.messages.next() => {
+                        // The stream broke after delivering video: judge what arrived.
+                        if msg.is_some_and(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(window_end.into()) => break,
+                }
+            }
+            let frames = self
+                .frames_counted
+                .load(Ordering::Relaxed)
+                .saturating_sub(frames_at_first);
+            let span = Instant::now().saturating_duration_since(first.at);
+            let last = match (&last, &reference) {
+                (Some(last), Some((reference_at, _))) => quality::summarize(&last.sample)
+                    .map(|summary| (summary, last.at.saturating_duration_since(*reference_at))),
+                _ => None,
+            };
+            seen.window = Some(WindowSeen {
+                frames,
+                span,
+                encoded_bytes: self
+                    .encoded_bytes
+                    .as_ref()
+                    .map(|bytes| bytes.load(Ordering::Relaxed)),
+                last,
+            });
+        }
+        seen.reference = reference.and_then(|(_, sample)| quality::summarize(&sample));
+        seen
+    }
+}
+
+/// Whether a frame can answer the probe. Compressed frames (the nodecode template) count only
+/// from a keyframe; for snapshots, frames the decoder flagged corrupt are skipped.
+fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
+    let Some(buffer) = sample.buffer() else {
+        return false;
+    };
+    let raw = sample
+        .caps()
+        .and_then(|c| c.structure(0))
+        .is_some_and(|s| s.name().starts_with("video/x-raw"));
+    if !raw && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+        return false;
+    }
+    !(wanted == FrameWanted::Clean && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
+}
+
+fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
+    let rate = caps?.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    (rate.numer() > 0 && rate.denom() > 0).then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
+}
+
+/// Decoders as a probe wants them. libav decoders default to one thread per core plus frame
+/// threading, which holds frames back and, across a fleet of short-lived pipelines, multiplies
+/// threads: a probe decodes a handful of frames, one thread is cheaper. And while `skip_deltas`
+/// is set, delta frames are dropped before the decoder, so only the next keyframe is decoded.
+fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
+    for_each_decoder(pipeline, move |decoder| {
+        let is_libav = decoder.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+        if is_libav && decoder.find_property("max-threads").is_some() {
+            decoder.set_property("max-threads", 1i32);
+        }
+        if let Some(pad) = decoder.static_pad("sink") {
+            let skip = Arc::clone(&skip_deltas);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if !skip.load(Ordering::Relaxed) {
+                    return gst::PadProbeReturn::Ok;
+                }
+                match info.buffer() {
+                    Some(buffer) if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                        gst::PadProbeReturn::Drop
+                    }
+                    _ => {
+                        skip.store(false, Ordering::Relaxed);
+                        gst::PadProbeReturn::Ok
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Calls `setup` on every real decoder of the pipeline: those the description names, and those
+/// decodebin creates later.
+fn for_each_decoder(pipeline: &gst::Pipeline, setup: impl Fn(&gst::Element) + Send + Sync + 'static) {
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        if is_decoder(&element) {
+            setup(&element);
+        }
+    }
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        if is_decoder(element) {
+            setup(element);
+        }
+    });
+}
+
+/// decodebin calls itself a decoder too; only real decoders (not bins) count.
+fn is_decoder(element: &gst::Element) -> bool {
+    !element.is::<gst::Bin>() && element.factory().is_some_and(|f| f.klass().contains("Decoder"))
+}
+
+/// Counts the compressed bytes entering the decoders, for the bitrate over the sample window.
+fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&bytes);
+    for_each_decoder(pipeline, move |decoder| {
+        if let Some(pad) = decoder.static_pad("sink") {
+            let counter = Arc::clone(&counter);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    counter.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    });
+    bytes
+}
+
+fn is_corrupt(sample: &gst::Sample) -> bool {
+    sample
+        .buffer()
+        .is_some_and(|b| b.flags().contains(gst::BufferFlags::CORRUPTED))
+}
+
+/// Marks when any source element first pushes data (HTTP body bytes, a device's first buffer).
+fn watch_source_data(pipeline: &gst::Pipeline) -> Arc<AtomicBool> {
+    let seen = Arc::new(AtomicBool::new(false));
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        let is_source = element.factory().is_some_and(|f| f.klass().contains("Source"));
+        if !is_source {
+            continue;
+        }
+        for pad in element.src_pads() {
+            let seen = Arc::clone(&seen);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                seen.store(true, Ordering::Relaxed);
+                gst::PadProbeReturn::Remove
+            });
+        }
+    }
+    seen
+}
+
+/// The codec the camera sends: the input caps of the pipeline's decoder (or of the sink when the
+/// template does not decode).
+fn stream_codec(pipeline: &gst::Pipeline, sink_caps: Option<&gst::CapsRef>) -> Option<String> {
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        if !is_decoder(&element) {
+            continue;
+        }
+        let caps = element.static_pad("sink").and_then(|pad| pad.current_caps());
+        if let Some(name) = caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .map(|s| s.name().to_string())
+        {
+            return Some(codec_name(&name));
+        }
+    }
+    let name = sink_caps?.structure(0)?.name().to_string();
+    (name != "video/x-raw").then(|| codec_name(&name))
+}
+
+fn codec_name(media_type: &str) -> String {
+    let short = media_type
+        .strip_prefix("video/x-")
+        .or_else(|| media_type.strip_prefix("image/"));
+    short.unwrap_or(media_type).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_names_are_short() {
+        assert_eq!(codec_name("video/x-h264"), "h264");
+        assert_eq!(codec_name("image/jpeg"), "jpeg");
+        assert_eq!(codec_name("application/x-rtp"), "application/x-rtp");
+    }
+}
