@@ -4,11 +4,15 @@
 //! Two stages: [`raw`] checks the shape (known keys, types) of a tree parsed by [`tree`], which
 //! keeps every value's line; [`validate`] checks meaning and builds the [`Config`]. Both collect
 //! every problem instead of stopping at the first, so one `streampulse validate` run shows them all.
+//! [`Watcher`] reloads the file when it changes, for the monitor and the web alike.
 
 mod raw;
 mod suggest;
 mod tree;
 mod validate;
+mod watch;
+
+pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
 pub(crate) use tree::read_events as read_yaml_events;
@@ -212,11 +216,14 @@ pub fn format_problems(path: &std::path::Path, problems: &[Problem]) -> String {
 
 /// Reads and validates the config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    parse(&read_text(path)?, path)
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// Validates config text as if it were the file at `path`: the web editor calls this before

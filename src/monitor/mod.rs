@@ -1,18 +1,21 @@
 //! The monitor process: keeps one task per enabled stream on its own cadence, runs probes under a
 //! bounded pool, writes each outcome as a heartbeat, logs state changes, and reloads the config
-//! file when it changes (refusing an invalid one and keeping the old).
+//! file when it changes (refusing an invalid one and keeping the old). [`lifecycle`] holds the
+//! steps of [`Monitor::run`]: start-up, reload, pruning, shutdown.
 
+mod lifecycle;
 mod schedule;
 mod supervise;
 
 pub use schedule::{phase_for, Cadence};
 pub use supervise::PanicInjection;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError, StreamConfig};
 use crate::pipeline::TemplateLibrary;
 use crate::probe::{probe_with_teardown, Health, ProbeOutcome, ProbeRequest, Reaper};
-use crate::store::{self, Heartbeat, StoreError, StreamIdentity, WriterHandle, WriterOptions};
+use crate::store::{Heartbeat, StoreError, StreamIdentity, WriterHandle};
+use lifecycle::Running;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,12 +27,8 @@ use tokio::time::Instant;
 
 /// How often the config file is checked for changes.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// How long start-up waits for the first NTP answer before probing on the system clock.
-const FIRST_NTP_WAIT: Duration = Duration::from_secs(2);
 /// A probe keeps its pool slot at most this long waiting for its pipeline's teardown.
 const TEARDOWN_HOLD: Duration = Duration::from_millis(250);
-/// How often old raw heartbeats are pruned.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Schedule-lag samples kept for statistics (a ring; old ones are overwritten).
 const LAG_SAMPLES_KEPT: usize = 100_000;
 
@@ -134,169 +133,27 @@ impl Monitor {
     }
 
     /// Runs until `shutdown` turns true, then lets probes in flight finish, writes their
-    /// heartbeats and returns.
+    /// heartbeats and returns. Meanwhile it polls the config file and prunes old heartbeats.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), MonitorError> {
-        let mut config = config::load(&self.options.config_path)?;
-        let db_path = self
-            .options
-            .db_path
-            .clone()
-            .unwrap_or_else(|| config.database.clone());
-        let (writer, writer_thread) = store::spawn_writer(
-            &db_path,
-            WriterOptions {
-                disk_full_buffer: config.disk_full_buffer,
-                ..WriterOptions::default()
-            },
-        )?;
-        tracing::info!(
-            "monitoring {} stream(s) from {}, heartbeats in {}",
-            config.streams.iter().filter(|s| s.enabled).count(),
-            config.path.display(),
-            db_path.display()
-        );
-
-        let clock = Clock::new();
-        if let Ok(offset_ms) = clock::query_offset_ms(&config.ntp_server, FIRST_NTP_WAIT).await {
-            clock.set_offset(offset_ms);
-        }
-        let (mut ntp_stop, mut ntp_task) = start_ntp(&clock, &config);
-
-        let shared = Arc::new(Shared {
-            clock: Arc::clone(&clock),
-            reaper: Reaper::new(),
-            probe_slots: Arc::new(Semaphore::new(config.max_concurrent_probes)),
-            writer: writer.clone(),
-            stats: Arc::clone(&self.stats),
-            panic_injection: self.options.panic_injection.clone(),
-        });
-        let mut pool_size = config.max_concurrent_probes;
-        let mut fleet: HashMap<String, StreamTask> = HashMap::new();
-        apply_config(&config, &shared, &mut fleet).await?;
-
-        let mut watcher = ConfigWatcher::new(&self.options.config_path);
-        let mut next_prune = Instant::now() + Duration::from_secs(60);
+        let (mut watcher, config) = config::Watcher::load(&self.options.config_path)?;
+        let mut running = Running::start(config, &self.options, &self.stats).await?;
         loop {
             tokio::select! {
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() { break; }
                 }
                 _ = tokio::time::sleep(self.options.config_poll_interval) => {
-                    if let Some(text) = watcher.changed_text() {
-                        match config::parse(&text, &self.options.config_path) {
-                            Ok(new_config) => {
-                                if new_config.ntp_server != config.ntp_server
-                                    || new_config.ntp_interval != config.ntp_interval
-                                {
-                                    let _ = ntp_stop.send(true);
-                                    (ntp_stop, ntp_task) = start_ntp(&clock, &new_config);
-                                }
-                                resize_pool(&shared.probe_slots, &mut pool_size, new_config.max_concurrent_probes);
-                                if new_config.database != config.database && self.options.db_path.is_none() {
-                                    tracing::warn!("the database path changed in the config; it takes effect at the next restart");
-                                }
-                                apply_config(&new_config, &shared, &mut fleet).await?;
-                                config = new_config;
-                                self.stats.reloads.fetch_add(1, Ordering::Relaxed);
-                                tracing::info!("config reloaded: {} stream(s) monitored", fleet.len());
-                            }
-                            Err(error) => {
-                                self.stats.rejected_reloads.fetch_add(1, Ordering::Relaxed);
-                                tracing::error!("config change refused, still running the previous one: {error}");
-                            }
-                        }
+                    if let Some(loaded) = watcher.changed() {
+                        running.reload(loaded, &self.options).await?;
                     }
-                    if Instant::now() >= next_prune {
-                        next_prune = Instant::now() + PRUNE_INTERVAL;
-                        prune_old(&shared, config.retention);
-                    }
+                    running.prune_when_due();
                 }
             }
         }
-
-        tracing::info!("stopping: letting probes in flight finish");
-        let _ = ntp_stop.send(true);
-        ntp_task.abort();
-        let longest_probe = fleet
-            .values()
-            .map(|t| t.config.probe_timeout)
-            .max()
-            .unwrap_or_default();
-        let handles: Vec<JoinHandle<()>> = fleet
-            .into_values()
-            .map(|task| {
-                let _ = task.stop.send(true);
-                task.handle
-            })
-            .collect();
-        let all_done = futures::future::join_all(handles);
-        if tokio::time::timeout(longest_probe + TEARDOWN_HOLD + Duration::from_secs(2), all_done)
-            .await
-            .is_err()
-        {
-            tracing::warn!("some probes did not finish in time; their heartbeats are lost");
-        }
-        let flushed = tokio::task::spawn_blocking(move || {
-            let result = writer.shutdown();
-            let _ = writer_thread.join();
-            result
-        })
-        .await;
-        match flushed {
-            Ok(Ok(())) => tracing::info!("all heartbeats written; bye"),
-            Ok(Err(e)) => tracing::error!("writing the last heartbeats failed: {e}"),
-            Err(e) => tracing::error!("writer shutdown failed: {e}"),
-        }
-        // One summary line for `make bench` (benches/fleet.rs), which reads it from the log.
-        let mut lags = self.stats.take_lags_ms();
-        lags.sort_unstable();
-        let lag_at = |per_mille: usize| {
-            let index = (lags.len() * per_mille / 1000).min(lags.len().saturating_sub(1));
-            lags.get(index).copied().unwrap_or(0)
-        };
-        tracing::info!(
-            probes = self.stats.probes.load(Ordering::Relaxed),
-            probes_up = self.stats.probes_up.load(Ordering::Relaxed),
-            lag_p50_ms = lag_at(500),
-            lag_p99_ms = lag_at(990),
-            lag_max_ms = lags.last().copied().unwrap_or(0),
-            "probe summary"
-        );
+        running.shutdown().await;
+        lifecycle::log_summary(&self.stats);
         Ok(())
     }
-}
-
-fn start_ntp(clock: &Arc<Clock>, config: &Config) -> (watch::Sender<bool>, JoinHandle<()>) {
-    let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(clock::run_sync_loop(
-        Arc::clone(clock),
-        config.ntp_server.clone(),
-        config.ntp_interval,
-        stop_rx,
-    ));
-    (stop, task)
-}
-
-/// Grows or shrinks the probe pool to `wanted` slots.
-fn resize_pool(slots: &Semaphore, current: &mut usize, wanted: usize) {
-    if wanted > *current {
-        slots.add_permits(wanted - *current);
-    } else if wanted < *current {
-        // Only free permits can be forgotten; probes in flight keep theirs until they end.
-        slots.forget_permits(*current - wanted);
-    }
-    *current = wanted;
-}
-
-fn prune_old(shared: &Arc<Shared>, retention: Option<Duration>) {
-    let Some(retention) = retention else { return };
-    let cutoff = shared.clock.now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    let writer = shared.writer.clone();
-    tokio::task::spawn_blocking(move || match writer.prune(cutoff) {
-        Ok(0) => {}
-        Ok(rows) => tracing::info!("pruned {rows} heartbeat(s) older than the retention"),
-        Err(e) => tracing::warn!("pruning old heartbeats failed: {e}"),
-    });
 }
 
 /// How the store recognises each configured stream (by `id:`, name or credential-free URL), in
@@ -498,46 +355,5 @@ fn describe(outcome: &ProbeOutcome) -> String {
             }
             parts.join(", ")
         }
-    }
-}
-
-/// Notices when the config file's content changes (polling: works on every filesystem and with
-/// editors that replace the file by rename).
-struct ConfigWatcher {
-    path: PathBuf,
-    last_stamp: Option<(std::time::SystemTime, u64)>,
-    last_text: Option<String>,
-}
-
-impl ConfigWatcher {
-    fn new(path: &std::path::Path) -> ConfigWatcher {
-        let mut watcher = ConfigWatcher {
-            path: path.to_path_buf(),
-            last_stamp: None,
-            last_text: None,
-        };
-        watcher.last_stamp = watcher.stamp();
-        watcher.last_text = std::fs::read_to_string(path).ok();
-        watcher
-    }
-
-    fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
-        let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
-    }
-
-    /// The new text when the file changed since the last call.
-    fn changed_text(&mut self) -> Option<String> {
-        let stamp = self.stamp();
-        if stamp == self.last_stamp {
-            return None;
-        }
-        self.last_stamp = stamp;
-        let text = std::fs::read_to_string(&self.path).ok()?;
-        if self.last_text.as_deref() == Some(text.as_str()) {
-            return None;
-        }
-        self.last_text = Some(text.clone());
-        Some(text)
     }
 }

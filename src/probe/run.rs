@@ -190,7 +190,10 @@ async fn run(
             let result = watch(&mut session, request, started, deadline, wanted, window).await;
             (result, session.into_pipeline())
         }
-        Err((pipeline, outcome)) => (Err(outcome), pipeline),
+        Err(pipeline) => (
+            Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus")),
+            pipeline,
+        ),
     };
     let teardown = reaper.dispose(pipeline);
     (result, Some(teardown))

@@ -49,13 +49,14 @@ pub(super) struct ProbeSession {
 
 impl ProbeSession {
     /// Attaches the watchers to a built (not yet playing) pipeline. With a zero `window` the first
-    /// frame ends the stream's work. On failure the pipeline comes back for teardown.
+    /// frame ends the stream's work. A pipeline without a bus cannot be watched: it comes back,
+    /// for teardown.
     pub(super) fn attach(
         pipeline: gst::Pipeline,
         sink: &gst_app::AppSink,
         wanted: FrameWanted,
         window: Duration,
-    ) -> Result<ProbeSession, (gst::Pipeline, ProbeOutcome)> {
+    ) -> Result<ProbeSession, gst::Pipeline> {
         // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
         let (frame_tx, frames) = mpsc::channel::<ArrivedFrame>(2);
         let frames_counted = Arc::new(AtomicU64::new(0));
@@ -95,10 +96,7 @@ impl ProbeSession {
         prepare_decoders(&pipeline, skip_deltas);
         let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
         let Some(bus) = pipeline.bus() else {
-            return Err((
-                pipeline,
-                ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"),
-            ));
+            return Err(pipeline);
         };
         let messages = bus.stream();
         Ok(ProbeSession {

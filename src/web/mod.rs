@@ -137,7 +137,7 @@ impl WebOptions {
 /// The config as last read from disk, re-read when the file changes.
 struct ConfigCache {
     config: Arc<Config>,
-    stamp: Option<(SystemTime, u64)>,
+    watcher: config::Watcher,
     /// Why the file on disk could not be used, when it is invalid (the last valid config stays
     /// in use meanwhile).
     disk_problem: Option<String>,
@@ -175,16 +175,11 @@ impl std::fmt::Debug for WebState {
     }
 }
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
 impl WebState {
     /// Loads the config, opens (creating or migrating) the database and the templates. When no
     /// user exists yet, a one-time setup token is made; [`serve`] logs the link.
     pub fn new(options: WebOptions) -> Result<Arc<WebState>, WebError> {
-        let config = config::load(&options.config_path)?;
+        let (watcher, config) = config::Watcher::load(&options.config_path)?;
         let db_path = options.db_path.clone().unwrap_or_else(|| config.database.clone());
         let accounts = Accounts::open(&db_path)?;
         let setup_token = (accounts.user_count()? == 0).then(|| accounts::random_hex(24));
@@ -192,7 +187,7 @@ impl WebState {
         Ok(Arc::new(WebState {
             config_path: options.config_path.clone(),
             config: Mutex::new(ConfigCache {
-                stamp: file_stamp(&options.config_path),
+                watcher,
                 config: Arc::new(config),
                 disk_problem: None,
             }),
@@ -240,22 +235,19 @@ impl WebState {
     /// one in use (and is reported by [`WebState::config_problem`]).
     pub fn config(&self) -> Arc<Config> {
         let mut cache = lock(&self.config);
-        let stamp = file_stamp(&self.config_path);
-        if stamp != cache.stamp {
-            cache.stamp = stamp;
-            match config::load(&self.config_path) {
-                Ok(config) => {
-                    cache.config = Arc::new(config);
-                    cache.disk_problem = None;
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        "config file changed but is not valid; keeping the last valid one: {}",
-                        redact_text(&error.to_string())
-                    );
-                    cache.disk_problem = Some(redact_text(&error.to_string()));
-                }
+        match cache.watcher.changed() {
+            Some(Ok(config)) => {
+                cache.config = Arc::new(config);
+                cache.disk_problem = None;
             }
+            Some(Err(error)) => {
+                tracing::warn!(
+                    "config file changed but is not valid; keeping the last valid one: {}",
+                    redact_text(&error.to_string())
+                );
+                cache.disk_problem = Some(redact_text(&error.to_string()));
+            }
+            None => {}
         }
         Arc::clone(&cache.config)
     }
