@@ -37,9 +37,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{RtspTestServer, SharedMount, SntpTestServer};
+use streampulse::heartbeat::Health;
 use streampulse::monitor::phase_for;
 use streampulse::probe::quality::{self, Observation};
-use streampulse::probe::Health;
 use support::{cpu_model, env_number, load_average, percentile, target_dir};
 
 /// Path of the one mount every probe reads.

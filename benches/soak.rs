@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use streampulse::demo::{
     closed_port, MjpegTestServer, RtspTestServer, SharedMount, SilentTcpServer, SntpTestServer,
 };
-use streampulse::probe::Health;
+use streampulse::heartbeat::Health;
 use streampulse::web::filters::SESSION_COOKIE;
 use support::{
     anonymous_memory_kb, cpu_model, cpu_ticks, env_number, load_average, log_tail, open_fds, percentile,

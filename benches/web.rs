@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streampulse::clock::system_now_ms;
 use streampulse::config;
+use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::monitor::{phase_for, stream_identities};
-use streampulse::probe::{Health, Reason, TimeoutStage};
-use streampulse::store::{Heartbeat, Store};
+use streampulse::store::Store;
 use streampulse::web::accounts::Accounts;
 use streampulse::web::filters::SESSION_COOKIE;
 use streampulse::web::{fleet, WebOptions, WebState};
@@ -241,16 +241,19 @@ impl Camera {
         Heartbeat {
             stream_id: self.stream_id,
             ts_ms,
-            health,
-            latency_ms,
-            reason,
-            message: reason.map(|r| self.down_message(r)).unwrap_or_default(),
-            codec: video.then(|| self.codec.to_string()),
-            width: video.then_some(self.size.0),
-            height: video.then_some(self.size.1),
             ntp_synced: true,
-            fps: None,
-            bitrate_kbps: None,
+            outcome: ProbeOutcome {
+                health,
+                latency_ms,
+                reason,
+                message: reason.map(|r| self.down_message(r)).unwrap_or_default(),
+                codec: video.then(|| self.codec.to_string()),
+                width: video.then_some(self.size.0),
+                height: video.then_some(self.size.1),
+                fps: None,
+                bitrate_kbps: None,
+                picture: None,
+            },
         }
     }
 
@@ -335,18 +338,18 @@ impl<'a> OldHistory<'a> {
             };
         }
         let hour = &mut self.hours[index];
-        match beat.health {
+        match beat.outcome.health {
             Health::Up => hour.up += 1,
             Health::Degraded => hour.degraded += 1,
             Health::Down => hour.down += 1,
         }
-        if let Some(latency) = beat.latency_ms {
+        if let Some(latency) = beat.outcome.latency_ms {
             let latency = latency as i64;
             hour.latency_sum_ms += latency;
             hour.latency_count += 1;
             hour.latency_max_ms = Some(hour.latency_max_ms.map_or(latency, |max| max.max(latency)));
         }
-        let outcome = match (beat.health, beat.reason) {
+        let outcome = match (beat.outcome.health, beat.outcome.reason) {
             (Health::Up, _) => "up",
             (Health::Degraded, _) => "degraded",
             (Health::Down, Some(reason)) => reason.code(),
@@ -354,15 +357,15 @@ impl<'a> OldHistory<'a> {
         };
         *self.counts[index].entry(outcome).or_default() += 1;
         let previous = self.last_health[index];
-        if beat.health == Health::Down && previous != Some(Health::Down) {
+        if beat.outcome.health == Health::Down && previous != Some(Health::Down) {
             self.tx.execute(
                 "INSERT INTO outages (stream_id, start_ms, end_ms, reason, message) VALUES (?1, ?2, NULL, ?3, ?4)",
-                params![beat.stream_id, beat.ts_ms, beat.reason.map(Reason::code), beat.message],
+                params![beat.stream_id, beat.ts_ms, beat.outcome.reason.map(Reason::code), beat.outcome.message],
             )?;
-        } else if beat.health != Health::Down && previous == Some(Health::Down) {
+        } else if beat.outcome.health != Health::Down && previous == Some(Health::Down) {
             self.close_outage(beat.stream_id, beat.ts_ms)?;
         }
-        self.last_health[index] = Some(beat.health);
+        self.last_health[index] = Some(beat.outcome.health);
         Ok(())
     }
 

@@ -75,6 +75,11 @@ impl Clock {
     }
 }
 
+/// One hour in milliseconds: the granularity of the store's rollups.
+pub const HOUR_MS: i64 = 3_600_000;
+/// One day in milliseconds: the span of the 24 h uptime figures.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// The system clock in UTC milliseconds, without NTP correction (one-shot commands, which do not
 /// wait for an NTP answer).
 pub fn system_now_ms() -> i64 {
@@ -328,6 +333,26 @@ fn format_utc_offset(offset: UtcOffset) -> String {
     )
 }
 
+/// RFC 3339 UTC text of a timestamp (`2026-11-25T14:00:00Z`), for the API and the CLI; the
+/// milliseconds as a number when out of range.
+pub fn iso_utc(ts_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ts_ms.to_string())
+}
+
+/// `15 s`, `4 min`, `3 h 5 min`, `2 d 4 h`: how long something has lasted.
+pub fn human_duration(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds / 60),
+        3600..86_400 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
+    }
+}
+
 /// A time given to the API: milliseconds since the epoch (`1795615200000`) or an RFC 3339 /
 /// ISO 8601 time with a zone (`2026-11-25T14:00:00Z`, `2026-11-25T19:30:00+05:30`), as UTC ms.
 pub fn parse_time_param(s: &str) -> Result<i64, ClockError> {
@@ -346,6 +371,16 @@ pub fn parse_time_param(s: &str) -> Result<i64, ClockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_utc_times_read_naturally() {
+        assert_eq!(human_duration(15_000), "15 s");
+        assert_eq!(human_duration(240_000), "4 min");
+        assert_eq!(human_duration(3 * HOUR_MS + 300_000), "3 h 5 min");
+        assert_eq!(human_duration(2 * DAY_MS + 4 * HOUR_MS), "2 d 4 h");
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_500), "1970-01-01T00:00:01.5Z");
+    }
 
     #[test]
     fn clock_applies_offset_and_reports_sync() {

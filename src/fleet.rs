@@ -1,5 +1,9 @@
-//! The fleet as pages and the API show it: the configured streams, matched by name to their
-//! status in the store, with freshness, uptime and a latency sparkline.
+//! The one view of the fleet: each configured stream, matched by name to its status in the
+//! store, with its [`State`], since when, uptime figures and a latency sparkline. `status`, the
+//! pages, the API and `/metrics` all read it, so they give the same answer.
+//!
+//! Two uptime figures, defined once in [`UptimeFigures`]: `uptime` is the share of heartbeats
+//! that delivered video (up or degraded), `healthy` the share that were plainly up.
 //!
 //! Everything here comes from the small tables (`stream_status`, hourly rollups, the latest few
 //! heartbeats per stream through the primary key), never from a scan of raw heartbeats, so the
@@ -7,21 +11,29 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{DAY_MS, HOUR_MS};
 use crate::config::{Config, StreamConfig};
-use crate::probe::Health;
-use crate::store::{floor_hour, LatencySeries, Store, StoreError, StreamStatus, Uptime, HOUR_MS};
+use crate::heartbeat::Health;
+use crate::store::{floor_hour, LatencySeries, Store, StoreError, StreamStatus, Uptime};
 use crate::url::redact_text;
+
+// Moved to `clock` (issue 10); re-exported while `web` is reshaped.
+pub use crate::clock::{human_duration, iso_utc};
 
 /// A stream whose latest heartbeat is older than this many heartbeat intervals is "stale": the
 /// monitor stopped or lags, so its last status cannot be trusted.
 pub const STALE_AFTER_HEARTBEATS: u32 = 3;
 /// Heartbeats per sparkline.
 pub const SPARKLINE_POINTS: usize = 40;
-const DAY_MS: i64 = 86_400_000;
 
-/// What a person should believe about a stream right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisplayHealth {
+/// What a person should believe about a stream right now: its `state` everywhere (`status`,
+/// pages, API, metrics). Unlike a probe's [`Health`], it knows about the monitor going quiet,
+/// streams never probed and disabled ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
     Up,
     Degraded,
     Down,
@@ -33,42 +45,40 @@ pub enum DisplayHealth {
     Disabled,
 }
 
-impl DisplayHealth {
-    pub const ALL: [DisplayHealth; 6] = [
-        DisplayHealth::Up,
-        DisplayHealth::Degraded,
-        DisplayHealth::Down,
-        DisplayHealth::Stale,
-        DisplayHealth::Unknown,
-        DisplayHealth::Disabled,
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Up,
+        State::Degraded,
+        State::Down,
+        State::Stale,
+        State::Unknown,
+        State::Disabled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            DisplayHealth::Up => "up",
-            DisplayHealth::Degraded => "degraded",
-            DisplayHealth::Down => "down",
-            DisplayHealth::Stale => "stale",
-            DisplayHealth::Unknown => "unknown",
-            DisplayHealth::Disabled => "disabled",
+            State::Up => "up",
+            State::Degraded => "degraded",
+            State::Down => "down",
+            State::Stale => "stale",
+            State::Unknown => "unknown",
+            State::Disabled => "disabled",
         }
     }
 
-    pub fn parse(text: &str) -> Option<DisplayHealth> {
-        DisplayHealth::ALL
-            .into_iter()
-            .find(|health| health.as_str() == text)
+    pub fn parse(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|state| state.as_str() == text)
     }
 
     /// How it reads on a page.
     pub fn label(self) -> &'static str {
         match self {
-            DisplayHealth::Up => "Up",
-            DisplayHealth::Degraded => "Degraded",
-            DisplayHealth::Down => "Down",
-            DisplayHealth::Stale => "Stale",
-            DisplayHealth::Unknown => "Not probed yet",
-            DisplayHealth::Disabled => "Disabled",
+            State::Up => "Up",
+            State::Degraded => "Degraded",
+            State::Down => "Down",
+            State::Stale => "Stale",
+            State::Unknown => "Not probed yet",
+            State::Disabled => "Disabled",
         }
     }
 }
@@ -82,14 +92,35 @@ pub struct StreamSummary {
     pub enabled: bool,
     pub pipeline: String,
     pub heartbeat_ms: i64,
-    pub health: DisplayHealth,
+    pub state: State,
     /// The store's row, when the stream has one.
     pub status: Option<StreamStatus>,
     /// The latest message, credentials masked.
     pub message: String,
-    pub uptime_24h: Option<Uptime>,
-    pub uptime_7d: Option<Uptime>,
+    /// Over the last 24 hours and 7 days ([`uptime_window`]); empty without a store row.
+    pub last_24h: UptimeFigures,
+    pub last_7d: UptimeFigures,
     pub sparkline: LatencySeries,
+}
+
+/// The uptime figures of one window, each a share (0..1) of the window's heartbeats, `None`
+/// without heartbeats. Shown as `uptime_24h`/`healthy_24h` (and `_7d`) by `status --json` and
+/// the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct UptimeFigures {
+    /// Share of heartbeats that delivered video: up or degraded.
+    pub uptime: Option<f64>,
+    /// Share of heartbeats that were plainly up.
+    pub healthy: Option<f64>,
+}
+
+impl UptimeFigures {
+    pub fn of(counts: Uptime) -> UptimeFigures {
+        UptimeFigures {
+            uptime: counts.reachable_ratio(),
+            healthy: counts.healthy_ratio(),
+        }
+    }
 }
 
 impl StreamSummary {
@@ -98,7 +129,7 @@ impl StreamSummary {
     }
 }
 
-/// Counts by display health, for the summary line.
+/// Counts by state, for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub up: usize,
@@ -113,13 +144,13 @@ impl Counts {
     pub fn of(streams: &[StreamSummary]) -> Counts {
         let mut counts = Counts::default();
         for stream in streams {
-            match stream.health {
-                DisplayHealth::Up => counts.up += 1,
-                DisplayHealth::Degraded => counts.degraded += 1,
-                DisplayHealth::Down => counts.down += 1,
-                DisplayHealth::Stale => counts.stale += 1,
-                DisplayHealth::Unknown => counts.unknown += 1,
-                DisplayHealth::Disabled => counts.disabled += 1,
+            match stream.state {
+                State::Up => counts.up += 1,
+                State::Degraded => counts.degraded += 1,
+                State::Down => counts.down += 1,
+                State::Stale => counts.stale += 1,
+                State::Unknown => counts.unknown += 1,
+                State::Disabled => counts.disabled += 1,
             }
         }
         counts
@@ -130,19 +161,19 @@ fn duration_ms(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The display health of a stream from its config and stored status. A stream the monitor owes
+/// The state of a stream from its config and stored status. A stream the monitor owes
 /// heartbeats to (since it took the stream on, or, with no row at all, since the config file
 /// last changed: `config_changed_ms`) and has not written one for [`STALE_AFTER_HEARTBEATS`]
 /// intervals is stale, never-probed or not: a stream must not sit at "unknown" while nothing
 /// probes it.
-pub fn display_health(
+pub fn state_of(
     stream: &StreamConfig,
     status: Option<&StreamStatus>,
     now_ms: i64,
     config_changed_ms: Option<i64>,
-) -> DisplayHealth {
+) -> State {
     if !stream.enabled {
-        return DisplayHealth::Disabled;
+        return State::Disabled;
     }
     let stale_after = duration_ms(stream.heartbeat).saturating_mul(i64::from(STALE_AFTER_HEARTBEATS));
     let overdue = |since_ms: i64| now_ms.saturating_sub(since_ms) > stale_after;
@@ -152,21 +183,21 @@ pub fn display_health(
             .and_then(|status| status.monitored_since_ms)
             .or(config_changed_ms);
         return match owed_since {
-            Some(since_ms) if overdue(since_ms) => DisplayHealth::Stale,
-            _ => DisplayHealth::Unknown,
+            Some(since_ms) if overdue(since_ms) => State::Stale,
+            _ => State::Unknown,
         };
     };
     if overdue(last_ts_ms) {
-        return DisplayHealth::Stale;
+        return State::Stale;
     }
     match health {
-        Health::Up => DisplayHealth::Up,
-        Health::Degraded => DisplayHealth::Degraded,
-        Health::Down => DisplayHealth::Down,
+        Health::Up => State::Up,
+        Health::Degraded => State::Degraded,
+        Health::Down => State::Down,
     }
 }
 
-/// When the config file last changed (Unix ms), for [`display_health`].
+/// When the config file last changed (Unix ms), for [`state_of`].
 fn config_changed_ms(config: &Config) -> Option<i64> {
     let modified = std::fs::metadata(&config.path).ok()?.modified().ok()?;
     let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
@@ -179,21 +210,21 @@ fn summarize(
     now_ms: i64,
     config_changed_ms: Option<i64>,
 ) -> StreamSummary {
-    let health = display_health(stream, status.as_ref(), now_ms, config_changed_ms);
+    let state = state_of(stream, status.as_ref(), now_ms, config_changed_ms);
     StreamSummary {
         name: stream.name.clone(),
         url: stream.url.as_ref().map(|url| url.redacted()),
         enabled: stream.enabled,
         pipeline: stream.pipeline.clone(),
         heartbeat_ms: duration_ms(stream.heartbeat),
-        health,
+        state,
         message: status
             .as_ref()
             .map(|s| redact_text(&s.message))
             .unwrap_or_default(),
         status,
-        uptime_24h: None,
-        uptime_7d: None,
+        last_24h: UptimeFigures::default(),
+        last_7d: UptimeFigures::default(),
         sparkline: Vec::new(),
     }
 }
@@ -221,8 +252,9 @@ pub struct Uptimes {
 
 impl Uptimes {
     pub fn query(store: &Store, now_ms: i64) -> Result<Uptimes, StoreError> {
-        let (from_24h, to) = uptime_window(now_ms, DAY_MS);
-        let (from_7d, _) = uptime_window(now_ms, 7 * DAY_MS);
+        let end_ms = window_end_ms(store, now_ms)?;
+        let (from_24h, to) = uptime_window(end_ms, DAY_MS);
+        let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);
         Ok(Uptimes {
             day: store.uptime_all(from_24h, to)?,
             week: store.uptime_all(from_7d, to)?,
@@ -247,7 +279,7 @@ pub fn load_with(
     let mut latencies = if sparklines {
         // An hour back is plenty for 40 points at any sensible heartbeat, and bounds the work
         // for streams whose monitor stopped.
-        store.recent_latencies_all(now_ms - 3_600_000, SPARKLINE_POINTS)?
+        store.recent_latencies_all(now_ms - HOUR_MS, SPARKLINE_POINTS)?
     } else {
         HashMap::new()
     };
@@ -258,13 +290,21 @@ pub fn load_with(
         .map(|stream| {
             let mut summary = summarize(stream, statuses.remove(&stream.name), now_ms, changed_ms);
             if let Some(id) = summary.stream_id() {
-                summary.uptime_24h = Some(uptime_24h.get(&id).copied().unwrap_or_default());
-                summary.uptime_7d = Some(uptime_7d.get(&id).copied().unwrap_or_default());
+                summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
+                summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
             }
             summary
         })
         .collect())
+}
+
+/// Where the uptime windows end: now, or the newest heartbeat when that is later. Heartbeats carry
+/// the monitor's NTP-corrected time, which may run ahead of this machine's clock; they still count.
+fn window_end_ms(store: &Store, now_ms: i64) -> Result<i64, StoreError> {
+    Ok(store
+        .newest_heartbeat_ms()?
+        .map_or(now_ms, |newest_ms| newest_ms.max(now_ms)))
 }
 
 /// The range "uptime over the last `span_ms`" is counted over: whole hours only, the current
@@ -293,41 +333,21 @@ pub fn load_one(
         config_changed_ms(config),
     );
     if let Some(id) = summary.stream_id() {
-        let (from_24h, to) = uptime_window(now_ms, DAY_MS);
-        let (from_7d, _) = uptime_window(now_ms, 7 * DAY_MS);
-        summary.uptime_24h = Some(store.uptime(id, from_24h, to)?);
-        summary.uptime_7d = Some(store.uptime(id, from_7d, to)?);
+        let end_ms = window_end_ms(store, now_ms)?;
+        let (from_24h, to) = uptime_window(end_ms, DAY_MS);
+        let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);
+        summary.last_24h = UptimeFigures::of(store.uptime(id, from_24h, to)?);
+        summary.last_7d = UptimeFigures::of(store.uptime(id, from_7d, to)?);
     }
     Ok(Some(summary))
 }
 
-/// Share of heartbeats that delivered video, as a percentage with one decimal (`"99.7 %"`), or
-/// an em dash without heartbeats.
-pub fn percent(uptime: Option<Uptime>) -> String {
-    match uptime.and_then(|uptime| uptime.reachable_ratio()) {
+/// A share as a percentage with one decimal (`"99.7 %"`), or an em dash without heartbeats.
+pub fn percent(ratio: Option<f64>) -> String {
+    match ratio {
         Some(ratio) => format!("{:.1} %", ratio * 100.0),
         None => "—".to_string(),
     }
-}
-
-/// `15 s`, `4 min`, `3 h 5 min`, `2 d 4 h`: how long something has lasted.
-pub fn human_duration(ms: i64) -> String {
-    let seconds = ms.max(0) / 1000;
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3600 => format!("{} min", seconds / 60),
-        3600..86_400 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
-        _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
-    }
-}
-
-/// RFC 3339 UTC text of a timestamp, for the API.
-pub fn iso_utc(ts_ms: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ts_ms.to_string())
 }
 
 #[cfg(test)]
@@ -367,21 +387,12 @@ mod tests {
     fn stale_after_three_missed_heartbeats() {
         let config = stream(true);
         let up = status(Health::Up, 0);
-        assert_eq!(
-            display_health(&config, Some(&up), 45_000, None),
-            DisplayHealth::Up
-        );
-        assert_eq!(
-            display_health(&config, Some(&up), 45_001, None),
-            DisplayHealth::Stale
-        );
-        assert_eq!(display_health(&config, None, 0, None), DisplayHealth::Unknown);
-        assert_eq!(
-            display_health(&stream(false), Some(&up), 0, None),
-            DisplayHealth::Disabled
-        );
+        assert_eq!(state_of(&config, Some(&up), 45_000, None), State::Up);
+        assert_eq!(state_of(&config, Some(&up), 45_001, None), State::Stale);
+        assert_eq!(state_of(&config, None, 0, None), State::Unknown);
+        assert_eq!(state_of(&stream(false), Some(&up), 0, None), State::Disabled);
         let down = status(Health::Down, 0);
-        assert_eq!(display_health(&config, Some(&down), 1, None), DisplayHealth::Down);
+        assert_eq!(state_of(&config, Some(&down), 1, None), State::Down);
     }
 
     #[test]
@@ -395,37 +406,38 @@ mod tests {
             ..status(Health::Up, 0)
         };
         assert_eq!(
-            display_health(&config, Some(&never_probed), 145_000, None),
-            DisplayHealth::Unknown
+            state_of(&config, Some(&never_probed), 145_000, None),
+            State::Unknown
         );
         assert_eq!(
-            display_health(&config, Some(&never_probed), 145_001, None),
-            DisplayHealth::Stale
+            state_of(&config, Some(&never_probed), 145_001, None),
+            State::Stale
         );
         // No row at all: the monitor never took the stream on since the config changed.
-        assert_eq!(
-            display_health(&config, None, 145_000, Some(100_000)),
-            DisplayHealth::Unknown
-        );
-        assert_eq!(
-            display_health(&config, None, 145_001, Some(100_000)),
-            DisplayHealth::Stale
-        );
+        assert_eq!(state_of(&config, None, 145_000, Some(100_000)), State::Unknown);
+        assert_eq!(state_of(&config, None, 145_001, Some(100_000)), State::Stale);
     }
 
     #[test]
-    fn durations_and_percentages_read_naturally() {
-        assert_eq!(human_duration(15_000), "15 s");
-        assert_eq!(human_duration(240_000), "4 min");
-        assert_eq!(human_duration(3 * 3_600_000 + 300_000), "3 h 5 min");
-        assert_eq!(human_duration(2 * DAY_MS + 4 * 3_600_000), "2 d 4 h");
+    fn percentages_read_naturally() {
         let uptime = Uptime {
             up: 997,
             degraded: 0,
             down: 3,
         };
-        assert_eq!(percent(Some(uptime)), "99.7 %");
-        assert_eq!(percent(Some(Uptime::default())), "—");
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(percent(UptimeFigures::of(uptime).uptime), "99.7 %");
+        assert_eq!(percent(UptimeFigures::of(Uptime::default()).uptime), "—");
+        let degraded = Uptime {
+            up: 1,
+            degraded: 1,
+            down: 2,
+        };
+        assert_eq!(
+            UptimeFigures::of(degraded),
+            UptimeFigures {
+                uptime: Some(0.5),
+                healthy: Some(0.25)
+            }
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod fleet;
+pub mod heartbeat;
 pub mod logging;
 pub mod monitor;
 pub mod panics;

@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use streampulse::demo::{
     closed_port, closed_udp_port, MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer,
 };
+use streampulse::heartbeat::{Health, Heartbeat, Reason, TimeoutStage};
 use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats, PanicInjection};
 use streampulse::pipeline::TemplateLibrary;
-use streampulse::probe::{probe, Health, ProbeRequest, Reaper, Reason, TimeoutStage};
-use streampulse::store::{Heartbeat, Store};
+use streampulse::probe::{probe, ProbeRequest, Reaper};
+use streampulse::store::Store;
 use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The leak check counts the whole process's threads and descriptors, so it runs alone: it takes
@@ -84,16 +85,19 @@ fn probes(stats: &MonitorStats) -> u64 {
 
 /// Asserts a plainly-up heartbeat with the demo cameras' picture size.
 fn assert_up(heartbeat: &Heartbeat, codec: &str, timeout_ms: u64) {
-    assert_eq!(heartbeat.health, Health::Up, "{heartbeat:#?}");
-    assert_eq!(heartbeat.reason, None, "{heartbeat:#?}");
-    let latency = heartbeat.latency_ms.expect("an up heartbeat has a latency");
+    assert_eq!(heartbeat.outcome.health, Health::Up, "{heartbeat:#?}");
+    assert_eq!(heartbeat.outcome.reason, None, "{heartbeat:#?}");
+    let latency = heartbeat
+        .outcome
+        .latency_ms
+        .expect("an up heartbeat has a latency");
     assert!(
         latency > 0 && latency < timeout_ms,
         "latency {latency} ms: {heartbeat:#?}"
     );
-    assert_eq!(heartbeat.codec.as_deref(), Some(codec), "{heartbeat:#?}");
+    assert_eq!(heartbeat.outcome.codec.as_deref(), Some(codec), "{heartbeat:#?}");
     assert_eq!(
-        (heartbeat.width, heartbeat.height),
+        (heartbeat.outcome.width, heartbeat.outcome.height),
         (Some(320), Some(240)),
         "{heartbeat:#?}"
     );
@@ -184,7 +188,7 @@ async fn camera_killed_mid_run_goes_down_and_comes_back_after_restart() {
     );
     let monitor = RunningMonitor::start(&dir);
     wait_for_heartbeat_where(&db, "Lobby", 0, Duration::from_secs(15), |h| {
-        h.health == Health::Up
+        h.outcome.health == Health::Up
     })
     .await;
 
@@ -197,9 +201,13 @@ async fn camera_killed_mid_run_goes_down_and_comes_back_after_restart() {
     })
     .await
     .expect("a heartbeat after the camera died");
-    assert_eq!(after_stop.health, Health::Down, "{after_stop:#?}");
-    assert_eq!(after_stop.reason, Some(Reason::Refused), "{after_stop:#?}");
-    assert_eq!(after_stop.latency_ms, None, "{after_stop:#?}");
+    assert_eq!(after_stop.outcome.health, Health::Down, "{after_stop:#?}");
+    assert_eq!(
+        after_stop.outcome.reason,
+        Some(Reason::Refused),
+        "{after_stop:#?}"
+    );
+    assert_eq!(after_stop.outcome.latency_ms, None, "{after_stop:#?}");
 
     tokio::task::block_in_place(|| rtsp.restart()).expect("RTSP server restarts on its port");
     let restarted_ms = system_now_ms();
@@ -243,7 +251,7 @@ async fn a_panicking_stream_task_is_reported_and_restarted() {
 
     // Two panics in a row (restarted after 1 s, then 2 s: the heartbeat caps the backoff), then video.
     let up = wait_for_heartbeat_where(&dir.db_path(), "Crashy", 0, Duration::from_secs(30), |h| {
-        h.health == Health::Up
+        h.outcome.health == Health::Up
     })
     .await;
     let steady = wait_for_heartbeats(&dir.db_path(), "Steady", 3, Duration::from_secs(15)).await;
@@ -256,24 +264,27 @@ async fn a_panicking_stream_task_is_reported_and_restarted() {
     let crashy = heartbeats(&dir.db_path(), "Crashy");
     let internal: Vec<&Heartbeat> = crashy
         .iter()
-        .filter(|h| h.reason == Some(Reason::Internal))
+        .filter(|h| h.outcome.reason == Some(Reason::Internal))
         .collect();
     assert_eq!(internal.len(), 2, "one heartbeat per panic: {crashy:#?}");
     for heartbeat in &internal {
-        assert_eq!(heartbeat.health, Health::Down);
-        assert!(heartbeat.message.contains("panicked"), "{heartbeat:#?}");
-        assert!(heartbeat.message.contains("restarted"), "{heartbeat:#?}");
+        assert_eq!(heartbeat.outcome.health, Health::Down);
+        assert!(heartbeat.outcome.message.contains("panicked"), "{heartbeat:#?}");
+        assert!(heartbeat.outcome.message.contains("restarted"), "{heartbeat:#?}");
         assert!(
-            heartbeat.message.contains("demo:***@"),
+            heartbeat.outcome.message.contains("demo:***@"),
             "the URL is kept, masked: {heartbeat:#?}"
         );
         assert!(
-            !heartbeat.message.contains(common::SECRET),
+            !heartbeat.outcome.message.contains(common::SECRET),
             "password leaked: {heartbeat:#?}"
         );
     }
     assert!(up.ts_ms > internal[1].ts_ms, "video again after the restarts");
-    assert!(steady.iter().all(|h| h.health == Health::Up), "{steady:#?}");
+    assert!(
+        steady.iter().all(|h| h.outcome.health == Health::Up),
+        "{steady:#?}"
+    );
 
     // `/metrics` exports the store's probe counts by outcome: the panics count as `internal`.
     let store = Store::open_read_only(dir.db_path()).expect("database");
@@ -332,13 +343,13 @@ async fn silent_camera_times_out_on_its_own_without_delaying_the_others() {
 
     let silent_rows = heartbeats(&db, "Silent");
     for heartbeat in &silent_rows {
-        assert_eq!(heartbeat.health, Health::Down, "{heartbeat:#?}");
+        assert_eq!(heartbeat.outcome.health, Health::Down, "{heartbeat:#?}");
         assert_eq!(
-            heartbeat.reason,
+            heartbeat.outcome.reason,
             Some(Reason::Timeout(TimeoutStage::Headers)),
             "{heartbeat:#?}"
         );
-        assert!(!heartbeat.message.is_empty(), "{heartbeat:#?}");
+        assert!(!heartbeat.outcome.message.is_empty(), "{heartbeat:#?}");
         if let Some(seen_ms) = first_seen_ms.get(&heartbeat.ts_ms) {
             let after_slot_ms = seen_ms - heartbeat.ts_ms;
             assert!(
@@ -379,7 +390,7 @@ async fn silent_camera_times_out_on_its_own_without_delaying_the_others() {
         assert_up(heartbeat, "jpeg", 800);
     }
     for heartbeat in &heartbeats(&db, fast[3]) {
-        assert_eq!(heartbeat.reason, Some(Reason::Refused), "{heartbeat:#?}");
+        assert_eq!(heartbeat.outcome.reason, Some(Reason::Refused), "{heartbeat:#?}");
     }
 }
 
@@ -407,7 +418,7 @@ async fn config_reload_adds_streams_refuses_invalid_files_and_keeps_history_acro
             .stream(bravo.clone()),
     );
     let bravo_up = wait_for_heartbeat_where(&db, "Bravo", 0, Duration::from_secs(10), |h| {
-        h.health == Health::Up
+        h.outcome.health == Health::Up
     })
     .await;
     assert_up(&bravo_up, "jpeg", 800);
@@ -515,7 +526,7 @@ async fn shutdown_returns_promptly_and_writes_the_probes_in_flight() {
         "the probe in flight at shutdown ({in_flight_slot_ms}) was written; last Gate heartbeat {last:#?}"
     );
     assert_eq!(
-        last.reason,
+        last.outcome.reason,
         Some(Reason::Timeout(TimeoutStage::Headers)),
         "{last:#?}"
     );

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{RtspTestServer, SilentTcpServer};
+use streampulse::heartbeat::{Health, Reason, TimeoutStage};
 use streampulse::pipeline::TemplateLibrary;
-use streampulse::probe::{probe, snapshot, Health, ProbeRequest, Reaper, Reason, TimeoutStage};
+use streampulse::probe::{probe, snapshot, ProbeRequest, Reaper};
 use streampulse::url::CameraUrl;
 
 fn request(url: &str, timeout: Duration) -> ProbeRequest {

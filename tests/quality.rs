@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{MjpegTestServer, RtspTestServer, DEMO_PASSWORD, DEMO_USER};
+use streampulse::heartbeat::{Health, ProbeOutcome, Reason};
 use streampulse::pipeline::{PipelineError, TemplateLibrary};
-use streampulse::probe::{probe_with_teardown, Health, ProbeOutcome, ProbeRequest, Reaper, Reason};
+use streampulse::probe::{probe_with_teardown, ProbeRequest, Reaper};
 use streampulse::url::CameraUrl;
 
 /// Teardowns take 1–10 ms on loopback, ~100 ms against a frozen server (teardown-timeout).

@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::RtspTestServer;
+use streampulse::heartbeat::Health;
 use streampulse::pipeline::TemplateLibrary;
-use streampulse::probe::{probe_with_teardown, Health, ProbeRequest, Reaper};
+use streampulse::probe::{probe_with_teardown, ProbeRequest, Reaper};
 use streampulse::url::CameraUrl;
 
 const TEST_NAME: &str = "stopping_the_rtsp_server_while_probes_tear_down_never_spins";

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use streampulse::probe::{Health, Reason, TimeoutStage};
+use streampulse::clock::HOUR_MS;
+use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::store::{
-    spawn_writer, Heartbeat, Store, StoreError, StreamIdentity, Uptime, WriterOptions, HOUR_MS,
-    SCHEMA_VERSION,
+    spawn_writer, Store, StoreError, StreamIdentity, Uptime, WriterOptions, SCHEMA_VERSION,
 };
 
 /// 2024-01-01T00:00:00Z: a whole hour, so test times read as offsets.
@@ -40,24 +40,27 @@ fn heartbeat(stream_id: i64, ts_ms: i64, health: Health) -> Heartbeat {
     Heartbeat {
         stream_id,
         ts_ms,
-        health,
-        latency_ms: has_video.then_some(800),
-        reason: match health {
-            Health::Up => None,
-            Health::Degraded => Some(Reason::Frozen),
-            Health::Down => Some(Reason::Refused),
-        },
-        message: match health {
-            Health::Up => String::new(),
-            Health::Degraded => "picture frozen for 10 s".to_owned(),
-            Health::Down => "connection refused by 10.0.0.5:554".to_owned(),
-        },
-        codec: has_video.then(|| "h264".to_owned()),
-        width: has_video.then_some(1920),
-        height: has_video.then_some(1080),
         ntp_synced: true,
-        fps: has_video.then_some(15.0),
-        bitrate_kbps: has_video.then_some(2000),
+        outcome: ProbeOutcome {
+            health,
+            latency_ms: has_video.then_some(800),
+            reason: match health {
+                Health::Up => None,
+                Health::Degraded => Some(Reason::Frozen),
+                Health::Down => Some(Reason::Refused),
+            },
+            message: match health {
+                Health::Up => String::new(),
+                Health::Degraded => "picture frozen for 10 s".to_owned(),
+                Health::Down => "connection refused by 10.0.0.5:554".to_owned(),
+            },
+            codec: has_video.then(|| "h264".to_owned()),
+            width: has_video.then_some(1920),
+            height: has_video.then_some(1080),
+            fps: has_video.then_some(15.0),
+            bitrate_kbps: has_video.then_some(2000),
+            picture: None,
+        },
     }
 }
 
@@ -437,7 +440,7 @@ fn a_stream_first_seen_down_opens_an_outage() {
         .resolve_streams(&[identity("Lobby", "cam1")], T0)
         .expect("resolve")[0];
     let mut down = heartbeat(id, T0, Health::Down);
-    down.reason = Some(Reason::Timeout(TimeoutStage::FirstFrame));
+    down.outcome.reason = Some(Reason::Timeout(TimeoutStage::FirstFrame));
     store.record(&[down]).expect("record");
     let outages = store.outages(id, T0, T0 + 1).expect("outages");
     assert_eq!(outages.len(), 1);
@@ -494,7 +497,7 @@ fn recording_the_same_heartbeat_twice_replaces_it_without_double_counting() {
         .expect("record again");
     let stored = all_heartbeats(&store, id);
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].health, Health::Degraded);
+    assert_eq!(stored[0].outcome.health, Health::Degraded);
     assert_eq!(
         store.uptime(id, T0, T0 + HOUR_MS).expect("uptime"),
         Uptime {

@@ -10,10 +10,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use streampulse::probe::{Health, Reason};
+use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason};
 use streampulse::store::{
-    read_monitor_status, spawn_writer, status_file_path, Heartbeat, MonitorStatus, Store, StreamIdentity,
-    WriterHandle, WriterOptions, STATUS_FILE_BYTES,
+    read_monitor_status, spawn_writer, status_file_path, MonitorStatus, Store, StreamIdentity, WriterHandle,
+    WriterOptions, STATUS_FILE_BYTES,
 };
 
 /// 2024-01-01T00:00:00Z.
@@ -138,24 +138,27 @@ fn heartbeat(stream_id: i64, ts_ms: i64) -> Heartbeat {
     Heartbeat {
         stream_id,
         ts_ms,
-        health,
-        latency_ms: video.then_some(700 + (ts_ms / SECOND % 100) as u64),
-        reason: match health {
-            Health::Up => None,
-            Health::Degraded => Some(Reason::Frozen),
-            Health::Down => Some(Reason::Refused),
-        },
-        message: if video {
-            String::new()
-        } else {
-            "connection refused by 10.0.0.5:554".to_owned()
-        },
-        codec: video.then(|| "h264".to_owned()),
-        width: video.then_some(1920),
-        height: video.then_some(1080),
         ntp_synced: true,
-        fps: video.then_some(15.0),
-        bitrate_kbps: video.then_some(2000),
+        outcome: ProbeOutcome {
+            health,
+            latency_ms: video.then_some(700 + (ts_ms / SECOND % 100) as u64),
+            reason: match health {
+                Health::Up => None,
+                Health::Degraded => Some(Reason::Frozen),
+                Health::Down => Some(Reason::Refused),
+            },
+            message: if video {
+                String::new()
+            } else {
+                "connection refused by 10.0.0.5:554".to_owned()
+            },
+            codec: video.then(|| "h264".to_owned()),
+            width: video.then_some(1920),
+            height: video.then_some(1080),
+            fps: video.then_some(15.0),
+            bitrate_kbps: video.then_some(2000),
+            picture: None,
+        },
     }
 }
 

@@ -4,7 +4,7 @@
 mod web_support;
 
 use serde_json::Value;
-use streampulse::probe::Health;
+use streampulse::heartbeat::Health;
 use web_support::*;
 
 fn json(response: &warp::http::Response<bytes::Bytes>) -> Value {
@@ -91,7 +91,7 @@ async fn heartbeats_take_iso_or_epoch_times_and_reject_bad_ones() {
     );
     assert_eq!(all["heartbeats"][0]["ts_ms"], now - 15 * SECOND, "newest first");
     let from = now - 5 * MINUTE;
-    let iso = streampulse::fleet::iso_utc(from);
+    let iso = streampulse::clock::iso_utc(from);
     let by_iso = json(
         &fixture
             .get_with_token(
@@ -346,7 +346,10 @@ async fn never_probed_streams_turn_stale_once_three_heartbeats_are_overdue() {
     assert_eq!(summary(&list)["stale"], 4, "{list:#}");
     assert_eq!(summary(&list)["unknown"], 0, "{list:#}");
     let gate = &list["streams"][0];
-    assert_eq!((&gate["name"], &gate["health"]), (&Value::from("Gate"), &Value::from("stale")));
+    assert_eq!(
+        (&gate["name"], &gate["health"]),
+        (&Value::from("Gate"), &Value::from("stale"))
+    );
 
     let metrics = body(&fixture.get_with_token("/metrics", &token).await);
     for line in [

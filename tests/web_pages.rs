@@ -3,7 +3,7 @@
 
 mod web_support;
 
-use streampulse::probe::Health;
+use streampulse::heartbeat::Health;
 use web_support::*;
 
 fn row<'a>(html: &'a str, name: &str) -> &'a str {
@@ -98,7 +98,7 @@ async fn a_hostile_stream_name_is_rendered_inert() {
     let now = fixture.now_ms();
     fixture.seed(&[evil], |ids| {
         let mut beat = heartbeat(ids[0], now - SECOND, Health::Down);
-        beat.message = "<b onmouseover=alert(2)>bold</b>".into();
+        beat.outcome.message = "<b onmouseover=alert(2)>bold</b>".into();
         vec![beat]
     });
     let pages = [

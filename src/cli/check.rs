@@ -2,8 +2,9 @@
 //! (video arrives but fails a picture check), 2 usage error.
 
 use crate::config::{Expectation, QualityConfig};
+use crate::heartbeat::{Health, ProbeOutcome};
 use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
-use crate::probe::{probe, Health, ProbeOutcome, ProbeRequest, Reaper};
+use crate::probe::{probe, ProbeRequest, Reaper};
 use crate::url::CameraUrl;
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
@@ -141,11 +142,8 @@ fn check_line(url: &CameraUrl, outcome: &ProbeOutcome) -> String {
     if let Some(kbps) = outcome.bitrate_kbps {
         line.push_str(&format!(", {kbps} kbit/s"));
     }
-    if let Some(reason) = outcome.reason {
-        line.push_str(&format!(" — {}", reason.describe()));
-        if !outcome.message.is_empty() {
-            line.push_str(&format!(": {}", outcome.message));
-        }
+    if outcome.reason.is_some() {
+        line.push_str(&format!(" — {}", outcome.explanation()));
     }
     line
 }

@@ -1,12 +1,14 @@
-//! `streampulse status`: one line per stream from the database, times in the configured zone.
+//! `streampulse status`: one line per configured stream from the database, times in the
+//! configured zone. It reads the [`fleet`] view, so it gives the same state and uptime figures
+//! as the dashboard and the API.
 
 use crate::clock::format_local;
-use crate::config::{self, Config};
-use crate::store::{Store, StreamStatus, Uptime};
+use crate::config;
+use crate::fleet::{self, State, StreamSummary};
+use crate::heartbeat::Explanation;
+use crate::store::Store;
 use anyhow::Context;
 use std::path::PathBuf;
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -25,8 +27,9 @@ pub struct StatusArgs {
 #[derive(Debug, serde::Serialize)]
 pub struct StatusRow {
     pub name: String,
-    /// `up`, `down`, `degraded`, or `unknown` before the first probe.
-    pub state: String,
+    /// `up`, `degraded`, `down`, `stale` (the monitor stopped writing), `unknown` (not probed
+    /// yet) or `disabled`.
+    pub state: State,
     /// When the current state began, in the configured timezone.
     pub since: Option<String>,
     pub since_ms: Option<i64>,
@@ -34,9 +37,11 @@ pub struct StatusRow {
     pub latency_ms: Option<u64>,
     pub reason: Option<String>,
     pub message: Option<String>,
-    /// Share of heartbeats that were up (healthy) over the last 24 h (0..1).
+    /// Share of heartbeats that delivered video (up or degraded) over the last 24 h (0..1).
     pub uptime_24h: Option<f64>,
-    /// Share that delivered video at all (up or degraded) over the last 24 h (0..1).
+    /// Share of heartbeats that were plainly up over the last 24 h (0..1).
+    pub healthy_24h: Option<f64>,
+    /// Deprecated alias of `uptime_24h` (same value), kept for one release.
     pub reachable_24h: Option<f64>,
 }
 
@@ -46,7 +51,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     let store = Store::open_read_only(&db).with_context(|| format!("cannot open {}", db.display()))?;
     // Millisecond precision: whole seconds would leave out heartbeats of the current second.
     let now_ms = crate::clock::system_now_ms();
-    let rows = rows(&config, &store, now_ms)?;
+    let rows: Vec<StatusRow> = fleet::load(&config, &store, now_ms, false)?
+        .iter()
+        .map(|summary| row(summary, config.timezone))
+        .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -55,52 +63,22 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn rows(config: &Config, store: &Store, now_ms: i64) -> anyhow::Result<Vec<StatusRow>> {
-    let statuses = store.statuses()?;
-    // Heartbeats carry the monitor's NTP-corrected time, which may run ahead of this machine's
-    // clock: end the window at the newest heartbeat if that is later, so it still counts.
-    let newest_ms = statuses
-        .iter()
-        .filter_map(|s| s.last_ts_ms)
-        .max()
-        .unwrap_or(now_ms);
-    let window_end_ms = now_ms.max(newest_ms);
-    let uptimes = store.uptime_all(window_end_ms - DAY_MS, window_end_ms + 1)?;
-    let rows = config
-        .streams
-        .iter()
-        .map(|stream| {
-            let status = statuses.iter().find(|s| s.name == stream.name);
-            row(
-                config,
-                &stream.name,
-                status,
-                status.and_then(|s| uptimes.get(&s.stream_id)),
-            )
-        })
-        .collect();
-    Ok(rows)
-}
-
-fn row(config: &Config, name: &str, status: Option<&StreamStatus>, uptime: Option<&Uptime>) -> StatusRow {
-    let health = status.and_then(|s| s.health);
-    let down_reason = status.and_then(|s| s.reason);
+fn row(summary: &StreamSummary, tz: &time_tz::Tz) -> StatusRow {
+    let status = summary.status.as_ref();
+    let since_ms = status.and_then(|s| s.since_ms);
+    let reason = status.and_then(|s| s.reason);
     StatusRow {
-        name: name.to_string(),
-        state: health.map_or("unknown", |h| h.as_str()).to_string(),
-        since: status
-            .and_then(|s| s.since_ms)
-            .map(|ms| format_local(ms, config.timezone)),
-        since_ms: status.and_then(|s| s.since_ms),
+        name: summary.name.clone(),
+        state: summary.state,
+        since: since_ms.map(|ms| format_local(ms, tz)),
+        since_ms,
         last_heartbeat_ms: status.and_then(|s| s.last_ts_ms),
         latency_ms: status.and_then(|s| s.last_latency_ms),
-        reason: down_reason.map(|r| r.code().to_string()),
-        message: down_reason.map(|r| match status.map(|s| s.message.as_str()) {
-            Some(m) if !m.is_empty() => format!("{}: {m}", r.describe()),
-            _ => r.describe().to_string(),
-        }),
-        uptime_24h: uptime.and_then(Uptime::healthy_ratio),
-        reachable_24h: uptime.and_then(Uptime::reachable_ratio),
+        reason: reason.map(|r| r.code().to_string()),
+        message: reason.map(|r| Explanation::new(Some(r), &summary.message).to_string()),
+        uptime_24h: summary.last_24h.uptime,
+        healthy_24h: summary.last_24h.healthy,
+        reachable_24h: summary.last_24h.uptime,
     }
 }
 
@@ -112,7 +90,7 @@ fn print_table(rows: &[StatusRow]) {
         .unwrap_or(4)
         .max(4);
     for row in rows {
-        let mut line = format!("{:<name_width$}  {:<8}", row.name, row.state);
+        let mut line = format!("{:<name_width$}  {:<8}", row.name, row.state.as_str());
         if let Some(since) = &row.since {
             line.push_str(&format!("  since {since}"));
         }
@@ -122,8 +100,8 @@ fn print_table(rows: &[StatusRow]) {
         if let Some(ratio) = row.uptime_24h {
             line.push_str(&format!("  24h {:.1}%", ratio * 100.0));
             // Degraded time delivers video but not a healthy picture: show it apart.
-            if let Some(reachable) = row.reachable_24h.filter(|r| (r - ratio).abs() > f64::EPSILON) {
-                line.push_str(&format!(" ({:.1}% with video)", reachable * 100.0));
+            if let Some(healthy) = row.healthy_24h.filter(|h| (h - ratio).abs() > f64::EPSILON) {
+                line.push_str(&format!(" ({:.1}% healthy)", healthy * 100.0));
             }
         }
         if let Some(message) = &row.message {

@@ -1,7 +1,7 @@
 //! `streampulse token create|list|revoke`: API tokens for scripts and Prometheus, sent as
 //! `Authorization: Bearer …`. A token is printed once at creation; only its hash is stored.
 
-use crate::fleet::iso_utc;
+use crate::clock::iso_utc;
 use crate::store::accounts::Accounts;
 use anyhow::Context;
 

@@ -12,9 +12,10 @@ pub use supervise::PanicInjection;
 
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError, StreamConfig};
+use crate::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason};
 use crate::pipeline::TemplateLibrary;
-use crate::probe::{probe_with_teardown, Health, ProbeOutcome, ProbeRequest, Reaper};
-use crate::store::{Heartbeat, StoreError, StreamIdentity, WriterHandle};
+use crate::probe::{probe_with_teardown, ProbeRequest, Reaper};
+use crate::store::{StoreError, StreamIdentity, WriterHandle};
 use lifecycle::Running;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -248,7 +249,7 @@ async fn stream_loop(
                     _ = tokio::time::sleep_until(cadence.next_due()) => {}
                     _ = stop.changed() => return,
                 }
-                let outcome = ProbeOutcome::down(crate::probe::Reason::Pipeline, message.clone());
+                let outcome = ProbeOutcome::down(Reason::Pipeline, message.clone());
                 write_heartbeat(&shared, &stream.name, stream_id, shared.clock.now_ms(), outcome);
                 cadence.advance(Instant::now());
             }
@@ -277,7 +278,7 @@ async fn stream_loop(
         }
         let ts_ms = shared.clock.now_ms();
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
-        let (outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
+        let (mut outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
         shared.stats.probes.fetch_add(1, Ordering::Relaxed);
         if outcome.is_up() {
             shared.stats.probes_up.fetch_add(1, Ordering::Relaxed);
@@ -285,7 +286,7 @@ async fn stream_loop(
         log_transition(&stream.name, last, &outcome);
         last = Some(outcome.health);
         // Remembered for the next probe: a camera replaying one stale frame shows up as frozen.
-        if let Some(picture) = outcome.picture.clone() {
+        if let Some(picture) = outcome.picture.take() {
             request.previous_picture = Some((picture, std::time::Instant::now()));
         }
         write_heartbeat(&shared, &stream.name, stream_id, ts_ms, outcome);
@@ -305,20 +306,7 @@ async fn stream_loop(
 
 /// Queues one heartbeat for the writer.
 fn write_heartbeat(shared: &Shared, name: &str, stream_id: i64, ts_ms: i64, outcome: ProbeOutcome) {
-    let heartbeat = Heartbeat {
-        stream_id,
-        ts_ms,
-        health: outcome.health,
-        latency_ms: outcome.latency_ms,
-        reason: outcome.reason,
-        message: outcome.message,
-        codec: outcome.codec,
-        width: outcome.width,
-        height: outcome.height,
-        ntp_synced: shared.clock.is_synced(),
-        fps: outcome.fps,
-        bitrate_kbps: outcome.bitrate_kbps,
-    };
+    let heartbeat = Heartbeat::new(stream_id, ts_ms, shared.clock.is_synced(), outcome);
     if let Err(e) = shared.writer.send(heartbeat) {
         tracing::error!("stream {name}: heartbeat not written: {e}");
     }
@@ -329,31 +317,10 @@ fn log_transition(name: &str, previous: Option<Health>, outcome: &ProbeOutcome) 
     if previous == Some(outcome.health) {
         return;
     }
-    let detail = describe(outcome);
     match (previous, outcome.health) {
-        (None, Health::Up) => tracing::info!("{name}: up ({detail})"),
-        (None, health) => tracing::warn!("{name}: {health} ({detail})"),
-        (Some(before), Health::Up) => tracing::info!("{name}: {before} → up ({detail})"),
-        (Some(before), health) => tracing::warn!("{name}: {before} → {health} ({detail})"),
-    }
-}
-
-fn describe(outcome: &ProbeOutcome) -> String {
-    match outcome.reason {
-        Some(reason) if outcome.message.is_empty() => reason.describe().to_string(),
-        Some(reason) => format!("{}: {}", reason.describe(), outcome.message),
-        None => {
-            let mut parts = Vec::new();
-            if let Some(codec) = &outcome.codec {
-                parts.push(codec.clone());
-            }
-            if let (Some(w), Some(h)) = (outcome.width, outcome.height) {
-                parts.push(format!("{w}x{h}"));
-            }
-            if let Some(ms) = outcome.latency_ms {
-                parts.push(format!("{ms} ms"));
-            }
-            parts.join(", ")
-        }
+        (None, Health::Up) => tracing::info!("{name}: up ({outcome})"),
+        (None, health) => tracing::warn!("{name}: {health} ({outcome})"),
+        (Some(before), Health::Up) => tracing::info!("{name}: {before} → up ({outcome})"),
+        (Some(before), health) => tracing::warn!("{name}: {before} → {health} ({outcome})"),
     }
 }

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 
 use super::{stream_loop, write_heartbeat, Shared};
 use crate::config::StreamConfig;
+use crate::heartbeat::{ProbeOutcome, Reason};
 use crate::panics::describe_payload;
 use crate::pipeline::TemplateLibrary;
-use crate::probe::{ProbeOutcome, Reason};
 
 /// The first restart waits this long; each further one in a row doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

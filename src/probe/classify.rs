@@ -3,7 +3,7 @@
 //! GStreamer reports by error domain and free text that differs per element; the rules here were
 //! checked against rtspsrc and souphttpsrc on GStreamer 1.22 (see tests/probe.rs).
 
-use super::outcome::{Reason, TimeoutStage};
+use super::{Reason, TimeoutStage};
 use gstreamer as gst;
 use std::time::Duration;
 

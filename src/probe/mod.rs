@@ -3,12 +3,12 @@
 mod classify;
 mod diagnosis;
 pub mod grade;
-pub mod outcome;
 pub mod quality;
 mod run;
 mod session;
 pub mod teardown;
 
-pub use outcome::{Health, ProbeOutcome, Reason, TimeoutStage};
+// The probe's vocabulary lives in `heartbeat`; re-exported for the probe's own modules.
+pub use crate::heartbeat::{Health, ProbeOutcome, Reason, TimeoutStage};
 pub use run::{probe, probe_with_teardown, snapshot, template_values, ProbeRequest, Snapshot};
 pub use teardown::{Reaper, TeardownDone};

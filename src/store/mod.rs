@@ -23,7 +23,8 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row};
 use serde::Serialize;
 
-use crate::probe::{Health, Reason};
+use crate::clock::HOUR_MS;
+use crate::heartbeat::{Health, Heartbeat, Reason};
 
 pub use monitor_status::{
     filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,
@@ -38,9 +39,6 @@ pub use writer::{
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a read-only open waits for an empty (version 0) file to be migrated by its creator.
 const NEW_FILE_GRACE: Duration = Duration::from_secs(2);
-
-/// One hour in milliseconds: the granularity of the rollups.
-pub const HOUR_MS: i64 = 3_600_000;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,26 +127,6 @@ pub struct StreamIdentity {
     pub url_redacted: Option<String>,
     /// A hash of the full URL, used to recognise a renamed stream.
     pub url_fingerprint: Option<String>,
-}
-
-/// One probe result of one stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Heartbeat {
-    pub stream_id: i64,
-    pub ts_ms: i64,
-    pub health: Health,
-    pub latency_ms: Option<u64>,
-    pub reason: Option<Reason>,
-    pub message: String,
-    pub codec: Option<String>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// Whether the clock was NTP-synchronised when the heartbeat was taken.
-    pub ntp_synced: bool,
-    /// Frames per second (measured over the sample window, or from the stream's caps).
-    pub fps: Option<f64>,
-    /// Compressed bitrate over the sample window.
-    pub bitrate_kbps: Option<u64>,
 }
 
 /// The current state of one stream.

@@ -12,6 +12,7 @@ use super::{
     ceil_hour, floor_hour, health_at, optional_health_at, reason_at, u32_from_sql, u64_from_sql, Heartbeat,
     HourlyPoint, LatencySeries, Outage, Store, StoreError, StreamStatus, Uptime, HOUR_MS,
 };
+use crate::heartbeat::ProbeOutcome;
 
 const STATUS_COLUMNS: &str = "s.id, s.name, s.url_redacted, st.health, st.since_ms, st.last_ts_ms,
     st.last_latency_ms, st.reason, coalesce(st.message, ''), st.codec, st.width, st.height, st.last_up_ms,
@@ -124,6 +125,14 @@ impl Store {
         Ok(statuses)
     }
 
+    /// Time of the newest heartbeat of any stream (from `stream_status`, one row per stream).
+    pub fn newest_heartbeat_ms(&self) -> Result<Option<i64>, StoreError> {
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT max(last_ts_ms) FROM stream_status")?;
+        Ok(select.query_row([], |row| row.get(0))?)
+    }
+
     /// The status of the stream called `name`, if there is one.
     pub fn status_by_name(&self, name: &str) -> Result<Option<StreamStatus>, StoreError> {
         let mut select = self
@@ -233,9 +242,7 @@ impl Store {
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select.query_map(params![stream_id, from_ms, to_ms, limit], |row| {
-            Ok(Heartbeat {
-                stream_id: row.get(0)?,
-                ts_ms: row.get(1)?,
+            let outcome = ProbeOutcome {
                 health: health_at(row, 2)?,
                 latency_ms: row.get::<_, Option<i64>>(3)?.map(u64_from_sql),
                 reason: reason_at(row, 4)?,
@@ -243,10 +250,11 @@ impl Store {
                 codec: row.get(6)?,
                 width: row.get::<_, Option<i64>>(7)?.map(u32_from_sql),
                 height: row.get::<_, Option<i64>>(8)?.map(u32_from_sql),
-                ntp_synced: row.get(9)?,
                 fps: row.get(10)?,
                 bitrate_kbps: row.get::<_, Option<i64>>(11)?.map(u64_from_sql),
-            })
+                picture: None,
+            };
+            Ok(Heartbeat::new(row.get(0)?, row.get(1)?, row.get(9)?, outcome))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -10,7 +10,7 @@ use super::{
     floor_hour, health_at, reason_at, u32_from_sql, u64_from_sql, u64_to_sql, Heartbeat, Store, StoreError,
     StreamIdentity,
 };
-use crate::probe::{Health, Reason};
+use crate::heartbeat::{Health, Reason};
 
 /// Rows deleted per prune statement: small enough that the write lock is held for milliseconds.
 pub(crate) const PRUNE_CHUNK_ROWS: usize = 2_000;
@@ -92,10 +92,10 @@ impl RollupDelta {
 
 /// The `probe_counts.outcome` label of a heartbeat.
 fn outcome_label(heartbeat: &Heartbeat) -> &'static str {
-    match heartbeat.health {
+    match heartbeat.outcome.health {
         Health::Up => "up",
         Health::Degraded => "degraded",
-        Health::Down => heartbeat.reason.unwrap_or(Reason::Other).code(),
+        Health::Down => heartbeat.outcome.reason.unwrap_or(Reason::Other).code(),
     }
 }
 
@@ -332,20 +332,21 @@ impl Store {
                  ON CONFLICT (stream_id, ts_ms) DO NOTHING",
             )?;
             for heartbeat in batch {
-                let latency_ms = heartbeat.latency_ms.map(u64_to_sql);
+                let outcome = &heartbeat.outcome;
+                let latency_ms = outcome.latency_ms.map(u64_to_sql);
                 let values = params![
                     heartbeat.stream_id,
                     heartbeat.ts_ms,
-                    heartbeat.health.code(),
+                    outcome.health.code(),
                     latency_ms,
-                    heartbeat.reason.map(Reason::code),
-                    heartbeat.message,
-                    heartbeat.codec,
-                    heartbeat.width,
-                    heartbeat.height,
+                    outcome.reason.map(Reason::code),
+                    outcome.message,
+                    outcome.codec,
+                    outcome.width,
+                    outcome.height,
                     heartbeat.ntp_synced,
-                    heartbeat.fps,
-                    heartbeat.bitrate_kbps.map(u64_to_sql),
+                    outcome.fps,
+                    outcome.bitrate_kbps.map(u64_to_sql),
                 ];
                 let rollup = rollups
                     .entry((heartbeat.stream_id, floor_hour(heartbeat.ts_ms)))
@@ -370,7 +371,7 @@ impl Store {
                     )?
                     .execute(values)?;
                 }
-                rollup.add(heartbeat.health, latency_ms);
+                rollup.add(outcome.health, latency_ms);
 
                 let status = match statuses.entry(heartbeat.stream_id) {
                     Entry::Occupied(entry) => entry.into_mut(),
@@ -541,8 +542,9 @@ fn apply_to_status(
         Some(current) => Some(current.health),
         None => None,
     };
-    let has_video = heartbeat.health != Health::Down;
-    if heartbeat.health == Health::Down && previous_health != Some(Health::Down) {
+    let outcome = &heartbeat.outcome;
+    let has_video = outcome.health != Health::Down;
+    if outcome.health == Health::Down && previous_health != Some(Health::Down) {
         tx.prepare_cached(
             "INSERT INTO outages (stream_id, start_ms, end_ms, reason, message) VALUES (?1, ?2, NULL, ?3, ?4)
              ON CONFLICT (stream_id, start_ms) DO UPDATE SET
@@ -551,8 +553,8 @@ fn apply_to_status(
         .execute(params![
             heartbeat.stream_id,
             heartbeat.ts_ms,
-            heartbeat.reason.map(Reason::code),
-            heartbeat.message
+            outcome.reason.map(Reason::code),
+            outcome.message
         ])?;
     } else if has_video && previous_health == Some(Health::Down) {
         // The partial index finds the open outage without walking the stream's whole outage history.
@@ -563,7 +565,7 @@ fn apply_to_status(
     }
 
     let since_ms = match status {
-        Some(current) if current.health == heartbeat.health => current.since_ms,
+        Some(current) if current.health == outcome.health => current.since_ms,
         _ => heartbeat.ts_ms,
     };
     let (mut codec, mut width, mut height, previous_last_up_ms) = match status.take() {
@@ -571,16 +573,16 @@ fn apply_to_status(
         None => (None, None, None, None),
     };
     // A down heartbeat reports no video format; keep the last one known, taken as a whole.
-    if heartbeat.codec.is_some() || heartbeat.width.is_some() || heartbeat.height.is_some() {
-        (codec, width, height) = (heartbeat.codec.clone(), heartbeat.width, heartbeat.height);
+    if outcome.codec.is_some() || outcome.width.is_some() || outcome.height.is_some() {
+        (codec, width, height) = (outcome.codec.clone(), outcome.width, outcome.height);
     }
     *status = Some(CurrentStatus {
-        health: heartbeat.health,
+        health: outcome.health,
         since_ms,
         last_ts_ms: heartbeat.ts_ms,
-        last_latency_ms: heartbeat.latency_ms,
-        reason: heartbeat.reason,
-        message: heartbeat.message.clone(),
+        last_latency_ms: outcome.latency_ms,
+        reason: outcome.reason,
+        message: outcome.message.clone(),
         codec,
         width,
         height,

@@ -12,19 +12,17 @@ use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::filters::{authenticate, Principal};
-use super::fleet::{self, Counts, StreamSummary};
 use super::snapshot::{self, SnapshotResult};
 use super::{metrics, WebError, WebState};
-use crate::clock::parse_time_param;
-use crate::store::Heartbeat;
+use crate::clock::{iso_utc, parse_time_param, DAY_MS, HOUR_MS};
+use crate::fleet::{self, Counts, StreamSummary};
+use crate::heartbeat::Heartbeat;
 use crate::url::redact_text;
 
 /// Heartbeats returned when the query gives no `limit`.
 pub const DEFAULT_HEARTBEAT_LIMIT: usize = 1_000;
 /// Most heartbeats one request may ask for.
 pub const MAX_HEARTBEAT_LIMIT: usize = 10_000;
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 
 fn json_response(status: StatusCode, value: &Value) -> Response {
     let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
@@ -65,14 +63,10 @@ fn respond(result: Result<Value, WebError>) -> Response {
     }
 }
 
-fn ratio(uptime: Option<crate::store::Uptime>) -> Option<f64> {
-    uptime.and_then(|u| u.reachable_ratio())
-}
-
 /// One stream as the API shows it.
 pub fn stream_json(summary: &StreamSummary) -> Value {
     let status = summary.status.as_ref();
-    let time = |ms: Option<i64>| ms.map(fleet::iso_utc);
+    let time = |ms: Option<i64>| ms.map(iso_utc);
     let since_ms = status.and_then(|s| s.since_ms);
     let last_ms = status.and_then(|s| s.last_ts_ms);
     let last_up_ms = status.and_then(|s| s.last_up_ms);
@@ -83,7 +77,7 @@ pub fn stream_json(summary: &StreamSummary) -> Value {
         "enabled": summary.enabled,
         "pipeline": summary.pipeline,
         "heartbeat_seconds": summary.heartbeat_ms / 1000,
-        "health": summary.health.as_str(),
+        "health": summary.state.as_str(),
         "last_probe_health": status.and_then(|s| s.health).map(|h| h.as_str()),
         "since": time(since_ms),
         "since_ms": since_ms,
@@ -98,23 +92,23 @@ pub fn stream_json(summary: &StreamSummary) -> Value {
         "codec": status.and_then(|s| s.codec.clone()),
         "width": status.and_then(|s| s.width),
         "height": status.and_then(|s| s.height),
-        "uptime_24h": ratio(summary.uptime_24h),
-        "uptime_7d": ratio(summary.uptime_7d),
+        "uptime_24h": summary.last_24h.uptime,
+        "uptime_7d": summary.last_7d.uptime,
     })
 }
 
 fn heartbeat_json(heartbeat: &Heartbeat) -> Value {
     json!({
-        "ts": fleet::iso_utc(heartbeat.ts_ms),
+        "ts": iso_utc(heartbeat.ts_ms),
         "ts_ms": heartbeat.ts_ms,
-        "health": heartbeat.health.as_str(),
-        "latency_ms": heartbeat.latency_ms,
-        "reason": heartbeat.reason.map(|r| r.code()),
-        "reason_text": heartbeat.reason.map(|r| r.describe()),
-        "message": redact_text(&heartbeat.message),
-        "codec": heartbeat.codec,
-        "width": heartbeat.width,
-        "height": heartbeat.height,
+        "health": heartbeat.outcome.health.as_str(),
+        "latency_ms": heartbeat.outcome.latency_ms,
+        "reason": heartbeat.outcome.reason.map(|r| r.code()),
+        "reason_text": heartbeat.outcome.reason.map(|r| r.describe()),
+        "message": redact_text(&heartbeat.outcome.message),
+        "codec": heartbeat.outcome.codec,
+        "width": heartbeat.outcome.width,
+        "height": heartbeat.outcome.height,
         "ntp_synced": heartbeat.ntp_synced,
     })
 }
@@ -199,7 +193,7 @@ pub async fn streams(_principal: Principal, state: Arc<WebState>) -> Response {
     json_response(
         StatusCode::OK,
         &json!({
-            "generated_at": fleet::iso_utc(now_ms),
+            "generated_at": iso_utc(now_ms),
             "generated_at_ms": now_ms,
             "summary": {
                 "total": streams.len(),
@@ -273,9 +267,9 @@ pub async fn heartbeats(
                 };
                 Ok(json!({
                     "stream": name,
-                    "from": fleet::iso_utc(from_ms),
+                    "from": iso_utc(from_ms),
                     "from_ms": from_ms,
-                    "to": fleet::iso_utc(to_ms),
+                    "to": iso_utc(to_ms),
                     "to_ms": to_ms,
                     "limit": limit,
                     "order": "newest first",
@@ -312,9 +306,9 @@ pub async fn outages(
                     .iter()
                     .map(|o| {
                         json!({
-                            "start": fleet::iso_utc(o.start_ms),
+                            "start": iso_utc(o.start_ms),
                             "start_ms": o.start_ms,
-                            "end": o.end_ms.map(fleet::iso_utc),
+                            "end": o.end_ms.map(iso_utc),
                             "end_ms": o.end_ms,
                             "ongoing": o.end_ms.is_none(),
                             "duration_ms": o.end_ms.unwrap_or(now_ms) - o.start_ms,
@@ -326,9 +320,9 @@ pub async fn outages(
                     .collect();
                 Ok(json!({
                     "stream": name,
-                    "from": fleet::iso_utc(from_ms),
+                    "from": iso_utc(from_ms),
                     "from_ms": from_ms,
-                    "to": fleet::iso_utc(to_ms),
+                    "to": iso_utc(to_ms),
                     "to_ms": to_ms,
                     "outages": outages,
                 }))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::fleet::{DisplayHealth, StreamSummary};
+use crate::fleet::{State, StreamSummary};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -33,7 +33,7 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
         "1 when the latest probe delivered video and the monitor is current, else 0.",
     );
     for stream in streams {
-        let up = matches!(stream.health, DisplayHealth::Up | DisplayHealth::Degraded);
+        let up = matches!(stream.state, State::Up | State::Degraded);
         let _ = writeln!(
             out,
             "streampulse_stream_up{{stream=\"{}\"}} {}",
@@ -48,7 +48,7 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
         "1 when the monitor has not written a heartbeat for this stream for three intervals.",
     );
     for stream in streams {
-        let stale = stream.health == DisplayHealth::Stale;
+        let stale = stream.state == State::Stale;
         let _ = writeln!(
             out,
             "streampulse_stream_stale{{stream=\"{}\"}} {}",
@@ -131,13 +131,9 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
         "gauge",
         "Configured streams by current state.",
     );
-    for health in DisplayHealth::ALL {
-        let count = streams.iter().filter(|s| s.health == health).count();
-        let _ = writeln!(
-            out,
-            "streampulse_streams{{state=\"{}\"}} {count}",
-            health.as_str()
-        );
+    for state in State::ALL {
+        let count = streams.iter().filter(|s| s.state == state).count();
+        let _ = writeln!(out, "streampulse_streams{{state=\"{}\"}} {count}", state.as_str());
     }
     process_figures(&mut out, started);
     out

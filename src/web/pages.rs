@@ -13,13 +13,15 @@ use warp::reply::Response;
 
 use super::charts::{self, LatencySample, Period};
 use super::filters::{cookie, Principal, SESSION_COOKIE};
-use super::fleet::{self, Counts, DisplayHealth, StreamSummary};
 use super::{accounts, csrf, editor, pct, WebError, WebState};
 use crate::clock::format_local;
+use crate::clock::{human_duration, HOUR_MS};
 use crate::config::{self, ConfigError};
+use crate::fleet::{self, Counts, State, StreamSummary};
+use crate::heartbeat::Heartbeat;
 use crate::pipeline::TemplateLibrary;
 use crate::probe::Health;
-use crate::store::{Heartbeat, HourlyPoint, Outage, HOUR_MS};
+use crate::store::{HourlyPoint, Outage};
 use crate::url::redact_text;
 
 /// Seconds between automatic reloads of the dashboard.
@@ -521,28 +523,28 @@ struct DashboardRow<'a> {
 
 fn dashboard_row<'a>(summary: &'a StreamSummary, tz: &time_tz::Tz, now_ms: i64) -> DashboardRow<'a> {
     let status = summary.status.as_ref();
-    let since_ms = match summary.health {
+    let since_ms = match summary.state {
         // Stale: since the last heartbeat, which is what went quiet.
-        DisplayHealth::Stale => status.and_then(|s| s.last_ts_ms),
+        State::Stale => status.and_then(|s| s.last_ts_ms),
         _ => status.and_then(|s| s.since_ms),
     };
     let reason = status
         .and_then(|s| s.reason)
-        .filter(|_| matches!(summary.health, DisplayHealth::Down | DisplayHealth::Degraded))
+        .filter(|_| matches!(summary.state, State::Down | State::Degraded))
         .map(|r| r.describe());
     DashboardRow {
         name: &summary.name,
         href: pct::stream_href(&summary.name),
         snapshot_href: format!("{}/snapshot.jpg", pct::stream_api_href(&summary.name)),
-        health: summary.health.as_str(),
-        health_label: summary.health.label(),
+        health: summary.state.as_str(),
+        health_label: summary.state.label(),
         since: since_ms.map(|ms| format_local(ms, tz)),
-        since_ago: since_ms.map(|ms| fleet::human_duration(now_ms - ms)),
+        since_ago: since_ms.map(|ms| human_duration(now_ms - ms)),
         latency: latency_text(status.and_then(|s| s.last_latency_ms)),
         resolution: resolution_text(summary),
         codec: status.and_then(|s| s.codec.as_deref()),
-        uptime_24h: fleet::percent(summary.uptime_24h),
-        uptime_7d: fleet::percent(summary.uptime_7d),
+        uptime_24h: fleet::percent(summary.last_24h.uptime),
+        uptime_7d: fleet::percent(summary.last_7d.uptime),
         spark: charts::sparkline(&summary.sparkline),
         reason,
         enabled: summary.enabled,
@@ -565,16 +567,16 @@ struct DashboardPage<'a> {
 
 fn summary_items(counts: Counts) -> Vec<Value> {
     let items = [
-        (DisplayHealth::Up, counts.up, "up"),
-        (DisplayHealth::Down, counts.down, "down"),
-        (DisplayHealth::Degraded, counts.degraded, "degraded"),
-        (DisplayHealth::Stale, counts.stale, "stale"),
-        (DisplayHealth::Unknown, counts.unknown, "not probed yet"),
-        (DisplayHealth::Disabled, counts.disabled, "disabled"),
+        (State::Up, counts.up, "up"),
+        (State::Down, counts.down, "down"),
+        (State::Degraded, counts.degraded, "degraded"),
+        (State::Stale, counts.stale, "stale"),
+        (State::Unknown, counts.unknown, "not probed yet"),
+        (State::Disabled, counts.disabled, "disabled"),
     ];
     items
         .into_iter()
-        .filter(|(health, count, _)| *count > 0 || matches!(health, DisplayHealth::Up | DisplayHealth::Down))
+        .filter(|(health, count, _)| *count > 0 || matches!(health, State::Up | State::Down))
         .map(|(health, count, words)| json!({"health": health.as_str(), "count": count, "words": words}))
         .collect()
 }
@@ -602,14 +604,14 @@ async fn dashboard_inner(
         .get("q")
         .map(|q| q.trim().to_lowercase())
         .unwrap_or_default();
-    let wanted = query.get("status").and_then(|s| DisplayHealth::parse(s));
+    let wanted = query.get("status").and_then(|s| State::parse(s));
     let rows: Vec<DashboardRow<'_>> = streams
         .iter()
         .filter(|s| text.is_empty() || s.name.to_lowercase().contains(&text))
-        .filter(|s| wanted.is_none_or(|health| s.health == health))
+        .filter(|s| wanted.is_none_or(|state| s.state == state))
         .map(|s| dashboard_row(s, config.timezone, now_ms))
         .collect();
-    let statuses: Vec<Value> = DisplayHealth::ALL
+    let statuses: Vec<Value> = State::ALL
         .into_iter()
         .map(|h| json!({"value": h.as_str(), "label": h.label(), "selected": Some(h) == wanted}))
         .collect();
@@ -705,7 +707,7 @@ async fn stream_page_inner(
             };
             let problems = recent
                 .into_iter()
-                .filter(|h| h.health != Health::Up)
+                .filter(|h| h.outcome.health != Health::Up)
                 .take(200)
                 .collect();
             Ok((
@@ -741,8 +743,9 @@ async fn stream_page_inner(
             .map(|h| LatencySample {
                 ts_ms: h.ts_ms,
                 latency_ms: h
+                    .outcome
                     .latency_ms
-                    .filter(|_| h.health != Health::Down)
+                    .filter(|_| h.outcome.health != Health::Down)
                     .map(|l| l as f64),
                 max_ms: None,
             })
@@ -758,7 +761,7 @@ async fn stream_page_inner(
                 Period {
                     start_ms: h.ts_ms,
                     end_ms: next.min(h.ts_ms + gap_ms),
-                    health: health_class(h.health),
+                    health: health_class(h.outcome.health),
                 }
             })
             .collect();
@@ -818,7 +821,7 @@ async fn stream_page_inner(
             json!({
                 "start": format_local(o.start_ms, tz),
                 "end": o.end_ms.map(|ms| format_local(ms, tz)),
-                "duration": fleet::human_duration(o.end_ms.unwrap_or(now_ms) - o.start_ms),
+                "duration": human_duration(o.end_ms.unwrap_or(now_ms) - o.start_ms),
                 "reason": o.reason.map(|r| r.describe()).unwrap_or("down"),
                 "message": redact_text(&o.message),
             })
@@ -828,14 +831,14 @@ async fn stream_page_inner(
     let reasons: Vec<Value> = history
         .problems
         .iter()
-        .filter(|h| seen.insert((h.reason.map(|r| r.code()), h.message.clone())))
+        .filter(|h| seen.insert((h.outcome.reason.map(|r| r.code()), h.outcome.message.clone())))
         .take(5)
         .map(|h| {
             json!({
                 "at": format_local(h.ts_ms, tz),
-                "health": h.health.as_str(),
-                "reason": h.reason.map(|r| r.describe()).unwrap_or("problem"),
-                "message": redact_text(&h.message),
+                "health": h.outcome.health.as_str(),
+                "reason": h.outcome.reason.map(|r| r.describe()).unwrap_or("problem"),
+                "message": redact_text(&h.outcome.message),
             })
         })
         .collect();

@@ -70,7 +70,7 @@ impl StoreHealth {
         let since_ms = full.and_then(|status| status.disk_full_since_ms);
         let store = HealthzStore {
             disk_full: current.map(MonitorStatus::disk_full),
-            disk_full_since: since_ms.map(super::fleet::iso_utc),
+            disk_full_since: since_ms.map(crate::clock::iso_utc),
             disk_full_since_ms: since_ms,
             buffered_heartbeats: full.map(|status| status.buffered),
             dropped_heartbeats: full.map(|status| status.dropped_while_full),

@@ -13,7 +13,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use streampulse::store::{Heartbeat, Store};
+use streampulse::heartbeat::Heartbeat;
+use streampulse::store::Store;
 
 /// The camera password the demo servers accept; it must never be printed.
 pub const SECRET: &str = streampulse::demo::DEMO_PASSWORD;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use bytes::Bytes;
-use streampulse::probe::{Health, Reason, TimeoutStage};
-use streampulse::store::{Heartbeat, Store, StreamIdentity};
+use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::store::accounts::Accounts;
+use streampulse::store::{Store, StreamIdentity};
 use streampulse::web::filters::routes;
 use streampulse::web::{pct, WebOptions, WebState};
 use warp::filters::BoxedFilter;
@@ -105,27 +105,30 @@ pub fn heartbeat(stream_id: i64, ts_ms: i64, health: Health) -> Heartbeat {
     Heartbeat {
         stream_id,
         ts_ms,
-        health,
-        latency_ms: video.then_some(420),
-        reason: match health {
-            Health::Up => None,
-            Health::Degraded => Some(Reason::Frozen),
-            Health::Down => Some(Reason::Timeout(TimeoutStage::Connect)),
-        },
-        message: match health {
-            Health::Up => String::new(),
-            Health::Degraded => "picture frozen for 12 s".into(),
-            // Lower layers redact, but the web must not rely on it.
-            Health::Down => {
-                format!("could not connect to rtsp://admin:{CAMERA_PASSWORD}@192.0.2.10:554/stream1")
-            }
-        },
-        codec: video.then(|| "h264".into()),
-        width: video.then_some(1920),
-        height: video.then_some(1080),
         ntp_synced: true,
-        fps: video.then_some(25.0),
-        bitrate_kbps: video.then_some(4000),
+        outcome: ProbeOutcome {
+            health,
+            latency_ms: video.then_some(420),
+            reason: match health {
+                Health::Up => None,
+                Health::Degraded => Some(Reason::Frozen),
+                Health::Down => Some(Reason::Timeout(TimeoutStage::Connect)),
+            },
+            message: match health {
+                Health::Up => String::new(),
+                Health::Degraded => "picture frozen for 12 s".into(),
+                // Lower layers redact, but the web must not rely on it.
+                Health::Down => {
+                    format!("could not connect to rtsp://admin:{CAMERA_PASSWORD}@192.0.2.10:554/stream1")
+                }
+            },
+            codec: video.then(|| "h264".into()),
+            width: video.then_some(1920),
+            height: video.then_some(1080),
+            fps: video.then_some(25.0),
+            bitrate_kbps: video.then_some(4000),
+            picture: None,
+        },
     }
 }
 

@@ -1,7 +1,13 @@
-//! What one probe found: data, not errors. A camera that is down is a normal result.
+//! The vocabulary of a probe's result, shared by everything on the data path: `probe` produces a
+//! [`ProbeOutcome`], the monitor stamps it into a [`Heartbeat`], `store` stores it, `fleet`,
+//! `status` and the web read it back. A camera that is down is data, not an error.
+//!
+//! [`Explanation`] is the one way a verdict is put in words ("reason: message").
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+use crate::probe::quality::PictureSummary;
 
 /// The three states a stream can be in after a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -186,8 +192,9 @@ pub struct ProbeOutcome {
     /// Compressed bitrate over the sample window.
     pub bitrate_kbps: Option<u64>,
     /// The first frame, summarised, for the next probe's "same picture again?" check.
+    /// Kept in memory only (the monitor hands it to the next probe), never stored.
     #[serde(skip)]
-    pub picture: Option<super::quality::PictureSummary>,
+    pub picture: Option<PictureSummary>,
 }
 
 impl ProbeOutcome {
@@ -206,8 +213,106 @@ impl ProbeOutcome {
         }
     }
 
+    /// Plainly up, `latency_ms` after the probe started; codec, size and rates unknown.
+    pub fn up(latency_ms: u64) -> Self {
+        Self {
+            health: Health::Up,
+            latency_ms: Some(latency_ms),
+            reason: None,
+            message: String::new(),
+            codec: None,
+            width: None,
+            height: None,
+            fps: None,
+            bitrate_kbps: None,
+            picture: None,
+        }
+    }
+
     pub fn is_up(&self) -> bool {
         self.health == Health::Up
+    }
+
+    /// Why it is not plainly up, in words; empty when it is.
+    pub fn explanation(&self) -> Explanation<'_> {
+        Explanation::new(self.reason, &self.message)
+    }
+}
+
+/// One line for a person: the explanation when something is wrong, else what came through
+/// (`h264, 640x360, 42 ms`).
+impl fmt::Display for ProbeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reason.is_some() {
+            return self.explanation().fmt(f);
+        }
+        let mut parts = Vec::new();
+        if let Some(codec) = &self.codec {
+            parts.push(codec.clone());
+        }
+        if let (Some(width), Some(height)) = (self.width, self.height) {
+            parts.push(format!("{width}x{height}"));
+        }
+        if let Some(ms) = self.latency_ms {
+            parts.push(format!("{ms} ms"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// A verdict in words: `"connection refused: <detail>"`, just the reason's phrase without a
+/// detail, just the detail without a reason. Used by the monitor's log, `check`, `status` and
+/// the fleet view, so they all say the same thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Explanation<'a> {
+    pub reason: Option<Reason>,
+    /// Detail, already redacted.
+    pub message: &'a str,
+}
+
+impl<'a> Explanation<'a> {
+    pub fn new(reason: Option<Reason>, message: &'a str) -> Self {
+        Self { reason, message }
+    }
+
+    /// Nothing to say (plainly up, no detail).
+    pub fn is_empty(&self) -> bool {
+        self.reason.is_none() && self.message.is_empty()
+    }
+}
+
+impl fmt::Display for Explanation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.reason, self.message) {
+            (Some(reason), "") => f.write_str(reason.describe()),
+            (Some(reason), message) => write!(f, "{}: {message}", reason.describe()),
+            (None, message) => f.write_str(message),
+        }
+    }
+}
+
+/// One probe result of one stream at one time: what the monitor sends the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heartbeat {
+    pub stream_id: i64,
+    pub ts_ms: i64,
+    /// Whether the clock was NTP-synchronised when the heartbeat was taken.
+    pub ntp_synced: bool,
+    #[serde(flatten)]
+    pub outcome: ProbeOutcome,
+}
+
+impl Heartbeat {
+    /// The outcome's picture is dropped: the store keeps none, and the writer's disk-full buffer
+    /// (up to 100,000 heartbeats) should not hold one each.
+    pub fn new(stream_id: i64, ts_ms: i64, ntp_synced: bool, mut outcome: ProbeOutcome) -> Self {
+        outcome.picture = None;
+        Self {
+            stream_id,
+            ts_ms,
+            ntp_synced,
+            outcome,
+        }
     }
 }
 
@@ -234,6 +339,7 @@ mod tests {
             Reason::Black,
             Reason::WrongResolution,
             Reason::LowFps,
+            Reason::Internal,
             Reason::Other,
         ];
         for reason in all {
@@ -242,5 +348,25 @@ mod tests {
         for health in [Health::Up, Health::Down, Health::Degraded] {
             assert_eq!(Health::from_code(health.code()), Some(health));
         }
+    }
+
+    #[test]
+    fn a_verdict_reads_reason_then_detail() {
+        let refused = ProbeOutcome::down(Reason::Refused, "127.0.0.1:554");
+        assert_eq!(refused.to_string(), "connection refused: 127.0.0.1:554");
+        assert_eq!(
+            ProbeOutcome::down(Reason::NotFound, "").to_string(),
+            "not found (wrong path or stream name)"
+        );
+        assert_eq!(Explanation::new(None, "detail").to_string(), "detail");
+        assert!(Explanation::new(None, "").is_empty());
+        let up = ProbeOutcome {
+            codec: Some("h264".into()),
+            width: Some(640),
+            height: Some(360),
+            ..ProbeOutcome::up(42)
+        };
+        assert_eq!(up.to_string(), "h264, 640x360, 42 ms");
+        assert!(up.explanation().is_empty());
     }
 }
