@@ -19,9 +19,6 @@ use crate::heartbeat::Health;
 use crate::store::{floor_hour, LatencySeries, Store, StoreError, StreamStatus, Uptime};
 use crate::url::redact_text;
 
-// Moved to `clock` (issue 10); re-exported while `web` is reshaped.
-pub use crate::clock::{human_duration, iso_utc};
-
 /// A stream whose latest heartbeat is older than this many heartbeat intervals is "stale": the
 /// monitor stopped or lags, so its last status cannot be trusted.
 pub const STALE_AFTER_HEARTBEATS: u32 = 3;
