@@ -23,24 +23,31 @@
 //! - `BENCH_TEMPLATE=rtsp`, `BENCH_PIPELINES_DIR`: the template of the main runs, and a directory
 //!   of extra templates, to measure a pipeline change without touching the shipped ones.
 
+#[path = "fleet/report.rs"]
+mod report;
 mod support;
 
 use anyhow::{bail, Context, Result};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use report::{Environment, Report};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{RtspTestServer, SharedMount, SntpTestServer};
 use streampulse::heartbeat::Health;
 use streampulse::monitor::phase_for;
 use streampulse::probe::quality::{self, Observation};
-use support::{cpu_model, env_number, load_average, percentile, target_dir};
+use support::proc::{
+    anonymous_memory_kb, children_cpu_ticks, cpu_ticks, own_cpu_ticks, proc_status, thread_kinds,
+    ticks_per_second, ProcStatus,
+};
+use support::{env_number, load_average, log_tail, now_unix_ms, percentile, stop_child, target_dir};
 
 /// Path of the one mount every probe reads.
 const SHARED_PATH: &str = "/shared";
@@ -359,125 +366,6 @@ fn measure_checks(url: &str) -> Result<CheckCost> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc readers
-
-/// Clock ticks per second of `/proc/*/stat` times (USER_HZ, 100 on every Linux we ship to).
-fn ticks_per_second() -> f64 {
-    let answer = Command::new("getconf").arg("CLK_TCK").output();
-    answer
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|ticks| *ticks > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name, which may contain spaces.
-fn stat_fields(pid: &str) -> Option<Vec<u64>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
-    // Field 3 (state) is a letter; numbers start at field 4.
-    Some(
-        rest.split_whitespace()
-            .skip(1)
-            .map(|field| field.parse().unwrap_or(0))
-            .collect(),
-    )
-}
-
-/// utime + stime of a process, all its threads, in ticks (fields 14 and 15).
-fn process_cpu_ticks(pid: u32) -> Option<u64> {
-    let fields = stat_fields(&pid.to_string())?;
-    Some(fields.get(10)? + fields.get(11)?)
-}
-
-/// utime + stime of this process: the RTSP server, its encoder and the keeper client.
-fn own_cpu_ticks() -> u64 {
-    stat_fields("self")
-        .and_then(|fields| Some(fields.get(10)? + fields.get(11)?))
-        .unwrap_or(0)
-}
-
-/// CPU of this process's waited-for children, in ticks (cutime + cstime, fields 16 and 17): how
-/// ffmpeg's CPU is counted without unsafe `getrusage`.
-fn children_cpu_ticks() -> u64 {
-    stat_fields("self")
-        .and_then(|fields| Some(fields.get(12)? + fields.get(13)?))
-        .unwrap_or(0)
-}
-
-/// Memory and threads from `/proc/<pid>/status`.
-#[derive(Debug, Default, Clone, Copy)]
-struct Status {
-    rss_kb: u64,
-    peak_rss_kb: u64,
-    threads: u64,
-}
-
-fn process_status(pid: u32) -> Option<Status> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let mut status = Status::default();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let number = || {
-            value
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        match key {
-            "VmRSS" => status.rss_kb = number(),
-            "VmHWM" => status.peak_rss_kb = number(),
-            "Threads" => status.threads = number(),
-            _ => {}
-        }
-    }
-    // A zombie has no memory lines left: not worth reporting.
-    (status.peak_rss_kb > 0).then_some(status)
-}
-
-/// `Anonymous:` of `/proc/<pid>/smaps_rollup`: heap, thread stacks and other private memory, as
-/// opposed to the pages of mapped libraries (GStreamer plugins, libav) that RSS also counts.
-fn anonymous_memory_kb(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = text.lines().find(|line| line.starts_with("Anonymous:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Threads of a process by name, digits folded (`udpsrc12:src` → `udpsrc#:src`).
-fn thread_kinds(pid: u32) -> BTreeMap<String, usize> {
-    let mut kinds = BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return kinds;
-    };
-    for task in tasks.flatten() {
-        let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
-            continue;
-        };
-        let mut folded = String::new();
-        for c in name.trim().chars() {
-            if !c.is_ascii_digit() {
-                folded.push(c);
-            } else if !folded.ends_with('#') {
-                folded.push('#');
-            }
-        }
-        *kinds.entry(folded).or_insert(0) += 1;
-    }
-    kinds
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The ffmpeg baseline
 
 /// One ffmpeg measurement: a batch or a scheduled fleet.
@@ -540,7 +428,7 @@ fn ffmpeg_command(url: &str) -> Command {
 struct Watched {
     child: Child,
     started: Instant,
-    status: Status,
+    status: ProcStatus,
 }
 
 /// `count` probes, `at_once` at a time, each started as soon as a slot frees.
@@ -566,7 +454,7 @@ fn ffmpeg_batch(url: &str, count: usize, at_once: usize) -> Result<FfmpegRun> {
             running.push(Watched {
                 child,
                 started: Instant::now(),
-                status: Status::default(),
+                status: ProcStatus::default(),
             });
             launched += 1;
         }
@@ -582,7 +470,7 @@ fn ffmpeg_batch(url: &str, count: usize, at_once: usize) -> Result<FfmpegRun> {
                 running.swap_remove(index);
                 continue;
             }
-            if let Some(status) = process_status(watched.child.id()) {
+            if let Some(status) = proc_status(watched.child.id()) {
                 watched.status.peak_rss_kb = watched.status.peak_rss_kb.max(status.peak_rss_kb);
                 watched.status.threads = watched.status.threads.max(status.threads);
                 rss_now += status.rss_kb;
@@ -676,14 +564,14 @@ fn ffmpeg_fleet(url: &str, streams: usize, settings: &Settings) -> Result<Ffmpeg
             if let Ok(mut live) = live.lock() {
                 live.insert(pid);
             }
-            let mut status = Status::default();
+            let mut status = ProcStatus::default();
             let ok = loop {
                 match child.try_wait() {
                     Ok(Some(exit)) => break exit.success(),
                     Ok(None) => {}
                     Err(_) => break false,
                 }
-                if let Some(now) = process_status(pid) {
+                if let Some(now) = proc_status(pid) {
                     status.peak_rss_kb = status.peak_rss_kb.max(now.peak_rss_kb);
                     status.threads = status.threads.max(now.threads);
                 }
@@ -716,7 +604,7 @@ fn ffmpeg_fleet(url: &str, streams: usize, settings: &Settings) -> Result<Ffmpeg
                     .lock()
                     .map(|live| live.iter().copied().collect())
                     .unwrap_or_default();
-                let statuses: Vec<Status> = pids.into_iter().filter_map(process_status).collect();
+                let statuses: Vec<ProcStatus> = pids.into_iter().filter_map(proc_status).collect();
                 rss_kb = rss_kb.max(statuses.iter().map(|s| s.rss_kb).sum());
                 threads = threads.max(statuses.iter().map(|s| s.threads).sum());
             }
@@ -902,12 +790,12 @@ fn run_monitor(
     let mut peak_threads = 0;
     let mut threads_at_peak = BTreeMap::new();
     let mut thread_samples = Vec::new();
-    let mut last = Status::default();
+    let mut last = ProcStatus::default();
     loop {
         if let Some(exit) = child.try_wait()? {
-            bail!("the monitor exited early ({exit}); log:\n{}", log_tail(&log));
+            bail!("the monitor exited early ({exit}); log:\n{}", log_tail(&log, 20));
         }
-        if let Some(status) = process_status(pid) {
+        if let Some(status) = proc_status(pid) {
             if status.threads > peak_threads {
                 threads_at_peak = thread_kinds(pid);
             }
@@ -917,7 +805,7 @@ fn run_monitor(
         }
         let now = Instant::now();
         if window_cpu_start.is_none() && now >= window_start {
-            window_cpu_start = Some((process_cpu_ticks(pid).unwrap_or(0), now_unix_ms(), now));
+            window_cpu_start = Some((cpu_ticks(pid).unwrap_or(0), now_unix_ms(), now));
             bench_cpu_start = own_cpu_ticks();
         }
         if now >= window_end {
@@ -926,24 +814,24 @@ fn run_monitor(
         std::thread::sleep(SAMPLE_EVERY.min(window_end.saturating_duration_since(now)));
     }
     let (cpu_start, window_start_ms, window_started) = window_cpu_start.context("no window start")?;
-    let cpu_end = process_cpu_ticks(pid).context("monitor vanished")?;
+    let cpu_end = cpu_ticks(pid).context("monitor vanished")?;
     let window_end_ms = now_unix_ms();
     let bench_cpu_ms = (own_cpu_ticks() - bench_cpu_start) as f64 / ticks * 1000.0;
     let window_seconds = window_started.elapsed().as_secs_f64();
-    if let Some(status) = process_status(pid) {
+    if let Some(status) = proc_status(pid) {
         last = status;
         peak_threads = peak_threads.max(status.threads);
     }
     let anonymous_kb = anonymous_memory_kb(pid).unwrap_or(0);
 
-    let stop_problem = stop_child(&mut child)?;
+    let stop_problem = stop_child(&mut child, "the monitor", STOP_GRACE)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = read_summary(&log);
     if stop_problem.is_some() || summary.is_empty() {
         eprintln!(
             "{}; the monitor's last log lines:\n{}",
             stop_problem.as_deref().unwrap_or("no probe summary in the log"),
-            log_tail(&log)
+            log_tail(&log, 20)
         );
     }
     let heartbeats = read_heartbeats(&db)?;
@@ -1001,37 +889,6 @@ fn run_monitor(
     })
 }
 
-/// SIGTERM (through kill(1): no unsafe here), then the grace period, then SIGKILL. Returns what
-/// went wrong, if anything: the run's figures are still worth reporting.
-fn stop_child(child: &mut Child) -> Result<Option<String>> {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()?;
-    if !status.success() {
-        bail!("kill -TERM {} failed", child.id());
-    }
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline {
-        if let Some(exit) = child.try_wait()? {
-            return Ok((!exit.success()).then(|| format!("the monitor ended with {exit}")));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill()?;
-    child.wait()?;
-    Ok(Some(format!(
-        "the monitor did not stop within {} s of SIGTERM and was killed",
-        STOP_GRACE.as_secs()
-    )))
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
 /// The `key=value` numbers of the monitor's "probe summary" line.
 fn read_summary(log: &Path) -> BTreeMap<String, f64> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -1081,418 +938,4 @@ fn read_heartbeats(db: &Path) -> Result<Vec<Beat>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The report
-
-struct Environment {
-    cpu_model: String,
-    cores: usize,
-    load_before: String,
-    date: String,
-}
-
-impl Environment {
-    fn now() -> Environment {
-        let cpu_model = cpu_model();
-        let date = Command::new("date")
-            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .map(|text| text.trim().to_string())
-            .unwrap_or_default();
-        Environment {
-            cpu_model,
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            load_before: load_average(),
-            date,
-        }
-    }
-}
-
-struct Report<'a> {
-    settings: &'a Settings,
-    environment: Environment,
-    checks: CheckCost,
-    ffmpeg: Vec<FfmpegRun>,
-    monitor: Vec<MonitorRun>,
-}
-
-fn fmt_ms(value: f64) -> String {
-    if value.is_nan() {
-        "–".into()
-    } else if value < 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.0}")
-    }
-}
-
-fn fmt_ratio(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:.2}")
-    } else {
-        "–".into()
-    }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "**missed**"
-    }
-}
-
-impl Report<'_> {
-    /// The CPU per probe the ratios divide by: ffmpeg one probe at a time (its cheapest case).
-    fn ffmpeg_reference(&self) -> Option<&FfmpegRun> {
-        self.ffmpeg.first()
-    }
-
-    fn default_run(&self, streams: usize) -> Option<&MonitorRun> {
-        self.monitor
-            .iter()
-            .find(|run| run.scenario.streams == streams && run.scenario.is_default())
-    }
-
-    fn render(&self) -> String {
-        let mut out = String::new();
-        let env = &self.environment;
-        let s = self.settings;
-        let _ = writeln!(out, "# StreamPulse fleet benchmark (`make bench`)\n");
-        let _ = writeln!(
-            out,
-            "{} on {} ({} cores), load average before: {}. Stream: 640x360 H.264, 15 fps, keyframe every \
-             2 s, one shared encoder on 127.0.0.1 (RTSP server in the bench process, monitor in its own \
-             process). Heartbeat {} s, {} heartbeats per run (the first is warm-up), \
-             max_concurrent_probes {}.\n",
-            env.date,
-            env.cpu_model,
-            env.cores,
-            env.load_before,
-            s.heartbeat.as_secs(),
-            s.heartbeats,
-            s.max_concurrent_probes
-        );
-        self.render_monitor(&mut out);
-        self.render_ffmpeg(&mut out);
-        self.render_checks(&mut out);
-        self.render_targets(&mut out);
-        self.render_failures(&mut out);
-        self.render_threads(&mut out);
-        out
-    }
-
-    fn render_monitor(&self, out: &mut String) {
-        let reference = self.ffmpeg_reference().map(|run| run.cpu_ms_per_probe);
-        let _ = writeln!(out, "## StreamPulse monitor\n");
-        let _ = writeln!(
-            out,
-            "| streams | template | sample s | probes up / made / expected | CPU ms / probe | \
-             ÷ ffmpeg | avg cores | peak RSS MB | threads | TTFF p50 / p99 ms | lag p50 / p99 / max ms |"
-        );
-        let _ = writeln!(out, "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|");
-        for run in &self.monitor {
-            let lag = |value: Option<f64>| value.map_or("?".to_string(), fmt_ms);
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} / {} | {} / {} / {} |",
-                run.scenario.streams,
-                run.scenario.template,
-                run.scenario.sample_seconds,
-                run.probes_up,
-                run.probes,
-                run.probes_expected,
-                fmt_ms(run.cpu_ms_per_probe),
-                reference.map_or("–".into(), |r| fmt_ratio(run.cpu_ms_per_probe / r)),
-                run.cores,
-                run.peak_rss_mb,
-                run.peak_threads,
-                fmt_ms(run.ttff_p50_ms),
-                fmt_ms(run.ttff_p99_ms),
-                lag(run.lag_p50_ms),
-                lag(run.lag_p99_ms),
-                lag(run.lag_max_ms),
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\nCPU ms / probe and avg cores: utime+stime of the monitor process over the measured \
-             heartbeats, divided by the probes that started in them. TTFF: a probe's start to its first \
-             decoded frame (`latency_ms` of the heartbeats). Lag: a probe's slot on the schedule to its \
-             start (the monitor's own summary line, whole run). Peak RSS: VmHWM. Threads: largest \
-             count sampled every {} ms.\n",
-            SAMPLE_EVERY.as_millis()
-        );
-        let _ = writeln!(out, "| streams | template | sample s | probes measured | start-up + first heartbeat CPU ms | RSS at end MB (anonymous + files) | p99 \\|gap − heartbeat\\| ms | RTSP server cores | run s |");
-        let _ = writeln!(out, "|---:|---|---:|---:|---:|---|---:|---:|---:|");
-        for run in &self.monitor {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.0} | {:.0} ({:.0} + {:.0}) | {} | {:.2} | {:.0} |",
-                run.scenario.streams,
-                run.scenario.template,
-                run.scenario.sample_seconds,
-                run.window_probes,
-                run.warmup_cpu_ms,
-                run.end_rss_mb,
-                run.end_anon_mb,
-                run.end_rss_mb - run.end_anon_mb,
-                fmt_ms(run.gap_jitter_p99_ms),
-                run.server_cores,
-                run.wall_seconds
-            );
-        }
-        let _ = writeln!(out);
-    }
-
-    fn render_ffmpeg(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "## Baseline: `ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i URL -frames:v 1 -f null -`, \
-             one process per probe\n"
-        );
-        let _ = writeln!(
-            out,
-            "| run | probes ok / made | CPU ms / probe | avg cores | RSS MB: per process / all at once | \
-             threads: per process / all at once | wall p50 / p99 ms | lag p50 / p99 ms |"
-        );
-        let _ = writeln!(out, "|---|---|---:|---:|---|---|---|---|");
-        for run in &self.ffmpeg {
-            let lag = match (run.lag_p50_ms, run.lag_p99_ms) {
-                (Some(p50), Some(p99)) => format!("{} / {}", fmt_ms(p50), fmt_ms(p99)),
-                _ => "–".into(),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} / {} | {} | {:.2} | {:.1} / {:.0} | {} / {} | {} / {} | {} |",
-                run.label,
-                run.ok,
-                run.probes,
-                fmt_ms(run.cpu_ms_per_probe),
-                run.cores,
-                run.process_peak_rss_mb,
-                run.total_peak_rss_mb,
-                run.process_threads,
-                run.total_threads,
-                fmt_ms(run.wall_p50_ms),
-                fmt_ms(run.wall_p99_ms),
-                lag
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\nCPU: the bench's waited-for children (cutime+cstime). Wall: spawn to exit, which is ffmpeg's \
-             time to first frame plus its start and exit. Memory and threads sampled while each process \
-             runs."
-        );
-        if let Some(reference) = self.ffmpeg_reference() {
-            let _ = writeln!(
-                out,
-                "\nProjected for ffmpeg at {} s heartbeats, from the \"{}\" CPU per probe:",
-                self.settings.heartbeat.as_secs(),
-                reference.label
-            );
-            for run in self.monitor.iter().filter(|run| run.scenario.is_default()) {
-                let probes_per_second = run.scenario.streams as f64 / self.settings.heartbeat.as_secs_f64();
-                let _ = writeln!(
-                    out,
-                    "- {} streams: {:.2} cores (monitor measured: {:.2})",
-                    run.scenario.streams,
-                    probes_per_second * reference.cpu_ms_per_probe / 1000.0,
-                    run.cores
-                );
-            }
-        }
-        let _ = writeln!(out);
-    }
-
-    fn render_checks(&self, out: &mut String) {
-        let c = &self.checks;
-        let _ = writeln!(out, "## Picture checks (issue 4)\n");
-        let _ = writeln!(
-            out,
-            "First-frame checks, measured in-process on a real {}x{} decoded frame: summarize {:.1} µs + \
-             judge {:.2} µs = {:.3} ms per probe.\n",
-            c.width,
-            c.height,
-            c.summarize_us,
-            c.judge_us,
-            c.total_ms()
-        );
-        let streams = self.settings.variant_streams;
-        let Some(base) = self.default_run(streams) else {
-            return;
-        };
-        let _ = writeln!(
-            out,
-            "| at {streams} streams | CPU ms / probe | vs `{}`, sample_seconds 0 |",
-            base.scenario.template
-        );
-        let _ = writeln!(out, "|---|---:|---:|");
-        let _ = writeln!(
-            out,
-            "| `{}`, sample_seconds 0 (decode + first-frame checks, the default) | {} | 1.00 |",
-            base.scenario.template,
-            fmt_ms(base.cpu_ms_per_probe)
-        );
-        let _ = writeln!(
-            out,
-            "| first-frame checks alone (in-process) | {:.3} | +{:.2}% |",
-            c.total_ms(),
-            c.total_ms() / base.cpu_ms_per_probe * 100.0
-        );
-        for run in self
-            .monitor
-            .iter()
-            .filter(|run| run.scenario.streams == streams && !run.scenario.is_default())
-        {
-            let name = if run.scenario.template == "rtsp-nodecode" {
-                "`rtsp-nodecode` (no decoding, no picture checks)".to_string()
-            } else {
-                format!(
-                    "`{}`, sample_seconds {} (frames decoded and checked over the window)",
-                    run.scenario.template, run.scenario.sample_seconds
-                )
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                name,
-                fmt_ms(run.cpu_ms_per_probe),
-                fmt_ratio(run.cpu_ms_per_probe / base.cpu_ms_per_probe)
-            );
-        }
-        let _ = writeln!(out);
-    }
-
-    fn render_targets(&self, out: &mut String) {
-        let _ = writeln!(out, "## Targets\n");
-        let _ = writeln!(out, "| target | measured | |");
-        let _ = writeln!(out, "|---|---|---|");
-        if let Some(run) = self.default_run(TARGET_STREAMS) {
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: monitor under {TARGET_MAX_CORES} core on average | {:.2} cores | {} |",
-                run.cores,
-                verdict(run.cores < TARGET_MAX_CORES)
-            );
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: under {TARGET_MAX_RSS_MB:.0} MB RSS | {:.0} MB peak | {} |",
-                run.peak_rss_mb,
-                verdict(run.peak_rss_mb < TARGET_MAX_RSS_MB)
-            );
-            let lag_met = run.lag_p99_ms.is_some_and(|lag| lag < TARGET_MAX_LAG_P99_MS);
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: p99 heartbeat lag under 1 s | {} ms | {} |",
-                run.lag_p99_ms.map_or("?".into(), fmt_ms),
-                verdict(lag_met)
-            );
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: every heartbeat probed | {} made, {} expected | {} |",
-                run.probes,
-                run.probes_expected,
-                verdict(run.probes >= run.probes_expected)
-            );
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: every probe decodes a frame | {} of {} (none down) | {} |",
-                run.probes - run.probes_down,
-                run.probes,
-                verdict(run.probes_down == 0)
-            );
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS} streams: every probe up (the stream is fine) | {} of {} | {} |",
-                run.probes_up,
-                run.probes,
-                verdict(run.probes_up == run.probes)
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "| {TARGET_STREAMS}-stream targets | not run (BENCH_STREAMS) | |"
-            );
-        }
-        if let Some(reference) = self.ffmpeg_reference() {
-            for run in self.monitor.iter().filter(|run| run.scenario.is_default()) {
-                let ratio = run.cpu_ms_per_probe / reference.cpu_ms_per_probe;
-                let _ = writeln!(
-                    out,
-                    "| {} streams: CPU per probe at most 1/5 of ffmpeg's | {} ÷ {} ms = {} | {} |",
-                    run.scenario.streams,
-                    fmt_ms(run.cpu_ms_per_probe),
-                    fmt_ms(reference.cpu_ms_per_probe),
-                    fmt_ratio(ratio),
-                    verdict(ratio <= TARGET_MAX_CPU_RATIO)
-                );
-            }
-        }
-        if let Some(base) = self.default_run(self.settings.variant_streams) {
-            let overhead = self.checks.total_ms() / base.cpu_ms_per_probe;
-            let _ = writeln!(
-                out,
-                "| picture checks (sample_seconds 0) add at most 20% to a probe's CPU | +{:.2}% | {} |",
-                overhead * 100.0,
-                verdict(overhead <= TARGET_MAX_CHECKS_OVERHEAD)
-            );
-        }
-        let _ = writeln!(out);
-    }
-
-    fn render_threads(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "\nMonitor threads (median of the samples, peak, and the most common names at the peak):\n"
-        );
-        for run in &self.monitor {
-            let mut kinds: Vec<(&String, &usize)> = run.threads_at_peak.iter().collect();
-            kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let top: Vec<String> = kinds
-                .iter()
-                .take(8)
-                .map(|(name, count)| format!("`{name}` × {count}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "- {}: median {:.0}, peak {}: {}",
-                run.scenario.label(),
-                run.median_threads,
-                run.peak_threads,
-                top.join(", ")
-            );
-        }
-    }
-
-    fn render_failures(&self, out: &mut String) {
-        for run in &self.monitor {
-            if let Some(problem) = &run.stop_problem {
-                let _ = writeln!(out, "**{}: {problem}.**\n", run.scenario.label());
-            }
-        }
-        let failed: Vec<&MonitorRun> = self
-            .monitor
-            .iter()
-            .filter(|run| !run.failures.is_empty())
-            .collect();
-        if failed.is_empty() {
-            let _ = writeln!(out, "Every monitor probe in every run decoded a frame (up).");
-            return;
-        }
-        let _ = writeln!(out, "Probes that were not up:\n");
-        for run in failed {
-            let reasons: Vec<String> = run
-                .failures
-                .iter()
-                .map(|(reason, (count, message))| format!("{reason} × {count} (e.g. \"{message}\")"))
-                .collect();
-            let _ = writeln!(out, "- {}: {}", run.scenario.label(), reasons.join(", "));
-        }
-    }
 }

@@ -37,15 +37,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use streampulse::demo::{
     closed_port, MjpegTestServer, RtspTestServer, SharedMount, SilentTcpServer, SntpTestServer,
 };
 use streampulse::heartbeat::Health;
 use streampulse::web::filters::SESSION_COOKIE;
+use support::proc::{anonymous_memory_kb, cpu_ticks, open_fds, proc_status, ticks_per_second};
 use support::{
-    anonymous_memory_kb, cpu_model, cpu_ticks, env_number, load_average, log_tail, open_fds, percentile,
-    proc_status, slope, stop_child, target_dir, ticks_per_second, utc_date,
+    cpu_model, env_number, load_average, log_tail, now_unix_ms, percentile, slope, stop_child, target_dir,
+    utc_date,
 };
 
 /// The mount every good RTSP stream reads (one encoder for all).
@@ -757,13 +758,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 fn count_heartbeats(db: &Path) -> Result<i64> {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(conn.query_row("SELECT COUNT(*) FROM heartbeats", [], |row| row.get(0))?)
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ fn main() {
     fix_malloc_thresholds();
     streampulse::panics::install_hook();
     let cli = streampulse::cli::Cli::parse();
-    streampulse::logging::init();
+    streampulse::logging::init_with(cli.log_format);
     let code = match streampulse::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

@@ -1,9 +1,15 @@
 //! What the benchmarks (`fleet`, `web`, `soak`) need: settings from the environment, where to write,
-//! what machine they ran on, percentiles, and child processes: stopping them, reading `/proc`.
+//! what machine they ran on, percentiles, and child processes: stopping them, and (in [`proc`])
+//! reading `/proc`.
 #![allow(dead_code)]
+
+pub mod proc;
+
+pub use proc::{cpu_model, load_average};
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A whole-number setting from the environment; unset or empty gives `default`.
 pub fn env_number(name: &str, default: usize) -> Result<usize> {
@@ -26,26 +32,6 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
-/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` has them.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// The CPU's model name from `/proc/cpuinfo`.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 /// The `pct` percentile of `values` (nearest rank); NaN when there are none.
 pub fn percentile(values: &[f64], pct: f64) -> f64 {
     if values.is_empty() {
@@ -58,79 +44,7 @@ pub fn percentile(values: &[f64], pct: f64) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child processes and what `/proc` says about them (used by `soak`).
-
-/// Memory and threads from `/proc/<pid>/status`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcStatus {
-    pub rss_kb: u64,
-    pub peak_rss_kb: u64,
-    pub threads: u64,
-}
-
-/// `VmRSS`, `VmHWM` and `Threads` of a live process; `None` once it is gone or a zombie.
-pub fn proc_status(pid: u32) -> Option<ProcStatus> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let mut status = ProcStatus::default();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let number = || {
-            value
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        match key {
-            "VmRSS" => status.rss_kb = number(),
-            "VmHWM" => status.peak_rss_kb = number(),
-            "Threads" => status.threads = number(),
-            _ => {}
-        }
-    }
-    // A zombie has no memory lines left.
-    (status.peak_rss_kb > 0).then_some(status)
-}
-
-/// `Anonymous:` of `/proc/<pid>/smaps_rollup`: heap, thread stacks and other private memory, as
-/// opposed to the pages of mapped libraries that RSS also counts.
-pub fn anonymous_memory_kb(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = text.lines().find(|line| line.starts_with("Anonymous:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Open file descriptors of a process (entries of `/proc/<pid>/fd`).
-pub fn open_fds(pid: u32) -> Option<u64> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
-}
-
-/// utime + stime of a process, all its threads, in clock ticks (fields 14 and 15 of `stat`).
-pub fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces: count fields after its closing parenthesis.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(1)
-        .map(|field| field.parse().unwrap_or(0))
-        .collect();
-    Some(fields.get(10)? + fields.get(11)?)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux when that fails).
-pub fn ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|ticks| *ticks > 0.0)
-        .unwrap_or(100.0)
-}
+// Child processes.
 
 /// SIGTERM (through kill(1): no unsafe), up to `grace` to exit, then SIGKILL. Returns what went
 /// wrong, if anything (`what` names the process in the message).
@@ -171,6 +85,14 @@ pub fn log_tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Now as `YYYY-MM-DD HH:MM UTC` (from date(1); empty when that fails).

@@ -11,6 +11,7 @@ mod user;
 mod validate;
 mod web;
 
+use crate::logging::LogFormat;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -20,6 +21,16 @@ use clap::{Parser, Subcommand};
     about = "Tells whether every camera really delivers video"
 )]
 pub struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for log shippers
+    /// such as Loki or Elasticsearch
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "STREAMPULSE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,5 +1,6 @@
-//! Log set-up: human-readable lines on stderr, level from `RUST_LOG` (default `info`), colour only
-//! on a terminal (not in the journal).
+//! Log set-up: lines on stderr, level from `RUST_LOG` (default `info`). Human-readable text by
+//! default, coloured only on a terminal (not in the journal) and never with `NO_COLOR` set; or,
+//! with `--log-format json`, one JSON object per line for log shippers (Loki, Elasticsearch).
 //!
 //! GLib's log output (`g_log` through its default handler, and structured logs, via the log writer)
 //! and GStreamer's debug log go through `tracing` too: redacted (camera URLs may appear in them)
@@ -23,16 +24,45 @@ use tracing_subscriber::EnvFilter;
 pub const LINES_PER_WINDOW: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// Installs the `tracing` subscriber and routes GLib and GStreamer logging through it. Call once,
-/// early; later calls do nothing.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-30T10:00:00.123456Z  INFO streampulse::monitor: message`, for people.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, the event's other fields,
+    /// `target`.
+    Json,
+}
+
+/// Installs the `tracing` subscriber (text lines) and routes GLib and GStreamer logging through
+/// it. Call once, early; later calls do nothing.
 pub fn init() {
+    init_with(LogFormat::Text);
+}
+
+/// [`init`] with the given line format.
+pub fn init_with(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(colour_wanted(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ))
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).try_init(),
+    };
     route_library_logs();
+}
+
+/// Colour only on a terminal, and not when `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>).
+fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Writes how many library messages were suppressed and not yet reported (their windows may
@@ -186,5 +216,13 @@ mod tests {
         assert_eq!(gst_level(gst::DebugLevel::Fixme), Some(Level::WARN));
         assert_eq!(gst_level(gst::DebugLevel::Log), Some(Level::TRACE));
         assert_eq!(gst_level(gst::DebugLevel::None), None);
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some("".into())));
+        assert!(!colour_wanted(true, Some("1".into())));
+        assert!(!colour_wanted(false, None));
     }
 }
