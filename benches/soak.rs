@@ -42,7 +42,7 @@ use streampulse::demo::{
     closed_port, MjpegTestServer, RtspTestServer, SharedMount, SilentTcpServer, SntpTestServer,
 };
 use streampulse::heartbeat::Health;
-use streampulse::web::filters::SESSION_COOKIE;
+use streampulse::web::auth::SESSION_COOKIE;
 use support::proc::{anonymous_memory_kb, cpu_ticks, open_fds, proc_status, ticks_per_second};
 use support::{
     cpu_model, env_number, load_average, log_tail, now_unix_ms, percentile, slope, stop_child, target_dir,
@@ -511,7 +511,7 @@ fn set_cookie(head: &str, name: &str) -> Option<String> {
 
 /// Logs in through the form, as a browser does: the login page's CSRF cookie, then the POST.
 fn log_in(addr: SocketAddr) -> Result<String> {
-    use streampulse::web::csrf;
+    use streampulse::web::auth::csrf;
     let (status, head, _) = http(addr, "GET", "/login", "", "")?;
     if status != 200 {
         bail!("GET /login answered {status}");

@@ -38,7 +38,7 @@ use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutSta
 use streampulse::monitor::{phase_for, stream_identities};
 use streampulse::store::Store;
 use streampulse::web::accounts::Accounts;
-use streampulse::web::filters::SESSION_COOKIE;
+use streampulse::web::auth::SESSION_COOKIE;
 use streampulse::web::{fleet, WebOptions, WebState};
 use support::{cpu_model, env_number, load_average, percentile, target_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -54,7 +54,12 @@ async fn streams_list_and_detail() {
         .collect();
     assert_eq!(names, ["Gate", "Yard", "Dock", "Lobby", "Old"]);
     let gate = &list["streams"][0];
-    assert_eq!(gate["health"], "up");
+    assert_eq!(gate["state"], "up");
+    assert_eq!(
+        gate["health"], gate["state"],
+        "`health`: the deprecated alias of `state`"
+    );
+    assert_eq!(gate["healthy_24h"], 1.0);
     assert_eq!(gate["latency_ms"], 420);
     assert_eq!(gate["width"], 1920);
     assert_eq!(gate["uptime_24h"], 1.0);
@@ -63,6 +68,8 @@ async fn streams_list_and_detail() {
 
     let yard = json(&fixture.get_with_token("/api/v1/streams/Yard", &token).await);
     assert_eq!(yard["uptime_24h"], 0.75);
+    assert_eq!(yard["healthy_24h"], 0.75);
+    assert_eq!(yard["state"], "up");
     let spaced = fixture
         .get_with_token("/api/v1/streams/No%20such%20camera", &token)
         .await;
@@ -303,7 +310,7 @@ async fn names_with_slashes_spaces_and_percent_signs_are_addressable() {
         "database: streams.db\nstreams:\n  - name: \"{name}\"\n    url: rtsp://192.0.2.1/s\n"
     ));
     let token = fixture.token("tests");
-    let encoded = streampulse::web::pct::encode(name);
+    let encoded = streampulse::web::links::encode(name);
     let response = fixture
         .get_with_token(&format!("/api/v1/streams/{encoded}"), &token)
         .await;

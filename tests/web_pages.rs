@@ -103,8 +103,8 @@ async fn a_hostile_stream_name_is_rendered_inert() {
     });
     let pages = [
         "/".to_string(),
-        format!("/streams/{}", streampulse::web::pct::encode(evil)),
-        format!("/streams/{}?range=30d", streampulse::web::pct::encode(evil)),
+        format!("/streams/{}", streampulse::web::links::encode(evil)),
+        format!("/streams/{}?range=30d", streampulse::web::links::encode(evil)),
         "/config".to_string(),
     ];
     for path in &pages {

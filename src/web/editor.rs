@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::Marker;
 
-use super::accounts::{hex, random_hex};
+use crate::store::accounts::{hex, random_hex};
 use crate::url::redact_text;
 
 /// How a masked password reads in the editor (the same mask as everywhere else).

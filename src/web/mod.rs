@@ -2,25 +2,25 @@
 //! snapshots, the JSON API and Prometheus metrics.
 //!
 //! It reads the store and writes the config file; it never talks to the monitor process, so it
-//! works whether or not the monitor runs. Layout (as in warp's todos example):
-//! [`filters`] says which request goes where and who may ask, [`pages`] and [`api`] answer,
-//! [`views`] renders handlebars templates, [`fleet`] and [`charts`] shape store data for them,
-//! [`editor`] edits the config file safely, [`accounts`], [`csrf`] and [`throttle`] keep it
-//! private, [`metrics`] and [`snapshot`] serve the monitoring integrations, [`store_health`]
-//! reads the monitor's report of a full disk.
+//! works whether or not the monitor runs. Layout (dependencies point down this list, never up):
+//! [`router`] says which request goes where; [`pages`] (one file per page) and [`api`] (typed
+//! JSON answers) answer; [`respond`] builds responses (pages in [`views`]' templates, JSON,
+//! redirects, errors, gzip); [`auth`] says who is asking and may they (sessions, tokens, CSRF,
+//! throttling). Helpers: [`charts`] shapes store data for the pages, [`editor`] edits the
+//! config file safely, [`metrics`] and [`snapshot`] serve the monitoring integrations,
+//! [`store_health`] reads the monitor's report of a full disk, [`links`] builds stream URLs.
 
 pub mod api;
+pub mod auth;
 pub mod charts;
-pub mod compress;
-pub mod csrf;
 pub mod editor;
-pub mod filters;
+pub mod links;
 pub mod metrics;
 pub mod pages;
-pub mod pct;
+pub mod respond;
+pub mod router;
 pub mod snapshot;
 pub mod store_health;
-pub mod throttle;
 pub mod views;
 
 // Moved out of `web` (issue 10); re-exported while `web` is reshaped.
@@ -151,7 +151,7 @@ pub struct WebState {
     readers: Mutex<Vec<Store>>,
     accounts: Mutex<Accounts>,
     views: views::Views,
-    throttle: throttle::LoginThrottle,
+    throttle: auth::throttle::LoginThrottle,
     setup_token: Mutex<Option<String>>,
     snapshots: snapshot::SnapshotGate,
     clock: Arc<Clock>,
@@ -195,7 +195,7 @@ impl WebState {
             readers: Mutex::new(Vec::new()),
             accounts: Mutex::new(accounts),
             views,
-            throttle: throttle::LoginThrottle::default(),
+            throttle: auth::throttle::LoginThrottle::default(),
             setup_token: Mutex::new(setup_token),
             snapshots: snapshot::SnapshotGate::new(options.max_concurrent_snapshots),
             clock: Clock::new(),
@@ -274,7 +274,7 @@ impl WebState {
         &self.views
     }
 
-    pub(crate) fn throttle(&self) -> &throttle::LoginThrottle {
+    pub(crate) fn throttle(&self) -> &auth::throttle::LoginThrottle {
         &self.throttle
     }
 
@@ -289,7 +289,7 @@ impl WebState {
     pub(crate) fn take_setup_token(&self, offered: &str) -> bool {
         let mut token = lock(&self.setup_token);
         match token.as_deref() {
-            Some(expected) if accounts::constant_time_eq(expected.as_bytes(), offered.as_bytes()) => {
+            Some(expected) if auth::secrets_match(expected, offered) => {
                 *token = None;
                 true
             }
@@ -300,7 +300,7 @@ impl WebState {
     pub(crate) fn setup_token_matches(&self, offered: &str) -> bool {
         lock(&self.setup_token)
             .as_deref()
-            .is_some_and(|expected| accounts::constant_time_eq(expected.as_bytes(), offered.as_bytes()))
+            .is_some_and(|expected| auth::secrets_match(expected, offered))
     }
 
     /// Runs a read on a pooled read-only store connection, off the async workers.
@@ -439,7 +439,7 @@ where
             }
         }
     });
-    let routes = filters::routes(Arc::clone(&state));
+    let routes = router::routes(Arc::clone(&state));
     warp::serve(routes)
         .incoming(listener)
         .graceful(shutdown)

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::format_local;
 use crate::store::{filesystem_free_bytes, read_monitor_status, MonitorStatus, STATUS_REFRESH_WHILE_FULL_MS};
@@ -30,18 +30,19 @@ pub struct StoreHealth {
     pub free_bytes: Option<u64>,
 }
 
-/// The `store` object of `/healthz`.
-#[derive(Debug, Serialize)]
-struct HealthzStore<'a> {
+/// The `store` object of `/healthz` (documented in `docs/api.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthzStore {
     /// `true`/`false` from a current report, `null` when unknown (no report, or a stale one).
-    disk_full: Option<bool>,
-    disk_full_since: Option<String>,
-    disk_full_since_ms: Option<i64>,
-    buffered_heartbeats: Option<u64>,
-    dropped_heartbeats: Option<u64>,
-    monitor_status_updated_ms: Option<i64>,
-    free_bytes: Option<u64>,
-    error: Option<&'a str>,
+    pub disk_full: Option<bool>,
+    pub disk_full_since: Option<String>,
+    pub disk_full_since_ms: Option<i64>,
+    pub buffered_heartbeats: Option<u64>,
+    pub dropped_heartbeats: Option<u64>,
+    pub monitor_status_updated_ms: Option<i64>,
+    pub free_bytes: Option<u64>,
+    pub error: Option<String>,
 }
 
 impl StoreHealth {
@@ -64,11 +65,11 @@ impl StoreHealth {
     }
 
     /// The `store` object of `/healthz`.
-    pub fn healthz_json(&self) -> serde_json::Value {
+    pub fn healthz(&self) -> HealthzStore {
         let current = self.monitor.as_ref().filter(|_| self.current);
         let full = current.filter(|status| status.disk_full());
         let since_ms = full.and_then(|status| status.disk_full_since_ms);
-        let store = HealthzStore {
+        HealthzStore {
             disk_full: current.map(MonitorStatus::disk_full),
             disk_full_since: since_ms.map(crate::clock::iso_utc),
             disk_full_since_ms: since_ms,
@@ -76,9 +77,8 @@ impl StoreHealth {
             dropped_heartbeats: full.map(|status| status.dropped_while_full),
             monitor_status_updated_ms: self.monitor.as_ref().map(|status| status.updated_ms),
             free_bytes: self.free_bytes,
-            error: full.and_then(|status| status.last_error.as_deref()),
-        };
-        serde_json::to_value(store).unwrap_or_default()
+            error: full.and_then(|status| status.last_error.clone()),
+        }
     }
 
     /// The `streampulse_store_*` series for `/metrics`. The monitor's figures appear only with a
@@ -202,10 +202,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nstreampulse_store_free_bytes 0\n"), "{text}");
-        let json = health.healthz_json();
-        assert_eq!(json["disk_full"], true);
-        assert_eq!(json["buffered_heartbeats"], 1200);
-        assert_eq!(json["dropped_heartbeats"], 3);
+        let store = health.healthz();
+        assert_eq!(store.disk_full, Some(true));
+        assert_eq!(store.buffered_heartbeats, Some(1200));
+        assert_eq!(store.dropped_heartbeats, Some(3));
     }
 
     #[test]
@@ -221,7 +221,7 @@ mod tests {
         let health = StoreHealth::read(&db, NOW);
         assert_eq!(health.monitor, Some(stale));
         assert!(!health.current && !health.disk_full());
-        assert_eq!(health.healthz_json()["disk_full"], serde_json::Value::Null);
+        assert_eq!(health.healthz().disk_full, None);
         assert!(!health.metrics().contains("streampulse_store_disk_full"));
         let tz = time_tz::timezones::get_by_name("UTC").expect("UTC");
         assert!(health

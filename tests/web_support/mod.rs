@@ -10,8 +10,8 @@ use bytes::Bytes;
 use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::store::accounts::Accounts;
 use streampulse::store::{Store, StreamIdentity};
-use streampulse::web::filters::routes;
-use streampulse::web::{pct, WebOptions, WebState};
+use streampulse::web::router::routes;
+use streampulse::web::{links, WebOptions, WebState};
 use warp::filters::BoxedFilter;
 use warp::http::Response;
 
@@ -95,7 +95,7 @@ pub fn csrf_field(html: &str) -> Option<String> {
 pub fn form_body(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
-        .map(|(k, v)| format!("{}={}", pct::encode(k), pct::encode(v)))
+        .map(|(k, v)| format!("{}={}", links::encode(k), links::encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

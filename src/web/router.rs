@@ -1,55 +1,28 @@
-//! Which request goes where, and who may ask: the warp filter tree.
+//! Which request goes where: the warp filter tree, and nothing else. Who is asking is
+//! [`super::auth`]'s business, the answers are [`super::pages`]' and [`super::api`]'s.
 //!
 //! Only `/healthz`, `/static/*`, the login and setup forms (and `/metrics` when the config says
 //! `metrics_public: true`) answer without a session cookie or an API token. Authentication runs
 //! before any body is read, so an anonymous client learns nothing from validation errors.
 //! `/api/v1` answers errors as JSON, everything else as a page.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reject::Reject;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::accounts::SessionInfo;
-use super::{api, compress, pages, WebError, WebState};
+use super::auth::{self, csrf, Credentials, Principal};
+use super::pages::{self, account, config, dashboard, stream};
+use super::respond::{self, compress};
+use super::{api, links, WebError, WebState};
 
-/// The session cookie.
-pub const SESSION_COOKIE: &str = "sp_session";
 /// Largest form body accepted: a config file of a few thousand cameras.
 const MAX_FORM_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Who is asking.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A browser with a login session.
-    Session { info: SessionInfo, secret: String },
-    /// A script with an API token (by its name).
-    Token { name: String },
-}
-
-impl Principal {
-    /// The name shown in the page header.
-    pub fn display_name(&self) -> String {
-        match self {
-            Principal::Session { info, .. } => info.user_name.clone(),
-            Principal::Token { name } => format!("token {name}"),
-        }
-    }
-
-    /// The session's CSRF token; API tokens need none.
-    pub fn csrf_token(&self) -> Option<&str> {
-        match self {
-            Principal::Session { info, .. } => Some(&info.csrf_token),
-            Principal::Token { .. } => None,
-        }
-    }
-}
 
 /// No credentials, or expired ones. Pages redirect to the login form, the API answers 401.
 #[derive(Debug)]
@@ -78,47 +51,6 @@ impl From<WebError> for Failure {
     }
 }
 
-/// Value of cookie `name` in the request.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all("cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_string())
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-}
-
-/// The principal for these headers: an API token wins over a cookie; `Ok(None)` when neither
-/// is present or valid.
-pub async fn authenticate(state: &Arc<WebState>, headers: &HeaderMap) -> Result<Option<Principal>, WebError> {
-    let now_ms = state.now_ms();
-    if let Some(token) = bearer(headers) {
-        let name = state
-            .accounts(move |accounts| Ok(accounts.check_token(&token, now_ms)?))
-            .await?;
-        return Ok(name.map(|name| Principal::Token { name }));
-    }
-    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let limits = state.session_limits();
-    let lookup = secret.clone();
-    let info = state
-        .accounts(move |accounts| Ok(accounts.session(&lookup, now_ms, limits)?))
-        .await?;
-    Ok(info.map(|info| Principal::Session { info, secret }))
-}
-
 fn with_state(state: Arc<WebState>) -> impl Filter<Extract = (Arc<WebState>,), Error = Infallible> + Clone {
     warp::any().map(move || Arc::clone(&state))
 }
@@ -126,11 +58,11 @@ fn with_state(state: Arc<WebState>) -> impl Filter<Extract = (Arc<WebState>,), E
 /// Requires a session or an API token.
 fn authenticated(state: Arc<WebState>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
     with_state(state)
-        .and(warp::header::headers_cloned())
+        .and(auth::credentials())
         .and(warp::path::full())
         .and_then(
-            |state: Arc<WebState>, headers: HeaderMap, path: warp::path::FullPath| async move {
-                match authenticate(&state, &headers).await {
+            |state: Arc<WebState>, credentials: Credentials, path: warp::path::FullPath| async move {
+                match auth::authenticate(&state, credentials).await {
                     Ok(Some(principal)) => Ok(principal),
                     Ok(None) => Err(warp::reject::custom(NeedLogin {
                         next: path.as_str().to_string(),
@@ -141,19 +73,25 @@ fn authenticated(state: Arc<WebState>) -> impl Filter<Extract = (Principal,), Er
         )
 }
 
-/// A form body (URL-encoded), bounded in size.
-fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form())
+/// A form body (URL-encoded) as `T`, bounded in size.
+fn form<T: DeserializeOwned + Send + 'static>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form::<T>())
 }
 
-fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
-    warp::query::<HashMap<String, String>>()
+/// The query string as `T` (no query string: every field absent).
+fn query<T: DeserializeOwned + Send + 'static>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::query::<T>()
+}
+
+/// The pre-login CSRF cookie of the login and setup forms.
+fn login_cookie() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::cookie::optional::<String>(csrf::LOGIN_COOKIE)
 }
 
 /// One decoded path segment (a stream name).
 fn name_segment() -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
     warp::path::param::<String>()
-        .and_then(|raw: String| async move { super::pct::decode(&raw).ok_or_else(warp::reject::not_found) })
+        .and_then(|raw: String| async move { links::decode(&raw).ok_or_else(warp::reject::not_found) })
 }
 
 /// The whole route tree.
@@ -210,7 +148,7 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state(Arc::clone(&state)))
-        .and(warp::header::headers_cloned())
+        .and(auth::credentials())
         .then(api::metrics);
     let statics = warp::path("static")
         .and(warp::path::param::<String>())
@@ -222,30 +160,27 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(Arc::clone(&state)))
         .and(query())
-        .then(pages::login_form);
+        .then(account::login_form);
     let login = warp::path!("login")
         .and(warp::post())
         .and(with_state(Arc::clone(&state)))
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
+        .and(login_cookie())
         .and(form())
-        .then(
-            |state: Arc<WebState>,
-             headers: HeaderMap,
-             remote: Option<SocketAddr>,
-             form: HashMap<String, String>| { pages::login(state, headers, remote, form) },
-        );
+        .then(account::login);
     let setup_form = warp::path!("setup")
         .and(warp::get())
         .and(with_state(Arc::clone(&state)))
         .and(query())
-        .then(pages::setup_form);
+        .then(account::setup_form);
     let setup = warp::path!("setup")
         .and(warp::post())
         .and(with_state(Arc::clone(&state)))
         .and(warp::header::headers_cloned())
+        .and(login_cookie())
         .and(form())
-        .then(pages::setup);
+        .then(account::setup);
     healthz
         .or(metrics)
         .unify()
@@ -270,7 +205,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .and(query())
-        .then(pages::dashboard);
+        .then(dashboard::dashboard);
     let stream = warp::path("streams")
         .and(name_segment())
         .and(warp::path::end())
@@ -278,20 +213,20 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .and(query())
-        .then(pages::stream_page);
+        .then(stream::stream_page);
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(auth())
         .and(st())
         .and(warp::header::headers_cloned())
         .and(form())
-        .then(pages::logout);
+        .then(account::logout);
     let config_form = warp::path!("config")
         .and(warp::get())
         .and(auth())
         .and(st())
         .and(query())
-        .then(pages::config_form);
+        .then(config::config_form);
     let config_save = warp::path!("config")
         .and(warp::post())
         .and(auth())
@@ -299,11 +234,8 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::header::headers_cloned())
         .and(form())
         .then(
-            |principal: Principal,
-             state: Arc<WebState>,
-             headers: HeaderMap,
-             form: HashMap<String, String>| {
-                pages::config_edit(principal, state, headers, form, pages::Edit::Raw)
+            |principal: Principal, state: Arc<WebState>, headers: HeaderMap, form: config::EditorForm| {
+                config::config_edit(principal, state, headers, form, config::Edit::Raw)
             },
         );
     let config_stream = warp::path!("config" / "streams" / String)
@@ -317,14 +249,14 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
              principal: Principal,
              state: Arc<WebState>,
              headers: HeaderMap,
-             form: HashMap<String, String>| async move {
+             form: config::EditorForm| async move {
                 let edit = match action.as_str() {
-                    "add" => pages::Edit::Add,
-                    "remove" => pages::Edit::Remove,
-                    "rename" => pages::Edit::Rename,
-                    _ => return pages::not_found_page(&state, &principal),
+                    "add" => config::Edit::Add,
+                    "remove" => config::Edit::Remove,
+                    "rename" => config::Edit::Rename,
+                    _ => return respond::not_found_page(&state, &principal),
                 };
-                pages::config_edit(principal, state, headers, form, edit).await
+                config::config_edit(principal, state, headers, form, edit).await
             },
         );
     dashboard
@@ -348,14 +280,14 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(auth())
         .and(st())
-        .then(api::streams);
+        .then(api::streams::streams);
     let stream_path = || warp::path("streams").and(name_segment());
     let stream = stream_path()
         .and(warp::path::end())
         .and(warp::get())
         .and(auth())
         .and(st())
-        .then(api::stream);
+        .then(api::streams::stream);
     let heartbeats = stream_path()
         .and(warp::path("heartbeats"))
         .and(warp::path::end())
@@ -363,7 +295,7 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .and(query())
-        .then(api::heartbeats);
+        .then(api::streams::heartbeats);
     let outages = stream_path()
         .and(warp::path("outages"))
         .and(warp::path::end())
@@ -371,14 +303,14 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .and(query())
-        .then(api::outages);
+        .then(api::streams::outages);
     let snapshot = stream_path()
         .and(warp::path("snapshot.jpg"))
         .and(warp::path::end())
         .and(warp::get())
         .and(auth())
         .and(st())
-        .then(api::snapshot);
+        .then(api::streams::snapshot);
     streams
         .or(stream)
         .unify()
@@ -430,26 +362,11 @@ async fn recover_api(rejection: Rejection) -> Result<Response, Infallible> {
 
 async fn recover_page(state: Arc<WebState>, rejection: Rejection) -> Result<Response, Infallible> {
     if let Some(need) = rejection.find::<NeedLogin>() {
-        return Ok(pages::redirect_to_login(&need.next));
+        return Ok(respond::redirect_to_login(&need.next));
     }
     let (status, message) = match rejection.find::<Failure>() {
         Some(failure) => (failure.status, failure.message.clone()),
         None => known_rejection(&rejection),
     };
-    Ok(pages::error_page(&state, None, status, &message))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_cookies_and_bearer_tokens() {
-        let mut headers = HeaderMap::new();
-        headers.insert("cookie", "a=1; sp_session=abc; b=2".parse().expect("header"));
-        headers.insert("authorization", "Bearer sp_123".parse().expect("header"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&headers, "c"), None);
-        assert_eq!(bearer(&headers).as_deref(), Some("sp_123"));
-    }
+    Ok(respond::error_page(&state, None, status, &message))
 }

@@ -11,8 +11,8 @@
 
 use warp::http::HeaderMap;
 
-use super::accounts::constant_time_eq;
-use super::WebError;
+use super::secrets_match;
+use crate::web::WebError;
 
 /// Name of the hidden form field carrying the token.
 pub const FIELD: &str = "csrf";
@@ -28,11 +28,7 @@ pub fn forbidden() -> WebError {
 /// Checks a submitted token against the expected one.
 pub fn check_token(expected: &str, submitted: Option<&str>) -> Result<(), WebError> {
     match submitted {
-        Some(submitted)
-            if !expected.is_empty() && constant_time_eq(expected.as_bytes(), submitted.as_bytes()) =>
-        {
-            Ok(())
-        }
+        Some(submitted) if !expected.is_empty() && secrets_match(expected, submitted) => Ok(()),
         _ => Err(forbidden()),
     }
 }

@@ -1,0 +1,203 @@
+//! The dashboard: every configured stream with its state, since when, latency, uptimes and a
+//! latency sparkline, filtered by name and state; it reloads itself every
+//! [`DASHBOARD_REFRESH_SECONDS`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::clock::format_local;
+use crate::clock::human_duration;
+use crate::fleet::{self, Counts, State, StreamSummary};
+use crate::web::auth::Principal;
+use crate::web::charts;
+use crate::web::links;
+use crate::web::respond::{self, Layout};
+use crate::web::{WebError, WebState};
+
+/// Seconds between automatic reloads of the dashboard.
+pub const DASHBOARD_REFRESH_SECONDS: u32 = 30;
+
+/// `GET /?q=&status=`
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardQuery {
+    /// Part of a stream name, any case.
+    pub q: Option<String>,
+    /// Only streams in this state (`up`, `down`, …); an unknown value filters nothing.
+    pub status: Option<String>,
+}
+
+fn latency_text(ms: Option<u64>) -> String {
+    match ms {
+        Some(ms) if ms >= 10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{ms} ms"),
+        None => "—".into(),
+    }
+}
+
+fn resolution_text(summary: &StreamSummary) -> Option<String> {
+    let status = summary.status.as_ref()?;
+    match (status.width, status.height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => Some(format!("{w}×{h}")),
+        _ => None,
+    }
+}
+
+/// One camera's row on the dashboard. A typed struct rather than `json!`: handlebars converts
+/// its data to JSON once, and with 1,000 cameras building the tree twice was a fifth of the page.
+#[derive(Serialize)]
+pub(super) struct DashboardRow<'a> {
+    name: &'a str,
+    href: String,
+    snapshot_href: String,
+    health: &'static str,
+    health_label: &'static str,
+    since: Option<String>,
+    since_ago: Option<String>,
+    latency: String,
+    resolution: Option<String>,
+    codec: Option<&'a str>,
+    uptime_24h: String,
+    uptime_7d: String,
+    spark: charts::Sparkline,
+    reason: Option<&'static str>,
+    enabled: bool,
+}
+
+pub(super) fn dashboard_row<'a>(
+    summary: &'a StreamSummary,
+    tz: &time_tz::Tz,
+    now_ms: i64,
+) -> DashboardRow<'a> {
+    let status = summary.status.as_ref();
+    let since_ms = match summary.state {
+        // Stale: since the last heartbeat, which is what went quiet.
+        State::Stale => status.and_then(|s| s.last_ts_ms),
+        _ => status.and_then(|s| s.since_ms),
+    };
+    let reason = status
+        .and_then(|s| s.reason)
+        .filter(|_| matches!(summary.state, State::Down | State::Degraded))
+        .map(|r| r.describe());
+    DashboardRow {
+        name: &summary.name,
+        href: links::stream_href(&summary.name),
+        snapshot_href: format!("{}/snapshot.jpg", links::stream_api_href(&summary.name)),
+        health: summary.state.as_str(),
+        health_label: summary.state.label(),
+        since: since_ms.map(|ms| format_local(ms, tz)),
+        since_ago: since_ms.map(|ms| human_duration(now_ms - ms)),
+        latency: latency_text(status.and_then(|s| s.last_latency_ms)),
+        resolution: resolution_text(summary),
+        codec: status.and_then(|s| s.codec.as_deref()),
+        uptime_24h: fleet::percent(summary.last_24h.uptime),
+        uptime_7d: fleet::percent(summary.last_7d.uptime),
+        spark: charts::sparkline(&summary.sparkline),
+        reason,
+        enabled: summary.enabled,
+    }
+}
+
+#[derive(Serialize)]
+struct DashboardPage<'a> {
+    layout: Layout,
+    summary: Vec<SummaryItem>,
+    total: usize,
+    shown: usize,
+    filtered: bool,
+    rows: Vec<DashboardRow<'a>>,
+    q: &'a str,
+    statuses: Vec<StatusOption>,
+    updated: String,
+    timezone: &'a str,
+}
+
+/// One count of the summary line ("3 down").
+#[derive(Serialize)]
+struct SummaryItem {
+    health: &'static str,
+    count: usize,
+    words: &'static str,
+}
+
+/// One entry of the state filter.
+#[derive(Serialize)]
+struct StatusOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+fn summary_items(counts: Counts) -> Vec<SummaryItem> {
+    let items = [
+        (State::Up, counts.up, "up"),
+        (State::Down, counts.down, "down"),
+        (State::Degraded, counts.degraded, "degraded"),
+        (State::Stale, counts.stale, "stale"),
+        (State::Unknown, counts.unknown, "not probed yet"),
+        (State::Disabled, counts.disabled, "disabled"),
+    ];
+    items
+        .into_iter()
+        .filter(|(health, count, _)| *count > 0 || matches!(health, State::Up | State::Down))
+        .map(|(health, count, words)| SummaryItem {
+            health: health.as_str(),
+            count,
+            words,
+        })
+        .collect()
+}
+
+pub async fn dashboard(principal: Principal, state: Arc<WebState>, query: DashboardQuery) -> Response {
+    match dashboard_inner(&principal, &state, &query).await {
+        Ok(response) => response,
+        Err(error) => respond::failure_page(&state, Some(&principal), error),
+    }
+}
+
+async fn dashboard_inner(
+    principal: &Principal,
+    state: &Arc<WebState>,
+    query: &DashboardQuery,
+) -> Result<Response, WebError> {
+    let now_ms = state.now_ms();
+    let (config, streams) = state.fleet(true).await?;
+    let counts = Counts::of(&streams);
+    let text = query
+        .q
+        .as_deref()
+        .map(|q| q.trim().to_lowercase())
+        .unwrap_or_default();
+    let wanted = query.status.as_deref().and_then(State::parse);
+    let rows: Vec<DashboardRow<'_>> = streams
+        .iter()
+        .filter(|s| text.is_empty() || s.name.to_lowercase().contains(&text))
+        .filter(|s| wanted.is_none_or(|state| s.state == state))
+        .map(|s| dashboard_row(s, config.timezone, now_ms))
+        .collect();
+    let statuses: Vec<StatusOption> = State::ALL
+        .into_iter()
+        .map(|h| StatusOption {
+            value: h.as_str(),
+            label: h.label(),
+            selected: Some(h) == wanted,
+        })
+        .collect();
+    let mut page = respond::layout(state, Some(principal), "Dashboard", "dashboard");
+    page.refresh_seconds = Some(DASHBOARD_REFRESH_SECONDS);
+    let data = DashboardPage {
+        layout: page,
+        summary: summary_items(counts),
+        total: streams.len(),
+        shown: rows.len(),
+        filtered: !text.is_empty() || wanted.is_some(),
+        rows,
+        q: query.q.as_deref().unwrap_or(""),
+        statuses,
+        updated: format_local(now_ms, config.timezone),
+        timezone: &config.timezone_name,
+    };
+    Ok(respond::render(state, "dashboard", StatusCode::OK, &data))
+}

@@ -1,0 +1,317 @@
+//! One stream's page: its current state, a latency chart and a state timeline over a chosen
+//! range (raw heartbeats up to a day, hourly rollups beyond), its outages and latest problems.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::dashboard::dashboard_row;
+use crate::clock::{format_local, human_duration, HOUR_MS};
+use crate::fleet;
+use crate::heartbeat::{Health, Heartbeat};
+use crate::store::{HourlyPoint, Outage};
+use crate::url::redact_text;
+use crate::web::auth::Principal;
+use crate::web::charts::{self, LatencySample, Period};
+use crate::web::links;
+use crate::web::respond;
+use crate::web::{WebError, WebState};
+
+/// Longest raw-heartbeat range drawn point by point; longer ranges use hourly rollups.
+const RAW_RANGE_LIMIT_MS: i64 = 24 * HOUR_MS;
+/// Outages listed on the stream page; the API lists every one.
+const MAX_LISTED_OUTAGES: usize = 100;
+/// Raw heartbeats read at most for one chart (24 h at a 5 s heartbeat).
+const MAX_CHART_HEARTBEATS: usize = 20_000;
+
+/// The ranges the stream page offers.
+const RANGES: &[(&str, &str, i64)] = &[
+    ("1h", "1 hour", HOUR_MS),
+    ("24h", "24 hours", 24 * HOUR_MS),
+    ("7d", "7 days", 7 * 24 * HOUR_MS),
+    ("30d", "30 days", 30 * 24 * HOUR_MS),
+];
+
+/// `GET /streams/{name}?range=`
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamPageQuery {
+    /// One of the [`RANGES`] keys; 24 hours when absent.
+    pub range: Option<String>,
+}
+
+/// What the stream page reads from the store for one range.
+struct History {
+    heartbeats: Vec<Heartbeat>,
+    hourly: Vec<HourlyPoint>,
+    outages: Vec<Outage>,
+    /// The latest heartbeats that were not plainly up.
+    problems: Vec<Heartbeat>,
+}
+
+fn health_class(health: Health) -> &'static str {
+    match health {
+        Health::Up => "up",
+        Health::Degraded => "degraded",
+        Health::Down => "down",
+    }
+}
+
+pub async fn stream_page(
+    name: String,
+    principal: Principal,
+    state: Arc<WebState>,
+    query: StreamPageQuery,
+) -> Response {
+    match stream_page_inner(name, &principal, &state, &query).await {
+        Ok(response) => response,
+        Err(error) => respond::failure_page(&state, Some(&principal), error),
+    }
+}
+
+async fn stream_page_inner(
+    name: String,
+    principal: &Principal,
+    state: &Arc<WebState>,
+    query: &StreamPageQuery,
+) -> Result<Response, WebError> {
+    let config = state.config();
+    let tz = config.timezone;
+    let now_ms = state.now_ms();
+    let range_key = query.range.as_deref().unwrap_or("24h");
+    let &(range_key, _, span_ms) = RANGES
+        .iter()
+        .find(|(key, _, _)| *key == range_key)
+        .ok_or_else(|| WebError::BadRequest("range must be one of 1h, 24h, 7d, 30d".into()))?;
+    let (from_ms, to_ms) = (now_ms - span_ms, now_ms);
+    let for_read = Arc::clone(&config);
+    let lookup = name.clone();
+    let (summary, history) = state
+        .read(move |store| {
+            let Some(summary) = fleet::load_one(&for_read, store, &lookup, now_ms)? else {
+                return Ok((None, None));
+            };
+            let Some(id) = summary.stream_id() else {
+                return Ok((Some(summary), None));
+            };
+            let raw = span_ms <= RAW_RANGE_LIMIT_MS;
+            let heartbeats = if raw {
+                store.heartbeats(id, from_ms, to_ms, MAX_CHART_HEARTBEATS)?
+            } else {
+                Vec::new()
+            };
+            let hourly = if raw {
+                Vec::new()
+            } else {
+                store.hourly(id, from_ms, to_ms)?
+            };
+            let outages = store.outages(id, from_ms, to_ms)?;
+            let recent = if raw {
+                heartbeats.iter().take(2_000).cloned().collect()
+            } else {
+                store.heartbeats(id, now_ms - 24 * HOUR_MS, now_ms, 2_000)?
+            };
+            let problems = recent
+                .into_iter()
+                .filter(|h| h.outcome.health != Health::Up)
+                .take(200)
+                .collect();
+            Ok((
+                Some(summary),
+                Some(History {
+                    heartbeats,
+                    hourly,
+                    outages,
+                    problems,
+                }),
+            ))
+        })
+        .await?;
+    let Some(summary) = summary else {
+        return Err(WebError::NotFound(format!(
+            "no stream named {name:?} in the configuration"
+        )));
+    };
+    let history = history.unwrap_or(History {
+        heartbeats: Vec::new(),
+        hourly: Vec::new(),
+        outages: Vec::new(),
+        problems: Vec::new(),
+    });
+
+    // Chart samples and timeline periods, oldest first.
+    let (samples, periods): (Vec<LatencySample>, Vec<Period>) = if history.hourly.is_empty() {
+        let mut beats = history.heartbeats.clone();
+        beats.reverse();
+        let gap_ms = summary.heartbeat_ms.saturating_mul(2);
+        let samples: Vec<LatencySample> = beats
+            .iter()
+            .map(|h| LatencySample {
+                ts_ms: h.ts_ms,
+                latency_ms: h
+                    .outcome
+                    .latency_ms
+                    .filter(|_| h.outcome.health != Health::Down)
+                    .map(|l| l as f64),
+                max_ms: None,
+            })
+            .collect();
+        let samples = downsample(samples, from_ms, to_ms);
+        let periods = beats
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let next = beats
+                    .get(i + 1)
+                    .map_or(h.ts_ms + summary.heartbeat_ms, |n| n.ts_ms);
+                Period {
+                    start_ms: h.ts_ms,
+                    end_ms: next.min(h.ts_ms + gap_ms),
+                    health: health_class(h.outcome.health),
+                }
+            })
+            .collect();
+        (samples, periods)
+    } else {
+        let samples = history
+            .hourly
+            .iter()
+            .map(|p| LatencySample {
+                ts_ms: p.hour_ms + HOUR_MS / 2,
+                latency_ms: p.latency_avg_ms,
+                max_ms: p.latency_max_ms.map(|m| m as f64),
+            })
+            .collect();
+        let periods = history
+            .hourly
+            .iter()
+            .map(|p| Period {
+                start_ms: p.hour_ms,
+                end_ms: p.hour_ms + HOUR_MS,
+                health: if p.up + p.degraded == 0 {
+                    "down"
+                } else if p.degraded > p.up {
+                    "degraded"
+                } else {
+                    "up"
+                },
+            })
+            .collect();
+        (samples, periods)
+    };
+    let mut timeline = charts::timeline(&periods, from_ms, to_ms, tz);
+    // Outages are exact; draw them over the hourly colours.
+    let outage_periods: Vec<Period> = history
+        .outages
+        .iter()
+        .map(|o| Period {
+            start_ms: o.start_ms,
+            end_ms: o.end_ms.unwrap_or(to_ms),
+            health: "down",
+        })
+        .collect();
+    if !history.hourly.is_empty() {
+        let overlay = charts::timeline(&outage_periods, from_ms, to_ms, tz);
+        timeline
+            .segments
+            .extend(overlay.segments.into_iter().filter(|s| s.health == "down"));
+    }
+    let chart = charts::latency_chart(&samples, from_ms, to_ms, tz);
+
+    let outages_more = history.outages.len().saturating_sub(MAX_LISTED_OUTAGES);
+    let outages: Vec<Value> = history
+        .outages
+        .iter()
+        .take(MAX_LISTED_OUTAGES)
+        .map(|o| {
+            json!({
+                "start": format_local(o.start_ms, tz),
+                "end": o.end_ms.map(|ms| format_local(ms, tz)),
+                "duration": human_duration(o.end_ms.unwrap_or(now_ms) - o.start_ms),
+                "reason": o.reason.map(|r| r.describe()).unwrap_or("down"),
+                "message": redact_text(&o.message),
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let reasons: Vec<Value> = history
+        .problems
+        .iter()
+        .map(|h| (h.ts_ms, &h.outcome))
+        .filter(|(_, o)| seen.insert((o.reason.map(|r| r.code()), o.message.clone())))
+        .take(5)
+        .map(|(ts_ms, o)| {
+            json!({
+                "at": format_local(ts_ms, tz),
+                "health": o.health.as_str(),
+                "reason": o.reason.map(|r| r.describe()).unwrap_or("problem"),
+                "message": redact_text(&o.message),
+            })
+        })
+        .collect();
+    let ranges: Vec<Value> = RANGES
+        .iter()
+        .map(|(key, label, _)| {
+            json!({
+                "key": key,
+                "label": label,
+                "href": format!("{}?range={key}", links::stream_href(&summary.name)),
+                "current": *key == range_key,
+            })
+        })
+        .collect();
+    let data = json!({
+        "layout": respond::layout(state, Some(principal), summary.name.clone(), "dashboard"),
+        "stream": dashboard_row(&summary, tz, now_ms),
+        "url": summary.url,
+        "pipeline": summary.pipeline,
+        "heartbeat_seconds": summary.heartbeat_ms / 1000,
+        "last_heartbeat": summary.status.as_ref().and_then(|s| s.last_ts_ms).map(|ms| format_local(ms, tz)),
+        "ranges": ranges,
+        "range_label": RANGES.iter().find(|(k, _, _)| *k == range_key).map(|(_, l, _)| *l),
+        "hourly": !history.hourly.is_empty(),
+        "bucketed": history.heartbeats.len() > MAX_CHART_POINTS,
+        "chart": chart,
+        "timeline": timeline,
+        "outages": outages,
+        "outages_more": outages_more,
+        "outages_href": format!("{}/outages", links::stream_api_href(&summary.name)),
+        "reasons": reasons,
+        "timezone": config.timezone_name,
+    });
+    Ok(respond::render(state, "stream", StatusCode::OK, &data))
+}
+
+/// Points a chart draws at most; denser raw heartbeats are averaged into time buckets (with the
+/// bucket's worst latency kept), so a day at a 15 s heartbeat stays a readable line.
+const MAX_CHART_POINTS: usize = 360;
+
+fn downsample(samples: Vec<LatencySample>, from_ms: i64, to_ms: i64) -> Vec<LatencySample> {
+    if samples.len() <= MAX_CHART_POINTS {
+        return samples;
+    }
+    let width_ms = ((to_ms - from_ms) / MAX_CHART_POINTS as i64).max(1);
+    let mut buckets: Vec<(i64, Vec<Option<f64>>)> = Vec::new();
+    for sample in samples {
+        let bucket = (sample.ts_ms - from_ms).div_euclid(width_ms);
+        match buckets.last_mut() {
+            Some((index, values)) if *index == bucket => values.push(sample.latency_ms),
+            _ => buckets.push((bucket, vec![sample.latency_ms])),
+        }
+    }
+    buckets
+        .into_iter()
+        .map(|(bucket, values)| {
+            let video: Vec<f64> = values.iter().flatten().copied().collect();
+            LatencySample {
+                ts_ms: from_ms + bucket * width_ms + width_ms / 2,
+                // A bucket in which no heartbeat delivered video counts as down.
+                latency_ms: (!video.is_empty()).then(|| video.iter().sum::<f64>() / video.len() as f64),
+                max_ms: video.iter().copied().reduce(f64::max),
+            }
+        })
+        .collect()
+}
