@@ -1,12 +1,19 @@
 //! The `streampulse` binary: parse arguments, run, map the result to an exit code.
 
 use clap::Parser;
+use streampulse::cli::Command;
 
 fn main() {
     fix_malloc_thresholds();
     streampulse::panics::install_hook();
     let cli = streampulse::cli::Cli::parse();
     streampulse::logging::init_with(cli.log_format);
+    if matches!(
+        cli.command,
+        Command::Monitor(_) | Command::Web(_) | Command::Demo(_)
+    ) {
+        start_heap_trimmer();
+    }
     let code = match streampulse::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -22,6 +29,9 @@ fn main() {
     streampulse::logging::flush_suppressed();
     std::process::exit(code);
 }
+
+/// How often a long-running process hands the heap's free pages back to the kernel.
+const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Bytes from which glibc serves an allocation with its own `mmap` (and returns it on free).
 const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
@@ -45,6 +55,28 @@ fn fix_malloc_thresholds() {
         if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
             // SAFETY: as above.
             unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) };
+        }
+    }
+}
+
+/// Every [`HEAP_TRIM_INTERVAL`], `malloc_trim(0)`: glibc keeps freed memory inside its arenas,
+/// and the many short-lived buffers of probes (RTP packets, encoded frames, small decoded frames)
+/// leave free pages scattered between live ones that it never returns. Measured in `make soak`:
+/// one call gave back 15 of the monitor's 61 MB of anonymous memory, and 6 of the web's 20.
+/// Pinning the mmap threshold (above) keeps large frames out of the arenas; this returns the rest.
+fn start_heap_trimmer() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let spawned = std::thread::Builder::new()
+            .name("heap-trim".to_string())
+            .spawn(|| loop {
+                std::thread::sleep(HEAP_TRIM_INTERVAL);
+                // SAFETY: malloc_trim takes glibc's own arena locks and only releases free pages
+                // (madvise); it touches no memory this program uses.
+                unsafe { libc::malloc_trim(0) };
+            });
+        if let Err(error) = spawned {
+            tracing::warn!("cannot start the heap trimmer thread: {error}");
         }
     }
 }
