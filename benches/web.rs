@@ -34,12 +34,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streampulse::clock::system_now_ms;
 use streampulse::config;
+use streampulse::fleet;
 use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::monitor::{phase_for, stream_identities};
+use streampulse::store::accounts::Accounts;
 use streampulse::store::Store;
-use streampulse::web::accounts::Accounts;
 use streampulse::web::auth::SESSION_COOKIE;
-use streampulse::web::{fleet, WebOptions, WebState};
+use streampulse::web::{WebOptions, WebState};
 use support::{cpu_model, env_number, load_average, percentile, target_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

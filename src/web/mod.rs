@@ -23,10 +23,6 @@ pub mod snapshot;
 pub mod store_health;
 pub mod views;
 
-// Moved out of `web` (issue 10); re-exported while `web` is reshaped.
-pub use crate::fleet;
-pub use crate::store::accounts;
-
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,9 +32,10 @@ use warp::http::StatusCode;
 
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError};
+use crate::fleet;
+use crate::store::accounts::{self, AccountError, Accounts, SessionLimits};
 use crate::store::{Store, StoreError};
 use crate::url::redact_text;
-use accounts::{AccountError, Accounts, SessionLimits};
 
 /// Read connections kept open between requests.
 const MAX_IDLE_READERS: usize = 4;
