@@ -37,13 +37,18 @@ const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3
 const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
 /// Free memory at the top of the heap beyond which glibc gives it back to the system.
 const TRIM_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+/// Malloc arenas. glibc's default is 8 per core, and a probe monitor's many short-lived GStreamer
+/// threads spread over all of them, each arena keeping its own free slack (16 arenas held 51 MB
+/// for 24 MB in use in `make soak`). The packaged unit always set `MALLOC_ARENA_MAX=2`; now every
+/// start gets the same.
+const ARENA_MAX: libc::c_int = 2;
 
-/// Pins glibc's mmap and trim thresholds, which are otherwise dynamic. A decoded 640x360 frame
-/// (~345 KB) starts above the 128 KB mmap threshold; once one is freed glibc raises the threshold
-/// past it, so every later frame is carved out of the arenas and fragments them: a monitor's RSS
-/// then grows by megabytes a minute with nothing live (issue 9; docs/benchmarks.md#soak). Pinning
-/// both here does it however the binary is started; `MALLOC_MMAP_THRESHOLD_` /
-/// `MALLOC_TRIM_THRESHOLD_` in the environment still win, for experiments.
+/// Pins glibc's mmap and trim thresholds, which are otherwise dynamic, and its arena count. A
+/// decoded 640x360 frame (~345 KB) starts above the 128 KB mmap threshold; once one is freed glibc
+/// raises the threshold past it, so every later frame is carved out of the arenas and fragments
+/// them: a monitor's RSS then grows by megabytes a minute with nothing live (issue 9). Set here,
+/// it holds however the binary is started; `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
+/// `MALLOC_ARENA_MAX` in the environment still win, for experiments.
 fn fix_malloc_thresholds() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -55,6 +60,10 @@ fn fix_malloc_thresholds() {
         if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
             // SAFETY: as above.
             unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) };
+        }
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: as above.
+            unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
         }
     }
 }
