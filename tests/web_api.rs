@@ -367,3 +367,22 @@ async fn never_probed_streams_turn_stale_once_three_heartbeats_are_overdue() {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
 }
+
+/// `HEAD /healthz` answers like GET (uptime checkers use it), and `config_valid` turns false as
+/// soon as the file on disk stops being valid, without another request re-reading it first.
+#[tokio::test]
+async fn healthz_answers_head_and_sees_a_broken_config_at_once() {
+    let fixture = Fixture::new(&standard_config());
+    let head = warp::test::request()
+        .method("HEAD")
+        .path("/healthz")
+        .reply(&fixture.routes)
+        .await;
+    assert_eq!(head.status(), 200);
+    let health = json(&fixture.get("/healthz", None).await);
+    assert_eq!(health["config_valid"], Value::Bool(true), "{health:#}");
+
+    std::fs::write(&fixture.config_path, "heartbeat_seconds: [\n").expect("break the config");
+    let health = json(&fixture.get("/healthz", None).await);
+    assert_eq!(health["config_valid"], Value::Bool(false), "{health:#}");
+}

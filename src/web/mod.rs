@@ -249,7 +249,10 @@ impl WebState {
         Arc::clone(&cache.config)
     }
 
+    /// Why the config file on disk is not the one in use, if it is not: re-reads the file first
+    /// when it changed, so `/healthz` never reports a stale verdict.
     pub fn config_problem(&self) -> Option<String> {
+        let _ = self.config();
         lock(&self.config).disk_problem.clone()
     }
 

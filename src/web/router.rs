@@ -141,8 +141,9 @@ pub fn routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
 }
 
 fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
+    // HEAD too: load balancers and uptime checkers probe with it.
     let healthz = warp::path!("healthz")
-        .and(warp::get())
+        .and(warp::get().or(warp::head()).unify())
         .and(with_state(Arc::clone(&state)))
         .then(api::healthz);
     let metrics = warp::path!("metrics")

@@ -60,10 +60,17 @@ pub struct LogoutForm {
     pub csrf: Option<String>,
 }
 
-/// Only same-site paths are followed after login (no `//host` or `https://…`).
+/// Only same-site paths are followed after login (no `//host` or `https://…`). Browsers drop TAB,
+/// CR and LF from URLs, so `/\t/evil.example` would become `//evil.example`: any whitespace or
+/// control character refuses the path.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && !next.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             next.to_string()
         }
         _ => "/".to_string(),
@@ -352,6 +359,22 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        // `next=/%09/evil.example`: the browser strips the TAB and goes to //evil.example.
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+
+    proptest::proptest! {
+        /// Whatever `next` holds, the target is a same-site path that a browser cannot turn into
+        /// another host by dropping whitespace.
+        #[test]
+        fn next_never_leaves_the_site(next in "\\PC{0,40}|[/\\\\\t\n\r :a-z.]{0,12}") {
+            let target = safe_next(Some(&next));
+            let browser_sees: String = target.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+            proptest::prop_assert!(browser_sees.starts_with('/'));
+            proptest::prop_assert!(!browser_sees.starts_with("//") && !browser_sees.starts_with("/\\"));
+        }
     }
 }
