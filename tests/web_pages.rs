@@ -306,6 +306,31 @@ async fn an_invalid_edit_is_refused_with_every_problem_and_nothing_written() {
     );
     assert!(!fixture.dir.path().join("config.yaml.bak").exists());
 
+    // Bytes that are not UTF-8 (`%FF`) would be saved as U+FFFD: refused.
+    let raw_body = format!(
+        "{}&text={}%FF",
+        form_body(&[("csrf", &session.csrf), ("version", &version_of(&page))]),
+        form_body(&[("x", &format!("{masked}\n# caf"))])["x=".len()..].to_string()
+    );
+    let response = warp::test::request()
+        .method("POST")
+        .path("/config")
+        .header("host", "127.0.0.1:8000")
+        .header("origin", "http://127.0.0.1:8000")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &session.cookie)
+        .remote_addr(([127, 0, 0, 1], 40000).into())
+        .body(raw_body)
+        .reply(&fixture.routes)
+        .await;
+    assert_eq!(response.status(), 400, "{}", body(&response));
+    assert!(body(&response).contains("not UTF-8"));
+    assert_eq!(
+        std::fs::read(&fixture.config_path).expect("read"),
+        before,
+        "file unchanged"
+    );
+
     // Not even YAML.
     let response = fixture
         .post(

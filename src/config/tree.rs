@@ -73,6 +73,21 @@ impl Node {
 
 /// Parses one YAML document. `Ok(None)` for a file with no content (empty or only comments).
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, Problem> {
+    if let Some((index, c)) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}'))
+    {
+        // yaml-rust2 stops reading at some of them (a NUL ends the document silently), which
+        // would then be reported as missing fields further on.
+        return Err(Problem {
+            line: Some(text[..index].matches('\n').count() + 1),
+            field: String::new(),
+            message: format!(
+                "the file contains a control character (U+{:04X}) that YAML does not allow",
+                u32::from(c)
+            ),
+        });
+    }
     let mut builder = Builder::default();
     read_events(text, &mut builder, true)?;
     if let Some(problem) = builder.error {
@@ -152,6 +167,8 @@ struct Builder {
     /// Anchored subtree and its node count.
     anchors: HashMap<usize, (Node, usize)>,
     node_count: usize,
+    /// Nodes copied in by aliases, to tell an alias bomb from a file that is merely huge.
+    alias_nodes: usize,
     error: Option<Problem>,
 }
 
@@ -171,6 +188,7 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(anchor) => {
                 // The parser rejects unknown anchors, so a miss would be a parser bug: treat as null.
                 let size = self.anchors.get(&anchor).map_or(1, |(_, size)| *size);
+                self.alias_nodes = self.alias_nodes.saturating_add(size);
                 if self.over_budget(size, line) {
                     return;
                 }
@@ -262,7 +280,17 @@ impl Builder {
         self.error = Some(Problem {
             line: Some(line),
             field: String::new(),
-            message: format!("the document expands to more than {MAX_NODES} values (too many aliases?)"),
+            message: if self.alias_nodes > self.node_count / 2 {
+                format!(
+                    "the document expands to more than {MAX_NODES} values through its aliases \
+                     (`*name` copies of `&name`): too many aliases"
+                )
+            } else {
+                format!(
+                    "the document holds more than {MAX_NODES} values; a StreamPulse config needs \
+                     a few per camera"
+                )
+            },
         });
         true
     }
@@ -426,6 +454,30 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        let problem = parse("a: 1\nb: x\u{0}y\nc: 2\n").unwrap_err();
+        assert_eq!(problem.line, Some(2));
+        assert!(problem.message.contains("U+0000"), "{}", problem.message);
+        assert!(parse("a: \"tab\there\"\r\nb: 2\n").is_ok());
+    }
+
+    proptest::proptest! {
+        /// No text, however broken, panics the reader or escapes its limits.
+        #[test]
+        fn any_text_is_parsed_or_refused(text in "\\PC{0,200}|[-\\[\\]{}:&*!|>'\" \n\t#a-z0-9]{0,300}") {
+            let _ = parse(&text);
+        }
+    }
+
+    #[test]
+    fn a_huge_file_without_aliases_is_not_called_an_alias_bomb() {
+        let text = format!("a: [{}]\n", vec!["x"; MAX_NODES + 10].join(", "));
+        let problem = parse(&text).unwrap_err();
+        assert!(problem.message.contains("holds more than"), "{}", problem.message);
+        assert!(!problem.message.contains("alias"), "{}", problem.message);
     }
 
     #[test]

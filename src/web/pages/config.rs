@@ -234,6 +234,19 @@ pub async fn config_edit(
                     submitted,
                 );
             }
+            // The form decoder turns bytes that are not UTF-8 into U+FFFD: saving that would
+            // silently change the file.
+            if submitted.contains('\u{FFFD}') && !current.contains('\u{FFFD}') {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    vec![
+                        "the text holds bytes that are not UTF-8 (shown as \u{FFFD}); retype those \
+                          characters, the file was not written"
+                            .into(),
+                    ],
+                    submitted,
+                );
+            }
             match editor::unmask(&current, &submitted) {
                 Ok(text) => (text, None),
                 Err(problems) => return refuse(StatusCode::BAD_REQUEST, problems, submitted),
