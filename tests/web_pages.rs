@@ -310,7 +310,7 @@ async fn an_invalid_edit_is_refused_with_every_problem_and_nothing_written() {
     let raw_body = format!(
         "{}&text={}%FF",
         form_body(&[("csrf", &session.csrf), ("version", &version_of(&page))]),
-        form_body(&[("x", &format!("{masked}\n# caf"))])["x=".len()..].to_string()
+        &form_body(&[("x", &format!("{masked}\n# caf"))])["x=".len()..]
     );
     let response = warp::test::request()
         .method("POST")
