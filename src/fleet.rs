@@ -126,9 +126,12 @@ impl StreamSummary {
     }
 }
 
-/// Counts by state, for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counts by state, for the summary line of the dashboard and the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Counts {
+    /// Configured streams, whatever their state.
+    pub total: usize,
     pub up: usize,
     pub degraded: usize,
     pub down: usize,
@@ -139,7 +142,10 @@ pub struct Counts {
 
 impl Counts {
     pub fn of(streams: &[StreamSummary]) -> Counts {
-        let mut counts = Counts::default();
+        let mut counts = Counts {
+            total: streams.len(),
+            ..Counts::default()
+        };
         for stream in streams {
             match stream.state {
                 State::Up => counts.up += 1,

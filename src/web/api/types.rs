@@ -40,33 +40,8 @@ pub struct StreamList {
     pub streams: Vec<StreamAnswer>,
 }
 
-/// How many configured streams are in each state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateCounts {
-    pub total: usize,
-    pub up: usize,
-    pub degraded: usize,
-    pub down: usize,
-    pub stale: usize,
-    pub unknown: usize,
-    pub disabled: usize,
-}
-
-impl StateCounts {
-    pub fn of(streams: &[StreamSummary]) -> StateCounts {
-        let counts = fleet::Counts::of(streams);
-        StateCounts {
-            total: streams.len(),
-            up: counts.up,
-            degraded: counts.degraded,
-            down: counts.down,
-            stale: counts.stale,
-            unknown: counts.unknown,
-            disabled: counts.disabled,
-        }
-    }
-}
+/// How many configured streams are in each state: the fleet view's own counts.
+pub type StateCounts = fleet::Counts;
 
 /// One stream: in the list, and `GET /api/v1/streams/{name}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
