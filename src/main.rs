@@ -51,19 +51,23 @@ const ARENA_MAX: libc::c_int = 2;
 /// `MALLOC_ARENA_MAX` in the environment still win, for experiments.
 fn fix_malloc_thresholds() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+    for (variable, parameter, value) in [
+        (
+            "MALLOC_MMAP_THRESHOLD_",
+            libc::M_MMAP_THRESHOLD,
+            MMAP_THRESHOLD_BYTES,
+        ),
+        (
+            "MALLOC_TRIM_THRESHOLD_",
+            libc::M_TRIM_THRESHOLD,
+            TRIM_THRESHOLD_BYTES,
+        ),
+        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENA_MAX),
+    ] {
+        if std::env::var_os(variable).is_none() {
             // SAFETY: mallopt only changes allocator parameters; it is called before any other
-            // thread exists, and a refused value (return 0) leaves the defaults in place.
-            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
-        }
-        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
-            // SAFETY: as above.
-            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) };
-        }
-        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-            // SAFETY: as above.
-            unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
+            // thread exists, and a refused value (return 0) leaves the default in place.
+            unsafe { libc::mallopt(parameter, value) };
         }
     }
 }
