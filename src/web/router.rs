@@ -21,6 +21,8 @@ use super::pages::{self, account, config, dashboard, stream};
 use super::respond::{self, compress};
 use super::{api, links, WebError, WebState};
 
+mod body;
+
 /// Largest form body accepted: a config file of a few thousand cameras.
 const MAX_FORM_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -73,9 +75,25 @@ fn authenticated(state: Arc<WebState>) -> impl Filter<Extract = (Principal,), Er
         )
 }
 
-/// A form body (URL-encoded) as `T`, bounded in size.
+/// A form body (URL-encoded) as `T`, bounded in size, declared or chunked.
 fn form<T: DeserializeOwned + Send + 'static>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_FORM_BYTES).and(warp::body::form::<T>())
+    body::form::<T>(MAX_FORM_BYTES)
+}
+
+/// 413 for a body declared over the limit on any route, before anything is read or
+/// authenticated (a 100 MB upload never waits on a login check, nor loses to a 405).
+fn declared_too_large(state: Arc<WebState>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    body::declared_over(MAX_FORM_BYTES)
+        .and(warp::path::full())
+        .and(with_state(state))
+        .map(|path: warp::path::FullPath, state: Arc<WebState>| {
+            let status = StatusCode::PAYLOAD_TOO_LARGE;
+            if path.as_str().starts_with("/api/v1/") {
+                api::error_response(status, body::TOO_LARGE)
+            } else {
+                respond::error_page(&state, None, status, body::TOO_LARGE)
+            }
+        })
 }
 
 /// The query string as `T` (no query string: every field absent).
@@ -114,7 +132,9 @@ pub fn routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    let routes = open
+    let routes = declared_too_large(Arc::clone(&state))
+        .or(open)
+        .unify()
         .or(api)
         .unify()
         .or(pages)
@@ -328,23 +348,18 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// The status and message of a rejection that is not one of ours.
+/// The status and message of a rejection that is not one of ours. A rejection from a route that
+/// matched the path and method (a body too large, a bad form or query) outranks "no such page"
+/// and "method not allowed" from the routes that did not.
 fn known_rejection(rejection: &Rejection) -> (StatusCode, String) {
-    if rejection.is_not_found() {
+    if let Some(known) = body::known(rejection) {
+        known
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        (StatusCode::BAD_REQUEST, "invalid query string".into())
+    } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such page".into())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed here".into())
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "the request is too large".into())
-    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
-        (StatusCode::BAD_REQUEST, "invalid query string".into())
-    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the form URL-encoded".into(),
-        )
-    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
-        (StatusCode::BAD_REQUEST, "the form could not be read".into())
     } else {
         (StatusCode::BAD_REQUEST, "bad request".into())
     }
