@@ -186,11 +186,15 @@ fn next_url_start(text: &str, from: usize, to: usize) -> Option<usize> {
     let mut search = from;
     while let Some(found) = text[search..to].find("://") {
         let separator = search + found;
+        // Just past the last character that cannot be in a scheme, which may be multi-byte.
         let scheme_start = text[from..separator]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
-            .map_or(from, |i| from + i + 1);
-        let word_boundary = scheme_start == from
-            || text[..scheme_start]
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || "+-.".contains(*c)))
+            .map_or(from, |(i, c)| from + i + c.len_utf8());
+        // Right after this URL's own `://` is its userinfo (`rtsp://admin://0 @cam`), not a
+        // second URL.
+        let word_boundary = scheme_start > from
+            && text[..scheme_start]
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_whitespace() || "\"'`(<[{,;=|".contains(c));
@@ -297,6 +301,27 @@ mod tests {
             None
         );
         assert_eq!(CameraUrl::new("rtsp://host/x").credentials_problem(), None);
+    }
+
+    #[test]
+    fn a_multibyte_character_before_a_second_scheme_is_not_a_panic() {
+        // Found by the editor's mask proptest: sliced inside 'é' and panicked, in every output
+        // path that redacts (logs, pages, API, `check`).
+        assert_eq!(redact_text("a://é://"), "a://é://");
+        assert_eq!(
+            redact_text("rtsp://u:p@h/é://x and http://v:w@h2/"),
+            "rtsp://u:***@h/é://x and http://v:***@h2/"
+        );
+        assert_eq!(
+            CameraUrl::new("rtsp://u:p@cam/😀://x").to_string(),
+            "rtsp://u:***@cam/😀://x"
+        );
+        // Found by `any_printable_password_is_masked` (password `//0 `): the user name and the
+        // password's `//` read as a second URL starting right after the first `://`.
+        assert_eq!(
+            CameraUrl::new("rtsp://admin://0 @cam.local:554/live").to_string(),
+            "rtsp://admin:***@cam.local:554/live"
+        );
     }
 
     proptest::proptest! {

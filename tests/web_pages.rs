@@ -275,7 +275,7 @@ async fn an_invalid_edit_is_refused_with_every_problem_and_nothing_written() {
     let before = std::fs::read(&fixture.config_path).expect("read");
     let page = body(&fixture.get("/config", Some(&session)).await);
     let masked = textarea_of(&page);
-    assert!(masked.contains("admin:***@192.0.2.10"), "{masked}");
+    assert!(masked.contains("admin:***1@192.0.2.10"), "{masked}");
     let broken = masked
         .replace("heartbeat_seconds: 15", "heartbeat_seconds: 0")
         .replace("timezone: Asia/Kolkata", "timezone: Mars/Olympus")

@@ -1,12 +1,11 @@
 //! The config editor's file work: masking camera passwords for display and restoring them on
-//! save, the add / remove / rename stream edits (made on the text, so comments and layout
+//! save ([`mask`]), the add / remove / rename stream edits (made on the text, so comments and layout
 //! survive), and the atomic write with a backup.
 //!
 //! Nothing here decides whether a config is acceptable: every edit goes through
 //! [`crate::config::parse`], the same validation `streampulse validate` runs, before a byte is
 //! written.
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,85 +15,14 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::Marker;
 
 use crate::store::accounts::{hex, random_hex};
-use crate::url::redact_text;
 
-/// How a masked password reads in the editor (the same mask as everywhere else).
-pub const MASK: &str = ":***@";
+mod mask;
+
+pub use mask::{mask, unmask, HIDDEN};
 
 /// A version stamp of the file's text, so a save can tell the file changed under the editor.
 pub fn version(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
-}
-
-/// The text with every URL password replaced by `***`.
-pub fn mask(text: &str) -> String {
-    redact_text(text)
-}
-
-/// The byte ranges of what follows each `://` up to the end of that URL, exactly as
-/// [`redact_text`] sees URLs.
-fn url_tails(text: &str) -> Vec<(usize, usize)> {
-    crate::url::url_spans(text)
-        .into_iter()
-        .map(|span| (span.start, span.end))
-        .collect()
-}
-
-fn line_of(text: &str, byte: usize) -> usize {
-    text[..byte].matches('\n').count() + 1
-}
-
-/// Puts the real passwords back into an edited, masked text: each masked URL is matched to the
-/// URL in the current file that masks to the same text. A masked URL with no (or no unique)
-/// match is refused, so `***` is never saved as a password.
-pub fn unmask(original: &str, submitted: &str) -> Result<String, Vec<String>> {
-    // masked tail -> Some(real tail), or None when two different real URLs mask alike.
-    let mut real: HashMap<String, Option<String>> = HashMap::new();
-    for (start, end) in url_tails(original) {
-        let tail = &original[start..end];
-        let masked = redact_text(&format!("x://{tail}"))["x://".len()..].to_string();
-        if masked != tail {
-            real.entry(masked)
-                .and_modify(|known| {
-                    if known.as_deref() != Some(tail) {
-                        *known = None;
-                    }
-                })
-                .or_insert_with(|| Some(tail.to_string()));
-        }
-    }
-    let mut out = String::with_capacity(submitted.len());
-    let mut problems = Vec::new();
-    let mut copied = 0;
-    for (start, end) in url_tails(submitted) {
-        let tail = &submitted[start..end];
-        if !tail.contains(MASK) {
-            continue;
-        }
-        match real.get(tail) {
-            Some(Some(real_tail)) => {
-                out.push_str(&submitted[copied..start]);
-                out.push_str(real_tail);
-                copied = end;
-            }
-            Some(None) => problems.push(format!(
-                "line {}: two cameras have URLs that look alike once their passwords are hidden; \
-                 show the passwords and save again",
-                line_of(submitted, start)
-            )),
-            None => problems.push(format!(
-                "line {}: this URL's password is hidden (***) and the URL was changed, so the \
-                 password cannot be restored; type the password, or show passwords first",
-                line_of(submitted, start)
-            )),
-        }
-    }
-    out.push_str(&submitted[copied..]);
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
 }
 
 /// Writes `text` to `path` so that readers see the old file or the new one, never a mix: a temp
@@ -425,27 +353,6 @@ mod tests {
                         url: rtsp://admin:hunter2@10.0.0.5/stream1\n  # the yard one\n  - name: Yard\n    \
                         url: http://cam:pa55word@10.0.0.6:8080/video\n    params:\n      x: y\nweb:\n  \
                         listen: 127.0.0.1:8000\n";
-
-    #[test]
-    fn masked_passwords_are_restored_on_save() {
-        let masked = mask(FILE);
-        assert!(!masked.contains("hunter2") && !masked.contains("pa55word"));
-        let edited = masked.replace("heartbeat_seconds: 15", "heartbeat_seconds: 30");
-        let restored = unmask(FILE, &edited).expect("restorable");
-        assert_eq!(
-            restored,
-            FILE.replace("heartbeat_seconds: 15", "heartbeat_seconds: 30")
-        );
-        // Changing the host of a masked URL loses the password: refused, never saved as ***.
-        let moved = masked.replace("10.0.0.5", "10.0.0.7");
-        let problems = unmask(FILE, &moved).expect_err("cannot restore");
-        assert!(problems[0].starts_with("line 5: "), "{problems:?}");
-        // A new password typed in full is kept as typed.
-        let typed = masked.replace("admin:***@", "admin:n3w@");
-        assert!(unmask(FILE, &typed)
-            .expect("typed")
-            .contains("admin:n3w@10.0.0.5"));
-    }
 
     #[test]
     fn adds_after_the_last_stream_keeping_comments() {

@@ -1,0 +1,132 @@
+//! The raw config editor's hidden passwords, through the real routes (issue 12 item 10): cameras
+//! whose URLs look alike once masked save and keep their own passwords, reordered or not; a
+//! hidden password copied to another host is refused naming the line; a typed one replaces it.
+
+mod web_support;
+
+use web_support::*;
+
+/// Two cameras on one host with one user but different passwords, and one URL used twice.
+const ALIKE: &str = "database: streams.db\nstreams:\n  - name: Left\n    url: rtsp://admin:left-secret@192.0.2.5:554/live\n  \
+                     - name: Right\n    url: rtsp://admin:right-secret@192.0.2.5:554/live\n  \
+                     - name: Left copy\n    url: rtsp://admin:left-secret@192.0.2.5:554/live\n    enabled: false\n";
+
+fn textarea_of(html: &str) -> String {
+    let start = html.find("id=\"config-text\"").expect("textarea");
+    let open_end = html[start..].find('>').expect("tag end") + start + 1;
+    let close = html[open_end..].find("</textarea>").expect("close") + open_end;
+    html[open_end..close]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x3D;", "=")
+        .replace("&#x60;", "`")
+        .replace("&amp;", "&")
+}
+
+fn version_of(html: &str) -> String {
+    html.split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("version field")
+        .to_string()
+}
+
+/// Opens the editor and saves `edit(masked text)`.
+async fn save(
+    fixture: &Fixture,
+    session: &Session,
+    edit: impl Fn(&str) -> String,
+) -> warp::http::Response<bytes::Bytes> {
+    let page = body(&fixture.get("/config", Some(session)).await);
+    let masked = textarea_of(&page);
+    assert!(!masked.contains("-secret"), "{masked}");
+    fixture
+        .post(
+            "/config",
+            Some(&session.cookie),
+            &[
+                ("csrf", &session.csrf),
+                ("text", &edit(&masked).replace('\n', "\r\n")),
+                ("version", &version_of(&page)),
+            ],
+        )
+        .await
+}
+
+fn config(fixture: &Fixture) -> String {
+    std::fs::read_to_string(&fixture.config_path).expect("read config")
+}
+
+#[tokio::test]
+async fn cameras_that_mask_alike_save_and_keep_their_own_passwords() {
+    let (fixture, session) = Fixture::logged_in(ALIKE).await;
+    // Saved as shown: used to be refused ("two cameras have URLs that look alike").
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("database:", "# edited\ndatabase:")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert_eq!(config(&fixture), format!("# edited\n{ALIKE}"));
+
+    // Right moved first: each URL takes its own password along.
+    let response = save(&fixture, &session, |masked| {
+        let (head, rest) = masked.split_at(masked.find("  - name: Right").expect("Right"));
+        let (right, copy) = rest.split_at(rest.find("  - name: Left copy").expect("copy"));
+        let (head, left) = head.split_at(head.find("  - name: Left").expect("Left"));
+        format!("{head}{right}{left}{copy}")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    let saved = config(&fixture);
+    assert!(
+        saved.contains("- name: Right\n    url: rtsp://admin:right-secret@192.0.2.5:554/live\n  - name: Left\n    url: rtsp://admin:left-secret@"),
+        "{saved}"
+    );
+    assert_eq!(saved.matches("left-secret").count(), 2, "{saved}");
+
+    // A new password typed for Left replaces its own and nothing else.
+    let response = save(&fixture, &session, |masked| {
+        let at = masked.find("  - name: Left\n").expect("Left");
+        let (head, tail) = masked.split_at(at);
+        let url_at = tail.find(":***").expect("marker");
+        let marker_end = tail[url_at..].find('@').expect("@") + url_at;
+        format!("{head}{}:typed-new{}", &tail[..url_at], &tail[marker_end..])
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    let saved = config(&fixture);
+    assert!(
+        saved.contains("- name: Left\n    url: rtsp://admin:typed-new@192.0.2.5:554/live"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("admin:right-secret@") && saved.contains("admin:left-secret@"),
+        "{saved}"
+    );
+}
+
+#[tokio::test]
+async fn a_hidden_password_copied_to_another_host_is_refused_naming_the_line() {
+    let (fixture, session) = Fixture::logged_in(ALIKE).await;
+    let before = config(&fixture);
+    let response = save(&fixture, &session, |masked| {
+        let marker = masked.find(":***2@").expect("Right's marker");
+        let stolen = masked[marker..]
+            .split('\n')
+            .next()
+            .expect("line")
+            .replace("192.0.2.5:554", "203.0.113.66:554");
+        format!("{masked}  - name: Elsewhere\n    url: rtsp://admin{stolen}\n")
+    })
+    .await;
+    assert_eq!(response.status(), 400);
+    let html = body(&response);
+    assert!(
+        html.contains("line 11: the hidden password ***2 belongs to rtsp://admin@192.0.2.5:554"),
+        "{html}"
+    );
+    assert!(!html.contains("-secret"), "{html}");
+    assert_eq!(config(&fixture), before, "nothing written");
+}
