@@ -108,6 +108,11 @@ pub enum PipelineError {
     },
     #[error("template '{template}' needs param '{param}' (add `params: {{{param}: ...}}` to the stream)")]
     MissingParam { template: String, param: String },
+    #[error(
+        "template '{template}': the value of {{{placeholder}}} ends with a backslash, which a \
+         pipeline description cannot quote safely"
+    )]
+    UnquotableValue { template: String, placeholder: String },
     #[error("GStreamer could not be initialised: {0}")]
     Init(String),
 }
@@ -252,7 +257,8 @@ impl Template {
     }
 
     /// Fills the placeholders. Every value is quoted and escaped unless it is a plain token, so a
-    /// URL or password can never add elements or properties to the pipeline.
+    /// URL or password can never add elements or properties to the pipeline; a value ending in a
+    /// backslash, which cannot be quoted, is refused.
     pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, PipelineError> {
         let mut out = String::with_capacity(self.body.len() + 64);
         let mut rest = self.body.as_str();
@@ -270,6 +276,14 @@ impl Template {
                             placeholder: name.to_string(),
                         }
                     })?;
+                    // GStreamer's lexer reads `\"` as an escaped quote and runs on to the next
+                    // quote, which would make the following value pipeline syntax.
+                    if value.ends_with('\\') {
+                        return Err(PipelineError::UnquotableValue {
+                            template: self.name.clone(),
+                            placeholder: name.to_string(),
+                        });
+                    }
                     out.push_str(&quote_value(value));
                     rest = &after[close + 1..];
                 }
@@ -431,6 +445,9 @@ pub fn build(
         })?;
     Ok((pipeline, sink))
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
