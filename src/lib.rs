@@ -15,5 +15,6 @@ pub mod panics;
 pub mod pipeline;
 pub mod probe;
 pub mod store;
+pub mod upgrade;
 pub mod url;
 pub mod web;

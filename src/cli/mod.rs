@@ -3,6 +3,7 @@
 
 mod check;
 mod demo;
+mod import_v1;
 mod monitor;
 mod status;
 mod templates;
@@ -41,6 +42,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Run demo cameras, the monitor and the web server on loopback, on a temporary database
     Demo(demo::DemoArgs),
+    /// Import the history of a StreamPulse v1 database (never modified; importing twice adds nothing)
+    #[command(name = "import-v1")]
+    ImportV1(import_v1::ImportV1Args),
     /// Probe every configured stream on its heartbeat and write heartbeats to SQLite
     Monitor(monitor::MonitorArgs),
     /// Show each stream's state from the database
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::ImportV1(args) => import_v1::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Status(args) => status::run(args),
         Command::Templates(args) => templates::run(args),

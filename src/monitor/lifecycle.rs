@@ -45,6 +45,14 @@ impl Running {
         stats: &Arc<MonitorStats>,
     ) -> Result<Running, MonitorError> {
         let db_path = options.db_path.clone().unwrap_or_else(|| config.database.clone());
+        // A v1 database at the path is moved aside and imported before the writer opens it.
+        let upgrade = {
+            let (config, db_path) = (config.clone(), db_path.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::upgrade::upgrade_in_place(&config, &db_path, clock::system_now_ms())
+            })
+        };
+        upgrade.await.map_err(|_| store::StoreError::WriterStopped)??;
         let (writer, writer_thread) = store::spawn_writer(
             &db_path,
             WriterOptions {

@@ -39,6 +39,8 @@ pub enum MonitorError {
     Config(#[from] ConfigError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("upgrading the StreamPulse v1 database failed (the v1 file is unchanged; run `streampulse import-v1` on it to finish): {0}")]
+    UpgradeV1(#[from] crate::store::import_v1::ImportV1Error),
 }
 
 #[derive(Debug, Clone)]

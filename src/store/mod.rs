@@ -10,6 +10,8 @@
 //! never scan raw heartbeats over long ranges. All times are UTC milliseconds since the epoch.
 
 pub mod accounts;
+mod export;
+pub mod import_v1;
 mod monitor_status;
 mod queries;
 mod schema;
@@ -30,6 +32,7 @@ pub use monitor_status::{
     filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,
     STATUS_REFRESH_WHILE_FULL_MS,
 };
+pub use export::EXPORT_PAGE_ROWS;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     spawn_writer, WriterHandle, WriterOptions, DEFAULT_DISK_FULL_BUFFER, DISK_FULL_BUFFER_MAX_HEARTBEATS,
@@ -68,6 +71,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "{} is a StreamPulse v1 database: start `streampulse monitor` once (it moves the file aside, unchanged, and imports its history into a new database), or import it elsewhere with `streampulse import-v1 {} --db NEW.db`",
+        path.display(),
+        path.display()
+    )]
+    V1Database { path: PathBuf },
     #[error("database journal mode is {0:?}, not WAL")]
     NotWal(String),
     #[error("stream name {0:?} appears more than once in the configuration")]
@@ -259,6 +268,11 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // Before SQLite opens it read-write: closing that connection would checkpoint v1's WAL
+        // into the file the upgrade must leave byte-identical.
+        if import_v1::is_v1_database(&path) {
+            return Err(StoreError::V1Database { path });
+        }
         create_private(&path)?;
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
@@ -287,6 +301,9 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
             return Err(StoreError::NotFound { path });
+        }
+        if import_v1::is_v1_database(&path) {
+            return Err(StoreError::V1Database { path });
         }
         let open_error = |source| StoreError::Open {
             path: path.clone(),
