@@ -386,3 +386,98 @@ async fn healthz_answers_head_and_sees_a_broken_config_at_once() {
     let health = json(&fixture.get("/healthz", None).await);
     assert_eq!(health["config_valid"], Value::Bool(false), "{health:#}");
 }
+
+/// Random `from`/`to`/`limit` values, and random raw query strings, through the real route:
+/// 200 with an interval that matches what was asked, or a 400 in the API's JSON error shape;
+/// never a 5xx, never a panic.
+#[test]
+fn random_query_strings_answer_200_or_a_json_400() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (fixture, token, _) = runtime.block_on(seeded());
+    let value = || {
+        prop_oneof![
+            "\\PC{0,24}",
+            "-?[0-9]{1,20}",
+            "[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{1,9})?(Z|[+-][0-1][0-9]:[0-5][0-9])",
+        ]
+    };
+    let fields = (
+        proptest::option::of(value()),
+        proptest::option::of(value()),
+        proptest::option::of(value()),
+    );
+    let raw = "[A-Za-z0-9%&=+._~:/-]{0,40}";
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        ..Config::default()
+    });
+    let check = |query: String| -> Result<(), TestCaseError> {
+        let path = format!("/api/v1/streams/Yard/heartbeats?{query}");
+        let response = runtime.block_on(fixture.get_with_token(&path, &token));
+        let answer = json(&response);
+        match response.status().as_u16() {
+            200 => {
+                prop_assert!(
+                    answer["from_ms"].as_i64() < answer["to_ms"].as_i64(),
+                    "{}",
+                    answer
+                );
+            }
+            400 => {
+                prop_assert_eq!(&answer["error"]["status"], 400);
+                prop_assert!(!answer["error"]["message"].as_str().unwrap_or("").is_empty());
+            }
+            other => prop_assert!(false, "{} for {}: {}", other, path, answer),
+        }
+        Ok(())
+    };
+    runner
+        .run(&fields, |(from, to, limit)| {
+            let mut pairs = Vec::new();
+            for (key, value) in [("from", &from), ("to", &to), ("limit", &limit)] {
+                if let Some(value) = value {
+                    pairs.push((key, value.as_str()));
+                }
+            }
+            let query = form_body(&pairs);
+            check(query.clone())?;
+            // What was asked is what is answered.
+            let response = runtime.block_on(
+                fixture.get_with_token(&format!("/api/v1/streams/Yard/heartbeats?{query}"), &token),
+            );
+            if response.status() == 200 {
+                let answer = json(&response);
+                fn given(value: &Option<String>) -> Option<&str> {
+                    value.as_deref().filter(|v| !v.trim().is_empty())
+                }
+                if let Some(from) = given(&from) {
+                    prop_assert_eq!(
+                        answer["from_ms"].as_i64(),
+                        streampulse::clock::parse_time_param(from).ok()
+                    );
+                }
+                if let Some(to) = given(&to) {
+                    prop_assert_eq!(
+                        answer["to_ms"].as_i64(),
+                        streampulse::clock::parse_time_param(to).ok()
+                    );
+                }
+                if let Some(limit) = &limit {
+                    prop_assert_eq!(
+                        answer["limit"].as_u64().map(|l| l.to_string()),
+                        Some(limit.trim_start_matches('+').trim_start_matches('0').to_string())
+                    );
+                }
+            }
+            Ok(())
+        })
+        .expect("every query answered 200 or 400");
+    runner
+        .run(&raw, check)
+        .expect("every raw query answered 200 or 400");
+}

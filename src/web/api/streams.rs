@@ -253,4 +253,93 @@ mod tests {
             assert!(error.to_string().contains("from 1 to 10000"), "{error}");
         }
     }
+
+    use proptest::prelude::*;
+
+    /// Times as people and scripts type them, valid or nearly: every field a little out of
+    /// range now and then, any zone, 0 to 12 fraction digits.
+    fn rfc3339ish() -> impl Strategy<Value = String> {
+        (
+            (0u32..10_001, 0u32..14, 0u32..33),
+            (0u32..26, 0u32..62, 0u32..62),
+            "(\\.[0-9]{1,12})?",
+            prop_oneof![
+                Just("Z".to_string()),
+                Just("z".to_string()),
+                "[+-][0-2][0-9]:[0-6][0-9]",
+                Just(String::new())
+            ],
+            prop_oneof![Just("T"), Just("t"), Just(" ")],
+        )
+            .prop_map(
+                |((year, month, day), (hour, minute, second), fraction, zone, t)| {
+                    format!(
+                        "{year:04}-{month:02}-{day:02}{t}{hour:02}:{minute:02}:{second:02}{fraction}{zone}"
+                    )
+                },
+            )
+    }
+
+    fn any_time_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,32}",
+            "[ ]?-?[0-9]{1,22}[ ]?",
+            rfc3339ish(),
+            any::<i64>().prop_map(|ms| ms.to_string()),
+            any::<i64>().prop_map(iso_utc),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text: a time that formats back to itself (both ways the API shows times), or a
+        /// 400 that says what a time looks like.
+        #[test]
+        fn times_parse_to_what_they_format_back_to_or_are_refused(text in any_time_text()) {
+            match parse_time_param(&text) {
+                Ok(ms) => {
+                    prop_assert_eq!(parse_time_param(&iso_utc(ms)).ok(), Some(ms), "{}", iso_utc(ms));
+                    prop_assert_eq!(parse_time_param(&ms.to_string()).ok(), Some(ms));
+                }
+                Err(error) => {
+                    prop_assert!(error.to_string().contains("RFC 3339"));
+                    // Blank means "not given" to the API.
+                    if !text.trim().is_empty() {
+                        let refused = time_range(Some(&text), None, 0, 1).expect_err("refused here too");
+                        prop_assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+                        prop_assert!(refused.public_message().starts_with("from: invalid time"));
+                    }
+                }
+            }
+        }
+
+        /// `from`/`to`: either an interval with `from` before `to` or a 400.
+        #[test]
+        fn time_ranges_are_intervals_or_bad_requests(
+            from in proptest::option::of(any_time_text()),
+            to in proptest::option::of(any_time_text()),
+            now_ms in any::<i64>(),
+        ) {
+            match time_range(from.as_deref(), to.as_deref(), now_ms, HOUR_MS) {
+                Ok((from_ms, to_ms)) => prop_assert!(from_ms < to_ms),
+                Err(error) => prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST),
+            }
+        }
+
+        /// `limit`: a whole number in range, read as itself, or a 400 saying what is allowed.
+        #[test]
+        fn limits_are_in_range_or_refused(text in prop_oneof!["\\PC{0,12}", "[+-]?[0-9]{1,21}"]) {
+            match heartbeat_limit(Some(&text)) {
+                Ok(limit) => {
+                    prop_assert!((1..=MAX_HEARTBEAT_LIMIT).contains(&limit));
+                    prop_assert_eq!(text.trim_start_matches('+').trim_start_matches('0'), limit.to_string());
+                }
+                Err(error) => {
+                    prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+                    prop_assert!(error.to_string().contains("from 1 to 10000"));
+                }
+            }
+        }
+    }
 }
