@@ -1,7 +1,8 @@
 //! StreamPulse: tells, minute by minute, whether every camera in a fleet really delivers video.
 //!
 //! Data path: config → monitor (schedule) → probe → heartbeat → store → web / status.
-#![forbid(unsafe_code)]
+// No unsafe code, with one reviewed exception: `probe::sdp` edits rtspsrc's SDP in place.
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod clock;

@@ -1,6 +1,9 @@
 //! Probe behaviour a camera owner relies on beyond up/down: the RTSP session is torn down at
 //! once (2-slot cameras), a silent camera costs at most the deadline, and snapshots are JPEGs.
 
+mod common;
+
+use common::child;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
@@ -86,4 +89,47 @@ async fn a_snapshot_is_a_clean_jpeg_of_the_stream() {
     assert_eq!(failure.reason, Some(Reason::NotFound));
     // The server goes when the test ends: not while a TEARDOWN is still in flight.
     assert!(reaper.drain(Duration::from_secs(3), 2), "teardowns finish");
+}
+
+/// The SSRC the fixed-SSRC mount announces, and the caps field rtspsrc would name after it.
+const FIXED_SSRC: u32 = 305_419_896;
+const SSRC_URL_VARIABLE: &str = "STREAMPULSE_TEST_SSRC_URL";
+
+#[test]
+fn rtsp_probes_intern_nothing_per_session() {
+    // rtspsrc would turn the SDP's `a=ssrc:<id> cname:…` into a caps field named after the SSRC:
+    // a GLib quark, never freed. Servers pick a new SSRC per session, so each probe would leak
+    // one. The SSRC is fixed here, and the probe runs in a child process without the server, so
+    // GLib can be asked whether the probe (and only it) interned that name.
+    const NAME: &str = "rtsp_probes_intern_nothing_per_session";
+    let field = format!("ssrc-{FIXED_SSRC}-cname");
+    if child::is_child(NAME) {
+        let url = std::env::var(SSRC_URL_VARIABLE).expect("the server's URL");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let reaper = Reaper::new();
+        let outcome = runtime.block_on(probe(&request(&url, Duration::from_secs(10)), &reaper));
+        assert_eq!(outcome.health, Health::Up, "{outcome:?}");
+        assert!(reaper.drain(Duration::from_secs(5), 1), "teardown finished");
+        assert!(
+            gstreamer::glib::Quark::try_from_str(&field).is_none(),
+            "`{field}` was interned: every probe of a server with per-session SSRCs would leak one"
+        );
+        return;
+    }
+    let launch = format!(
+        "( videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=15/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 \
+         ! rtph264pay name=pay0 pt=96 ssrc={FIXED_SSRC} config-interval=-1 )"
+    );
+    let server = RtspTestServer::builder()
+        .mount("/fixed-ssrc", &launch)
+        .start()
+        .expect("rtsp server");
+    let url = server.url("/fixed-ssrc");
+    let run = child::rerun(
+        NAME,
+        &[(SSRC_URL_VARIABLE, url.as_str())],
+        Duration::from_secs(60),
+    );
+    assert!(run.succeeded(), "the probing child failed: {run:?}");
 }

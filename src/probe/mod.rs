@@ -5,6 +5,7 @@ mod diagnosis;
 pub mod grade;
 pub mod quality;
 mod run;
+mod sdp;
 mod session;
 pub mod teardown;
 

@@ -92,6 +92,7 @@ impl ProbeSession {
                 })
                 .build(),
         );
+        super::sdp::strip_per_session_attributes(&pipeline);
         let data_seen = watch_source_data(&pipeline);
         prepare_decoders(&pipeline, skip_deltas);
         let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
