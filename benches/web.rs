@@ -37,7 +37,7 @@ use streampulse::config;
 use streampulse::fleet;
 use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
 use streampulse::monitor::{phase_for, stream_identities};
-use streampulse::store::accounts::Accounts;
+use streampulse::store::accounts::{Accounts, TokenScope};
 use streampulse::store::Store;
 use streampulse::web::auth::SESSION_COOKIE;
 use streampulse::web::{WebOptions, WebState};
@@ -786,7 +786,7 @@ async fn measure(settings: &Settings, fleet: &Fleet) -> Result<Measured> {
                 .context("the bench user exists with another password")?,
         };
         let cookie = accounts.create_session(user_id, now)?;
-        let token = accounts.create_token(&format!("bench-{}", system_now_ms()), now)?;
+        let token = accounts.create_token(&format!("bench-{}", system_now_ms()), TokenScope::Read, now)?;
         (cookie, token)
     };
     let page = Auth::Cookie(cookie);

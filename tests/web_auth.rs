@@ -1,5 +1,6 @@
 //! Web security, in-process through `warp::test`: what needs a login, the first-run setup link,
-//! session cookies and expiry, CSRF, login throttling and API tokens.
+//! session cookies and expiry, CSRF, login throttling and API tokens (their scopes and the reveal
+//! confirmation are in `web_scopes.rs`).
 
 mod web_support;
 
@@ -262,7 +263,7 @@ async fn state_changing_requests_without_a_valid_csrf_token_are_refused() {
     let (fixture, session) = Fixture::logged_in(&standard_config()).await;
     let before = std::fs::read(&fixture.config_path).expect("read");
     let valid_text = standard_config().replace("heartbeat_seconds: 15", "heartbeat_seconds: 20");
-    let page = fixture.get("/config?reveal=1", Some(&session)).await;
+    let page = fixture.get("/config", Some(&session)).await;
     let version = body(&page)
         .split("name=\"version\" value=\"")
         .nth(1)
@@ -357,30 +358,126 @@ async fn state_changing_requests_without_a_valid_csrf_token_are_refused() {
     assert_eq!(response.status(), 303, "{}", body(&response));
 }
 
+/// A login from the client at `from` (its TCP peer address).
+async fn login_from(
+    fixture: &Fixture,
+    from: [u8; 4],
+    user: &str,
+    password: &str,
+) -> warp::http::Response<bytes::Bytes> {
+    let form = fixture.get("/login", None).await;
+    let login_cookie = cookie_pair(&form, "sp_login_csrf").expect("login csrf cookie");
+    let token = csrf_field(&body(&form)).expect("csrf field");
+    warp::test::request()
+        .method("POST")
+        .path("/login")
+        .header("host", "127.0.0.1:8000")
+        .header("cookie", login_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .remote_addr((from, 40000).into())
+        .body(form_body(&[
+            ("csrf", &token),
+            ("user", user),
+            ("password", password),
+            ("next", "/"),
+        ]))
+        .reply(&fixture.routes)
+        .await
+}
+
+const ATTACKER: [u8; 4] = [192, 0, 2, 66];
+const ELSEWHERE: [u8; 4] = [198, 51, 100, 7];
+
+fn retry_after(response: &warp::http::Response<bytes::Bytes>) -> i64 {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds")
+}
+
 #[tokio::test]
-async fn logins_are_throttled_per_user_and_per_client() {
+async fn the_guessing_client_is_throttled_not_the_account_it_guesses() {
     let fixture = Fixture::new(&standard_config());
-    fixture.add_user("admin", PASSWORD);
-    fixture.add_user("backup", PASSWORD);
+    fixture.add_user("bob", PASSWORD);
+    fixture.add_user("dave", PASSWORD);
+    let now = fixture.now_ms();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        fixture.set_now(now);
+        statuses.push(
+            login_from(&fixture, ATTACKER, "bob", "guess")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
+    assert_eq!(&statuses[5..], [429; 15], "then it waits: {statuses:?}");
+    // Even the right password is not checked from there, whatever the name's case.
+    for user in ["bob", "BOB"] {
+        fixture.set_now(now);
+        let blocked = login_from(&fixture, ATTACKER, user, PASSWORD).await;
+        assert_eq!(blocked.status(), 429, "{user}");
+        assert!(retry_after(&blocked) >= 1);
+        assert!(body(&blocked).contains("Too many failed password attempts"));
+        assert!(cookie_pair(&blocked, "sp_session").is_none());
+    }
+    // bob himself, from his own machine, logs in at once.
+    fixture.set_now(now);
+    let bob = login_from(&fixture, ELSEWHERE, "bob", PASSWORD).await;
+    assert_eq!(bob.status(), 303, "{}", body(&bob));
+    assert!(cookie_pair(&bob, "sp_session").is_some());
+
+    // Random names from the attacker slow the attacker, not dave elsewhere.
+    for i in 0..20 {
+        fixture.set_now(now);
+        login_from(&fixture, ATTACKER, &format!("user{i}"), "guess").await;
+    }
+    fixture.set_now(now);
+    assert_eq!(
+        login_from(&fixture, ATTACKER, "dave", PASSWORD).await.status(),
+        429
+    );
+    fixture.set_now(now);
+    assert_eq!(
+        login_from(&fixture, ELSEWHERE, "dave", PASSWORD).await.status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn the_delay_grows_with_each_failure_and_relaxes_with_time() {
+    let fixture = Fixture::new(&standard_config());
+    fixture.add_user("bob", PASSWORD);
+    let mut now = fixture.now_ms();
     for _ in 0..5 {
-        assert_eq!(fixture.try_login("admin", "guess").await.status(), 401);
+        fixture.set_now(now);
+        assert_eq!(login_from(&fixture, ATTACKER, "bob", "guess").await.status(), 401);
     }
-    // Even the right password is refused now, without being checked.
-    let blocked = fixture.try_login("admin", PASSWORD).await;
-    assert_eq!(blocked.status(), 429);
-    assert!(blocked.headers().contains_key("retry-after"));
-    assert!(body(&blocked).contains("Too many failed logins"));
-    assert!(cookie_pair(&blocked, "sp_session").is_none());
-    // Another account from the same client still works...
-    fixture.login("backup", PASSWORD).await;
-    // ...until this client has failed too often overall.
-    for i in 0..15 {
-        fixture.try_login(&format!("user{i}"), "guess").await;
+    // Each failure after the free ones doubles the wait: 1 s, 2 s, 4 s, …
+    for expected in [1, 2, 4, 8, 16, 32] {
+        fixture.set_now(now);
+        let waiting = login_from(&fixture, ATTACKER, "bob", "guess").await;
+        assert_eq!(waiting.status(), 429);
+        // Whole seconds, rounded up: a millisecond's jitter may add one.
+        let wait = retry_after(&waiting);
+        assert!((expected..=expected + 1).contains(&wait), "{wait} for {expected}");
+        now += expected * SECOND + 100;
+        fixture.set_now(now);
+        assert_eq!(login_from(&fixture, ATTACKER, "bob", "guess").await.status(), 401);
     }
-    assert_eq!(fixture.try_login("backup", PASSWORD).await.status(), 429);
-    // The window passes.
-    fixture.state.clock().set_offset(16 * MINUTE);
-    fixture.login("admin", PASSWORD).await;
+    fixture.set_now(now);
+    let wait = retry_after(&login_from(&fixture, ATTACKER, "bob", PASSWORD).await);
+    assert!((64..=65).contains(&wait), "{wait}");
+    // Half an hour of quiet and even this client is back to normal.
+    now += 30 * MINUTE;
+    fixture.set_now(now);
+    assert_eq!(
+        login_from(&fixture, ATTACKER, "bob", PASSWORD).await.status(),
+        303
+    );
 }
 
 /// A login posted by a reverse proxy on 127.0.0.1 for the client `forwarded_for`.
@@ -403,13 +500,17 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() 
     );
     let fixture = Fixture::new(&config);
     fixture.add_user("admin", PASSWORD);
+    let now = fixture.now_ms();
     for i in 0..20 {
+        fixture.set_now(now);
         let response = login_through_proxy(&fixture, "192.0.2.7", &format!("user{i}"), "guess").await;
-        assert_eq!(response.status(), 401);
+        assert!([401, 429].contains(&response.status().as_u16()));
     }
+    fixture.set_now(now);
     let blocked = login_through_proxy(&fixture, "192.0.2.7", "admin", PASSWORD).await;
     assert_eq!(blocked.status(), 429, "the guessing client is blocked");
     // A forged entry to the left of the proxy's own does not get the guesser out.
+    fixture.set_now(now);
     let forged = login_through_proxy(&fixture, "198.51.100.1, 192.0.2.7", "admin", PASSWORD).await;
     assert_eq!(forged.status(), 429);
     // Another client behind the same proxy is not.
@@ -419,9 +520,12 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() 
     // Without `trusted_proxies` the header is ignored: everyone shares the proxy's address.
     let fixture = Fixture::new(&standard_config());
     fixture.add_user("admin", PASSWORD);
+    let now = fixture.now_ms();
     for i in 0..20 {
+        fixture.set_now(now);
         login_through_proxy(&fixture, "192.0.2.7", &format!("user{i}"), "guess").await;
     }
+    fixture.set_now(now);
     let shared = login_through_proxy(&fixture, "192.0.2.8", "admin", PASSWORD).await;
     assert_eq!(shared.status(), 429);
 }

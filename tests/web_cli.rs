@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use streampulse::store::accounts::Accounts;
+use streampulse::store::accounts::{Accounts, TokenScope};
 
 fn streampulse(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_streampulse"))
@@ -66,10 +66,35 @@ fn users_and_tokens_are_managed_from_the_command_line() {
     assert!(created.status.success());
     let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
     assert!(token.starts_with("sp_"), "{token}");
+    let checked = accounts.check_token(&token, 0).expect("check").expect("live");
     assert_eq!(
-        accounts.check_token(&token, 0).expect("check").as_deref(),
-        Some("grafana")
+        (checked.name.as_str(), checked.scope),
+        ("grafana", TokenScope::Read)
     );
+    // `add` is `create`; `--scope admin` only when asked for.
+    let created = streampulse(dir.path(), &["token", "add", "deploy", "--scope", "admin"], "");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stderr).contains("scope admin"));
+    let admin = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert_eq!(
+        accounts.check_token(&admin, 0).expect("check").map(|t| t.scope),
+        Some(TokenScope::Admin)
+    );
+    let wrong = streampulse(dir.path(), &["token", "create", "x", "--scope", "root"], "");
+    assert!(!wrong.status.success());
+    let listed =
+        String::from_utf8_lossy(&streampulse(dir.path(), &["token", "list"], "").stdout).into_owned();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("deploy\tscope admin\tcreated "), "{listed}");
+    assert!(lines[1].starts_with("grafana\tscope read\tcreated "), "{listed}");
+    let help = String::from_utf8_lossy(&streampulse(dir.path(), &["token", "create", "--help"], "").stdout)
+        .into_owned();
+    assert!(help.contains("--scope") && help.contains("admin"), "{help}");
     let revoked = streampulse(dir.path(), &["token", "revoke", "grafana"], "");
     assert!(revoked.status.success());
     assert_eq!(accounts.check_token(&token, 0).expect("check"), None);

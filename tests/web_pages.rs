@@ -176,6 +176,7 @@ async fn camera_passwords_never_reach_a_page_or_an_api_answer() {
     let api = body(&fixture.get("/api/v1/streams/Dock", Some(&session)).await);
     assert!(api.contains("http://viewer:***@192.0.2.12:8080/video"), "{api}");
     // The editor shows them only when asked.
+    fixture.confirm_password(&session, PASSWORD).await;
     let revealed = body(&fixture.get("/config?reveal=1", Some(&session)).await);
     assert!(revealed.contains(CAMERA_PASSWORD));
 }

@@ -131,8 +131,25 @@ ALTER TABLE heartbeats ADD COLUMN fps REAL;
 ALTER TABLE heartbeats ADD COLUMN bitrate_kbps INTEGER;
 "#;
 
+/// Schema version 4: API token scopes and the reveal confirmation (issue 12, item 4).
+///
+/// Tokens made before scopes existed become `read`, not `admin`: until now every token could read
+/// every camera password and rewrite the config, and nothing says a Prometheus or dashboard token
+/// was ever meant to. A script that changes the config must be given a new token made with
+/// `streampulse token create NAME --scope admin` (the README says so); failing closed beats
+/// leaving every old token an administrator.
+///
+/// `confirmed_ms` is when the session's user last re-entered their password; camera passwords
+/// are shown for a few minutes after it. It lives on the session row so it ends with the session
+/// (logout, expiry, password change) and needs no expiry of its own.
+const V4: &str = r#"
+ALTER TABLE web_api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read'
+    CHECK (scope IN ('read', 'admin'));
+ALTER TABLE web_sessions ADD COLUMN confirmed_ms INTEGER;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

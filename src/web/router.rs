@@ -16,8 +16,8 @@ use warp::reject::Reject;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::auth::{self, csrf, Credentials, Principal};
-use super::pages::{self, account, config, dashboard, stream};
+use super::auth::{self, csrf, Access, Credentials, Principal};
+use super::pages::{self, account, config, confirm, dashboard, stream};
 use super::respond::{self, compress};
 use super::{api, links, WebError, WebState};
 
@@ -44,6 +44,13 @@ struct Failure {
 
 impl Reject for Failure {}
 
+/// Authenticated, but not allowed (a `read` token changing the config). Always JSON: only
+/// scripts hold tokens.
+#[derive(Debug)]
+struct Refused(String);
+
+impl Reject for Refused {}
+
 impl From<WebError> for Failure {
     fn from(error: WebError) -> Failure {
         Failure {
@@ -57,15 +64,21 @@ fn with_state(state: Arc<WebState>) -> impl Filter<Extract = (Arc<WebState>,), E
     warp::any().map(move || Arc::clone(&state))
 }
 
-/// Requires a session or an API token.
-fn authenticated(state: Arc<WebState>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+/// Requires a session or an API token allowed `access`.
+fn authenticated(
+    state: Arc<WebState>,
+    access: Access,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
     with_state(state)
         .and(auth::credentials())
         .and(warp::path::full())
         .and_then(
-            |state: Arc<WebState>, credentials: Credentials, path: warp::path::FullPath| async move {
+            move |state: Arc<WebState>, credentials: Credentials, path: warp::path::FullPath| async move {
                 match auth::authenticate(&state, credentials).await {
-                    Ok(Some(principal)) => Ok(principal),
+                    Ok(Some(principal)) => match auth::authorize(&principal, access) {
+                        Ok(()) => Ok(principal),
+                        Err(error) => Err(warp::reject::custom(Refused(error.public_message()))),
+                    },
                     Ok(None) => Err(warp::reject::custom(NeedLogin {
                         next: path.as_str().to_string(),
                     })),
@@ -219,7 +232,8 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
 }
 
 fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
-    let auth = || authenticated(Arc::clone(&state));
+    let auth = || authenticated(Arc::clone(&state), Access::Read);
+    let admin = || authenticated(Arc::clone(&state), Access::Admin);
     let st = || with_state(Arc::clone(&state));
     let dashboard = warp::path::end()
         .and(warp::get())
@@ -244,13 +258,13 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .then(account::logout);
     let config_form = warp::path!("config")
         .and(warp::get())
-        .and(auth())
+        .and(admin())
         .and(st())
         .and(query())
         .then(config::config_form);
     let config_save = warp::path!("config")
         .and(warp::post())
-        .and(auth())
+        .and(admin())
         .and(st())
         .and(warp::header::headers_cloned())
         .and(form())
@@ -261,7 +275,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         );
     let config_stream = warp::path!("config" / "streams" / String)
         .and(warp::post())
-        .and(auth())
+        .and(admin())
         .and(st())
         .and(warp::header::headers_cloned())
         .and(form())
@@ -280,10 +294,28 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
                 config::config_edit(principal, state, headers, form, edit).await
             },
         );
+    let confirm_form = warp::path!("config" / "confirm")
+        .and(warp::get())
+        .and(admin())
+        .and(st())
+        .and(query())
+        .then(confirm::confirm_form);
+    let confirm = warp::path!("config" / "confirm")
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(form())
+        .then(confirm::confirm);
     dashboard
         .or(stream)
         .unify()
         .or(logout)
+        .unify()
+        .or(confirm_form)
+        .unify()
+        .or(confirm)
         .unify()
         .or(config_form)
         .unify()
@@ -295,7 +327,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
 }
 
 fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
-    let auth = || authenticated(Arc::clone(&state));
+    let auth = || authenticated(Arc::clone(&state), Access::Read);
     let st = || with_state(Arc::clone(&state));
     let streams = warp::path!("streams")
         .and(warp::get())
@@ -368,6 +400,8 @@ fn known_rejection(rejection: &Rejection) -> (StatusCode, String) {
 async fn recover_api(rejection: Rejection) -> Result<Response, Infallible> {
     let (status, message) = if rejection.find::<NeedLogin>().is_some() {
         (StatusCode::UNAUTHORIZED, WebError::Unauthorized.public_message())
+    } else if let Some(Refused(message)) = rejection.find() {
+        (StatusCode::FORBIDDEN, message.clone())
     } else if let Some(failure) = rejection.find::<Failure>() {
         (failure.status, failure.message.clone())
     } else {
@@ -379,6 +413,9 @@ async fn recover_api(rejection: Rejection) -> Result<Response, Infallible> {
 async fn recover_page(state: Arc<WebState>, rejection: Rejection) -> Result<Response, Infallible> {
     if let Some(need) = rejection.find::<NeedLogin>() {
         return Ok(respond::redirect_to_login(&need.next));
+    }
+    if let Some(Refused(message)) = rejection.find() {
+        return Ok(api::error_response(StatusCode::FORBIDDEN, message));
     }
     let (status, message) = match rejection.find::<Failure>() {
         Some(failure) => (failure.status, failure.message.clone()),

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard", include_str!("../../web/templates/dashboard.hbs")),
     ("stream", include_str!("../../web/templates/stream.hbs")),
     ("config", include_str!("../../web/templates/config.hbs")),
+    ("confirm", include_str!("../../web/templates/confirm.hbs")),
     ("error", include_str!("../../web/templates/error.hbs")),
     (
         "latency_chart",

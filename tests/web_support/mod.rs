@@ -8,7 +8,7 @@ use std::sync::Arc;
 use argon2::{Algorithm, Argon2, Params, Version};
 use bytes::Bytes;
 use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason, TimeoutStage};
-use streampulse::store::accounts::Accounts;
+use streampulse::store::accounts::{Accounts, TokenScope};
 use streampulse::store::{Store, StreamIdentity};
 use streampulse::web::router::routes;
 use streampulse::web::{links, WebOptions, WebState};
@@ -160,6 +160,13 @@ impl Fixture {
         self.state.now_ms()
     }
 
+    /// Sets the state's clock to read `at_ms` now (it runs on from there with the system clock):
+    /// call it before each request whose timing matters, so a slow test machine adds nothing.
+    pub fn set_now(&self, at_ms: i64) {
+        let offset = at_ms - streampulse::clock::system_now_ms();
+        self.state.clock().set_offset(offset);
+    }
+
     /// Registers streams in the store (as the monitor would) and records heartbeats made by
     /// `make` from their ids, in name order of `names`.
     pub fn seed(&self, names: &[&str], make: impl FnOnce(&[i64]) -> Vec<Heartbeat>) {
@@ -190,9 +197,29 @@ impl Fixture {
             .expect("add user");
     }
 
+    /// A `read` API token, as `streampulse token create NAME` makes.
     pub fn token(&self, name: &str) -> String {
+        self.token_with_scope(name, TokenScope::Read)
+    }
+
+    pub fn token_with_scope(&self, name: &str, scope: TokenScope) -> String {
         let accounts = Accounts::open(&self.db_path).expect("accounts");
-        accounts.create_token(name, self.now_ms()).expect("token")
+        accounts.create_token(name, scope, self.now_ms()).expect("token")
+    }
+
+    /// Re-enters the session's password on the confirm page, as the editor's "Show passwords"
+    /// asks before revealing camera passwords.
+    pub async fn confirm_password(&self, session: &Session, password: &str) -> Response<Bytes> {
+        self.post(
+            "/config/confirm",
+            Some(&session.cookie),
+            &[
+                ("csrf", &session.csrf),
+                ("password", password),
+                ("next", "/config?reveal=1"),
+            ],
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, session: Option<&Session>) -> Response<Bytes> {

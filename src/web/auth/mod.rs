@@ -1,6 +1,6 @@
 //! Who is asking, and may they: the [`Principal`] behind a request (a login session or an API
-//! token), the session and pre-login cookies, CSRF defences ([`csrf`]) and login throttling
-//! ([`throttle`]).
+//! token), what it may do ([`Access`], token scopes and the reveal confirmation), the session and
+//! pre-login cookies, CSRF defences ([`csrf`]) and login throttling ([`throttle`]).
 //!
 //! Pages and the API depend on this module, never the reverse: it knows nothing of how an
 //! answer looks. Passwords, sessions and tokens are stored by [`crate::store::accounts`].
@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod throttle;
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
@@ -17,12 +18,15 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::{WebError, WebState};
-use crate::store::accounts::{self, SessionInfo};
+use crate::store::accounts::{self, SessionInfo, TokenScope};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "sp_session";
 /// Lifetime of the pre-login CSRF cookie.
 const LOGIN_CSRF_MAX_AGE_S: i64 = 3600;
+/// How long a password confirmation lets a session see camera passwords. Short: it guards
+/// against a browser left logged in, not against its user.
+pub const REVEAL_CONFIRM_MS: i64 = 5 * 60_000;
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -30,7 +34,17 @@ pub enum Principal {
     /// A browser with a login session.
     Session { info: SessionInfo, secret: String },
     /// A script with an API token (by its name).
-    Token { name: String },
+    Token { name: String, scope: TokenScope },
+}
+
+/// What a request needs beyond being authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Pages, the API and metrics: any session or token.
+    Read,
+    /// The config editor (reading it, masked, or changing anything): a session or an `admin`
+    /// token. Camera passwords need more: [`may_reveal`].
+    Admin,
 }
 
 impl Principal {
@@ -38,7 +52,7 @@ impl Principal {
     pub fn display_name(&self) -> String {
         match self {
             Principal::Session { info, .. } => info.user_name.clone(),
-            Principal::Token { name } => format!("token {name}"),
+            Principal::Token { name, .. } => format!("token {name}"),
         }
     }
 
@@ -86,10 +100,13 @@ pub async fn authenticate(
 ) -> Result<Option<Principal>, WebError> {
     let now_ms = state.now_ms();
     if let Some(token) = credentials.bearer {
-        let name = state
+        let checked = state
             .accounts(move |accounts| Ok(accounts.check_token(&token, now_ms)?))
             .await?;
-        return Ok(name.map(|name| Principal::Token { name }));
+        return Ok(checked.map(|token| Principal::Token {
+            name: token.name,
+            scope: token.scope,
+        }));
     }
     let Some(secret) = credentials.session else {
         return Ok(None);
@@ -100,6 +117,102 @@ pub async fn authenticate(
         .accounts(move |accounts| Ok(accounts.session(&lookup, now_ms, limits)?))
         .await?;
     Ok(info.map(|info| Principal::Session { info, secret }))
+}
+
+/// May `principal` do what `access` covers? A refusal says what the token lacks.
+pub fn authorize(principal: &Principal, access: Access) -> Result<(), WebError> {
+    match (principal, access) {
+        (
+            Principal::Token {
+                name,
+                scope: TokenScope::Read,
+            },
+            Access::Admin,
+        ) => Err(WebError::Forbidden(format!(
+            "API token {name:?} has scope read: it may read the API, pages and metrics, but not the \
+             configuration nor change anything. Create a token with `streampulse token create NAME \
+             --scope admin` for that"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `principal` may see camera passwords now: only a session whose password was
+/// confirmed within [`REVEAL_CONFIRM_MS`].
+pub fn may_reveal(principal: &Principal, now_ms: i64) -> Result<(), RevealRefused> {
+    match principal {
+        Principal::Token { .. } => Err(RevealRefused::Token),
+        Principal::Session { info, .. } => match info.confirmed_ms {
+            Some(at) if (0..REVEAL_CONFIRM_MS).contains(&now_ms.saturating_sub(at)) => Ok(()),
+            _ => Err(RevealRefused::NeedsConfirmation),
+        },
+    }
+}
+
+/// Why camera passwords are not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevealRefused {
+    /// API tokens never see them, whatever their scope.
+    Token,
+    /// A session must confirm its password first.
+    NeedsConfirmation,
+}
+
+impl RevealRefused {
+    pub fn error(self) -> WebError {
+        match self {
+            RevealRefused::Token => WebError::Forbidden(
+                "API tokens can never reveal camera passwords; log in with a browser and confirm \
+                 your password"
+                    .into(),
+            ),
+            RevealRefused::NeedsConfirmation => {
+                WebError::Forbidden("confirm your password to show camera passwords".into())
+            }
+        }
+    }
+}
+
+/// The client a password check is counted against by the login throttle (see
+/// [`throttle::client_address`]: `X-Forwarded-For` only from `web.trusted_proxies`).
+pub fn login_client(state: &WebState, remote: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    throttle::client_address(
+        remote.map(|addr| addr.ip()),
+        headers,
+        &state.config().web.trusted_proxies,
+    )
+}
+
+/// What a throttled client is told.
+pub fn wait_message(wait_ms: i64) -> String {
+    let seconds = retry_after_s(wait_ms);
+    let wait = if seconds < 120 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min", (seconds + 59) / 60)
+    };
+    format!("Too many failed password attempts from your address. Try again in {wait}.")
+}
+
+/// `Retry-After` for a wait, in whole seconds (at least 1).
+pub fn retry_after_s(wait_ms: i64) -> i64 {
+    ((wait_ms + 999) / 1000).max(1)
+}
+
+/// The user's id when `password` is theirs. Argon2 runs off the async workers and outside the
+/// accounts connection's lock, so one check does not stall every other request's session lookup.
+pub async fn verify_password(
+    state: &Arc<WebState>,
+    user: String,
+    password: String,
+) -> Result<Option<i64>, WebError> {
+    let check = state
+        .accounts(move |accounts| Ok(accounts.password_hash_of(&user)?))
+        .await?;
+    match tokio::task::spawn_blocking(move || check.verify(&password)).await {
+        Ok(verified) => Ok(verified?),
+        Err(error) => Err(WebError::Internal(format!("password check failed: {error}"))),
+    }
 }
 
 /// Compares two secrets in time independent of where they differ (their lengths are not

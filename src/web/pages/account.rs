@@ -1,8 +1,8 @@
 //! Logging in and out, and the first-run setup link that creates the administrator.
 //!
 //! Before login there is no session to hold a CSRF token, so the login and setup forms use a
-//! double-submit cookie ([`auth::login_csrf`]); failed logins are throttled per client and per
-//! user name ([`auth::throttle`]).
+//! double-submit cookie ([`auth::login_csrf`]); failed logins slow down the client that fails
+//! ([`auth::throttle`]), never the account.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub struct LogoutForm {
 /// Only same-site paths are followed after login (no `//host` or `https://…`). Browsers drop TAB,
 /// CR and LF from URLs, so `/\t/evil.example` would become `//evil.example`: any whitespace or
 /// control character refuses the path.
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(next)
             if next.starts_with('/')
@@ -131,53 +131,34 @@ pub async fn login(
         let message = csrf::forbidden().public_message();
         return login_page(&state, StatusCode::FORBIDDEN, None, &next, &user, Some(message));
     }
-    let client = auth::throttle::client_address(
-        remote.map(|addr| addr.ip()),
-        &headers,
-        &state.config().web.trusted_proxies,
-    );
+    let client = auth::login_client(&state, remote, &headers);
     let now_ms = state.now_ms();
     if let Some(wait_ms) = state.throttle().blocked(client, &user, now_ms) {
-        let minutes = (wait_ms + 59_999) / 60_000;
-        tracing::warn!(client = ?client, "login refused: too many failed attempts");
-        let message = format!("Too many failed logins. Try again in {minutes} min.");
+        tracing::warn!(client = ?client, "login refused: too many failed attempts from this client");
         let mut response = login_page(
             &state,
             StatusCode::TOO_MANY_REQUESTS,
             login_cookie.as_deref(),
             &next,
             &user,
-            Some(message),
+            Some(auth::wait_message(wait_ms)),
         );
-        if let Ok(value) = HeaderValue::from_str(&(wait_ms / 1000).max(1).to_string()) {
+        if let Ok(value) = HeaderValue::from_str(&auth::retry_after_s(wait_ms).to_string()) {
             response.headers_mut().insert("retry-after", value);
         }
         return response;
     }
-    // Argon2 runs outside the accounts connection's lock, so one login does not stall every
-    // other request's session lookup.
-    let name = user.clone();
-    let checked = match state
-        .accounts(move |accounts| Ok(accounts.password_hash_of(&name)?))
-        .await
-    {
-        Ok(check) => {
-            let verified = tokio::task::spawn_blocking(move || check.verify(&password)).await;
-            match verified {
-                Ok(Ok(Some(user_id))) => state
-                    .accounts(move |accounts| Ok(accounts.create_session(user_id, now_ms)?))
-                    .await
-                    .map(Some),
-                Ok(Ok(None)) => Ok(None),
-                Ok(Err(error)) => Err(WebError::from(error)),
-                Err(error) => Err(WebError::Internal(format!("password check failed: {error}"))),
-            }
-        }
+    let checked = match auth::verify_password(&state, user.clone(), password).await {
+        Ok(Some(user_id)) => state
+            .accounts(move |accounts| Ok(accounts.create_session(user_id, now_ms)?))
+            .await
+            .map(Some),
+        Ok(None) => Ok(None),
         Err(error) => Err(error),
     };
     match checked {
         Ok(Some(secret)) => {
-            state.throttle().record_success(&user);
+            state.throttle().record_success(client, &user);
             tracing::info!(user = %user, "logged in");
             let mut response = respond::see_other(&next);
             auth::set_session(&mut response, &state, &secret);

@@ -2,6 +2,9 @@
 //! add, rename or remove a stream. Every change is validated as `streampulse validate` would
 //! before the file is written (atomically, with a `.bak` copy); a refused change is shown again
 //! with every problem.
+//!
+//! Camera passwords are shown only to a session that confirmed its password within the last few
+//! minutes ([`auth::may_reveal`], [`super::confirm`]); API tokens never see them.
 
 use std::sync::Arc;
 
@@ -10,13 +13,14 @@ use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
+use super::confirm;
 use crate::config::{self, ConfigError};
 use crate::pipeline::TemplateLibrary;
 use crate::url::redact_text;
-use crate::web::auth::{self, Principal};
+use crate::web::auth::{self, Principal, RevealRefused};
 use crate::web::editor;
 use crate::web::respond;
-use crate::web::{WebError, WebState};
+use crate::web::{api, WebError, WebState};
 
 /// `GET /config?reveal=1&saved=1`
 #[derive(Debug, Default, Deserialize)]
@@ -148,15 +152,30 @@ fn editor_page(
 }
 
 pub async fn config_form(principal: Principal, state: Arc<WebState>, query: ConfigQuery) -> Response {
+    let reveal = query.reveal.as_deref() == Some("1");
+    let saved = query.saved.as_deref() == Some("1");
+    if reveal {
+        match auth::may_reveal(&principal, state.now_ms()) {
+            Ok(()) => {}
+            // Tokens are scripts: the API's JSON error, not a page.
+            Err(refused @ RevealRefused::Token) => return api::failure(refused.error()),
+            Err(RevealRefused::NeedsConfirmation) => {
+                let back = if saved {
+                    "/config?saved=1&reveal=1"
+                } else {
+                    "/config?reveal=1"
+                };
+                return respond::see_other(&confirm::link(back));
+            }
+        }
+    }
     let text = match read_config_text(&state).await {
         Ok(text) => text,
         Err(error) => return respond::failure_page(&state, Some(&principal), error),
     };
-    let reveal = query.reveal.as_deref() == Some("1");
-    let notice = match query.saved.as_deref() {
-        Some("1") => Some("Saved. The previous version is kept as a .bak file beside it; the monitor picks up the change by itself."),
-        _ => None,
-    };
+    let notice = saved.then_some(
+        "Saved. The previous version is kept as a .bak file beside it; the monitor picks up the change by itself.",
+    );
     let view = EditorView {
         version: editor::version(&text),
         text: if reveal { text } else { editor::mask(&text) },
@@ -183,7 +202,15 @@ pub async fn config_edit(
         Ok(text) => text,
         Err(error) => return respond::failure_page(&state, Some(&principal), error),
     };
-    let reveal = form.reveal.as_deref() == Some("1");
+    let asked_reveal = form.reveal.as_deref() == Some("1");
+    let reveal = asked_reveal
+        && match auth::may_reveal(&principal, state.now_ms()) {
+            Ok(()) => true,
+            Err(refused @ RevealRefused::Token) => return api::failure(refused.error()),
+            // The confirmation ran out while the editor was open: the edit still goes through
+            // (losing typed work would be worse), but what is shown back stays masked.
+            Err(RevealRefused::NeedsConfirmation) => false,
+        };
     // Browsers send textarea lines ending in CRLF.
     let submitted = form
         .text
@@ -301,7 +328,8 @@ pub async fn config_edit(
     match saved {
         Ok(Ok(backup)) => {
             tracing::info!(user = %principal.display_name(), backup = %backup.display(), "configuration saved from the web editor");
-            let target = if reveal {
+            // The revealed view again if asked for; its GET checks the confirmation.
+            let target = if asked_reveal {
                 "/config?saved=1&reveal=1"
             } else {
                 "/config?saved=1"

@@ -1,10 +1,12 @@
 //! The pages for people, one file per page or concern: [`account`] (login, first-run setup,
-//! logout), [`dashboard`], [`stream`] (one stream's history) and [`config`] (the editor). Each
+//! logout), [`dashboard`], [`stream`] (one stream's history), [`config`] (the editor) and
+//! [`confirm`] (re-entering the password before camera passwords are shown). Each
 //! gathers data, shapes it for its template and renders through [`super::respond`]; failures
 //! become an error page with the right status.
 
 pub mod account;
 pub mod config;
+pub mod confirm;
 pub mod dashboard;
 pub mod stream;
 

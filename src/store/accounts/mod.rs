@@ -1,5 +1,5 @@
 //! Web accounts in the store's SQLite file: users with argon2 password hashes, server-side login
-//! sessions and API tokens.
+//! sessions and API tokens (in `tokens`).
 //!
 //! Only hashes of session ids and API tokens are stored: the secret lives in the client's cookie
 //! or script, so a copy of the database cannot be replayed as a login. Used by the web server and
@@ -15,6 +15,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, BUSY_TIMEOUT};
+
+mod tokens;
+
+pub use tokens::{TokenInfo, TokenScope};
 
 /// Shortest password accepted: long enough that the login throttle makes guessing hopeless.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -41,6 +45,8 @@ pub enum AccountError {
     BadUserName,
     #[error("token name must be 1 to {MAX_USER_NAME_CHARS} printable characters")]
     BadTokenName,
+    #[error("token scope must be `read` or `admin`, not {0:?}")]
+    BadTokenScope(String),
     #[error("the password must be at least {MIN_PASSWORD_CHARS} characters long")]
     PasswordTooShort,
     #[error("password hashing failed: {0}")]
@@ -55,6 +61,8 @@ pub struct SessionInfo {
     pub csrf_token: String,
     pub created_ms: i64,
     pub last_seen_ms: i64,
+    /// When the user last confirmed their password in this session (to see camera passwords).
+    pub confirmed_ms: Option<i64>,
 }
 
 /// Session lifetimes, from the config's `web:` section.
@@ -62,14 +70,6 @@ pub struct SessionInfo {
 pub struct SessionLimits {
     pub idle_ms: i64,
     pub max_ms: i64,
-}
-
-/// A listed API token (never the token itself, which is shown once at creation).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
-    pub name: String,
-    pub created_ms: i64,
-    pub last_used_ms: Option<i64>,
 }
 
 /// A connection for account reads and writes. The database is created and migrated by
@@ -320,7 +320,7 @@ impl Accounts {
         let session = self
             .conn
             .query_row(
-                "SELECT s.user_id, u.name, s.csrf_token, s.created_ms, s.last_seen_ms
+                "SELECT s.user_id, u.name, s.csrf_token, s.created_ms, s.last_seen_ms, s.confirmed_ms
                  FROM web_sessions AS s JOIN web_users AS u ON u.id = s.user_id WHERE s.id_hash = ?1",
                 [&id_hash],
                 |row| {
@@ -330,6 +330,7 @@ impl Accounts {
                         csrf_token: row.get(2)?,
                         created_ms: row.get(3)?,
                         last_seen_ms: row.get(4)?,
+                        confirmed_ms: row.get(5)?,
                     })
                 },
             )
@@ -356,6 +357,15 @@ impl Accounts {
         Ok(Some(session))
     }
 
+    /// Marks the session's password as confirmed at `now_ms` (see `web::auth::may_reveal`).
+    pub fn confirm_session(&self, secret: &str, now_ms: i64) -> Result<(), AccountError> {
+        self.conn.execute(
+            "UPDATE web_sessions SET confirmed_ms = ?2 WHERE id_hash = ?1",
+            params![secret_hash(secret), now_ms],
+        )?;
+        Ok(())
+    }
+
     pub fn delete_session(&self, secret: &str) -> Result<(), AccountError> {
         self.conn.execute(
             "DELETE FROM web_sessions WHERE id_hash = ?1",
@@ -373,74 +383,6 @@ impl Accounts {
                 now_ms.saturating_sub(limits.max_ms)
             ],
         )?)
-    }
-
-    /// Creates an API token; returns the secret, which is never stored and cannot be shown again.
-    pub fn create_token(&self, name: &str, now_ms: i64) -> Result<String, AccountError> {
-        if name.is_empty() || name.chars().count() > MAX_USER_NAME_CHARS || name.chars().any(char::is_control)
-        {
-            return Err(AccountError::BadTokenName);
-        }
-        let secret = format!("{TOKEN_PREFIX}{}", random_hex(32));
-        let inserted = self.conn.execute(
-            "INSERT INTO web_api_tokens (name, token_hash, created_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO NOTHING",
-            params![name, secret_hash(&secret), now_ms],
-        )?;
-        if inserted == 0 {
-            return Err(AccountError::TokenExists(name.to_string()));
-        }
-        Ok(secret)
-    }
-
-    /// The token's name when the secret is a live token.
-    pub fn check_token(&self, secret: &str, now_ms: i64) -> Result<Option<String>, AccountError> {
-        let hash = secret_hash(secret);
-        let name: Option<(String, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT name, last_used_ms FROM web_api_tokens WHERE token_hash = ?1",
-                [&hash],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((name, last_used_ms)) = name else {
-            return Ok(None);
-        };
-        // As with sessions, a minute of precision keeps scrapers from writing on every request.
-        if last_used_ms.is_none_or(|last| now_ms - last >= 60_000) {
-            self.conn.execute(
-                "UPDATE web_api_tokens SET last_used_ms = ?2 WHERE token_hash = ?1",
-                params![hash, now_ms],
-            )?;
-        }
-        Ok(Some(name))
-    }
-
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>, AccountError> {
-        let mut select = self
-            .conn
-            .prepare("SELECT name, created_ms, last_used_ms FROM web_api_tokens ORDER BY name")?;
-        let tokens = select
-            .query_map([], |row| {
-                Ok(TokenInfo {
-                    name: row.get(0)?,
-                    created_ms: row.get(1)?,
-                    last_used_ms: row.get(2)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(tokens)
-    }
-
-    pub fn revoke_token(&self, name: &str) -> Result<(), AccountError> {
-        let deleted = self
-            .conn
-            .execute("DELETE FROM web_api_tokens WHERE name = ?1", [name])?;
-        if deleted == 0 {
-            return Err(AccountError::NoSuchToken(name.to_string()));
-        }
-        Ok(())
     }
 }
 
@@ -559,18 +501,19 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_shown_once_and_revocable() {
+    fn a_confirmation_belongs_to_its_session() {
         let dir = tempfile::tempdir().expect("tempdir");
         let accounts = open(&dir);
-        let token = accounts.create_token("grafana", 0).expect("create");
-        assert!(token.starts_with(TOKEN_PREFIX));
-        assert_eq!(
-            accounts.check_token(&token, 1).expect("check").as_deref(),
-            Some("grafana")
-        );
-        assert_eq!(accounts.check_token("sp_nope", 1).expect("check"), None);
-        assert_eq!(accounts.tokens().expect("list")[0].last_used_ms, Some(1));
-        accounts.revoke_token("grafana").expect("revoke");
-        assert_eq!(accounts.check_token(&token, 2).expect("check"), None);
+        let limits = SessionLimits {
+            idle_ms: HOUR,
+            max_ms: 3 * HOUR,
+        };
+        let id = accounts.add_user("alice", "correct horse", 0).expect("add");
+        let confirmed = accounts.create_session(id, 0).expect("session");
+        let other = accounts.create_session(id, 0).expect("session");
+        accounts.confirm_session(&confirmed, 10).expect("confirm");
+        let read = |secret: &str| accounts.session(secret, 20, limits).expect("read").expect("live");
+        assert_eq!(read(&confirmed).confirmed_ms, Some(10));
+        assert_eq!(read(&other).confirmed_ms, None);
     }
 }
