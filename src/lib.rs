@@ -16,6 +16,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod probe;
 pub mod store;
+pub mod tls;
 pub mod upgrade;
 pub mod url;
 pub mod web;

@@ -119,6 +119,7 @@ fn every_setting_and_per_stream_override_applies() {
             session_idle: Duration::from_secs(30 * 60),
             session_max: Duration::from_secs(48 * 3600),
             trusted_proxies: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            ..WebConfig::default()
         }
     );
 

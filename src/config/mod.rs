@@ -39,6 +39,14 @@ pub const DEFAULT_DISK_FULL_BUFFER_MINUTES: u64 = 10;
 pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8000";
 pub const DEFAULT_SESSION_IDLE_MINUTES: u64 = 60;
 pub const DEFAULT_SESSION_MAX_HOURS: u64 = 24 * 7;
+/// Connections the web server holds at once; a new one beyond that replaces the oldest idle one
+/// or is closed. Well under the packaged units' `LimitNOFILE=`.
+pub const DEFAULT_WEB_MAX_CONNECTIONS: usize = 512;
+/// Connections one client address may hold at once; beyond that new ones are closed at once.
+pub const DEFAULT_WEB_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+/// A request's header (and a TLS handshake) must arrive within this; it also ends kept-alive
+/// connections that sit idle this long.
+pub const DEFAULT_WEB_HEADER_TIMEOUT_SECONDS: u64 = 10;
 /// Longest stream name or id, in characters: they appear in page titles and table cells.
 pub const MAX_NAME_CHARS: usize = 100;
 /// URL schemes the shipped templates can probe.
@@ -88,6 +96,32 @@ pub struct WebConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed: behind one, every client would
     /// otherwise share the proxy's address (and its login throttle).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Built-in HTTPS. Read when the web server starts.
+    pub tls: WebTls,
+    /// Connections held at once, in all and per client address. Read when the web server starts.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    /// Time allowed for a request's header (and a TLS handshake), and for a kept-alive
+    /// connection to send its next request. Read when the web server starts.
+    pub header_timeout: Duration,
+}
+
+/// `web.tls`: how the web server speaks HTTPS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WebTls {
+    /// Plain HTTP (the default; behind a TLS proxy, see `behind_tls`).
+    #[default]
+    Off,
+    /// PEM files (resolved like `database`), checked when the config is, re-read when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate made on first start and kept next to the database.
+    SelfSigned,
+}
+
+impl WebTls {
+    pub fn is_on(&self) -> bool {
+        !matches!(self, WebTls::Off)
+    }
 }
 
 impl Default for WebConfig {
@@ -99,6 +133,10 @@ impl Default for WebConfig {
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60),
             session_max: Duration::from_secs(DEFAULT_SESSION_MAX_HOURS * 3600),
             trusted_proxies: Vec::new(),
+            tls: WebTls::Off,
+            max_connections: DEFAULT_WEB_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_WEB_MAX_CONNECTIONS_PER_CLIENT,
+            header_timeout: Duration::from_secs(DEFAULT_WEB_HEADER_TIMEOUT_SECONDS),
         }
     }
 }
@@ -422,6 +460,7 @@ streams:
                     std::net::IpAddr::from([127, 0, 0, 1]),
                     std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
                 ],
+                ..WebConfig::default()
             }
         );
         assert!(config.streams.is_empty());

@@ -12,7 +12,7 @@ mod values;
 mod web;
 
 pub(crate) use streams::{RawQuality, RawStream};
-pub(crate) use web::RawWeb;
+pub(crate) use web::{RawTls, RawWeb};
 
 use super::suggest;
 use super::tree::{Node, Value};
@@ -61,7 +61,13 @@ pub(crate) const WEB_KEYS: &[&str] = &[
     "session_idle_minutes",
     "session_max_hours",
     "trusted_proxies",
+    "tls",
+    "max_connections",
+    "max_connections_per_client",
+    "header_timeout_seconds",
 ];
+
+pub(crate) const TLS_KEYS: &[&str] = &["cert", "key"];
 
 /// A value and the line of its key.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,21 @@
 //! The `web:` section: listener, metrics access, TLS, sessions, trusted proxies.
 
-use super::super::tree::Node;
+use super::super::tree::{Node, Value};
 use super::values::Shape;
-use super::{join, Field, Spanned, WEB_KEYS};
+use super::{join, Field, Spanned, TLS_KEYS, WEB_KEYS};
+
+/// What `web.tls:` names (`self_signed`, or `{cert: FILE, key: FILE}`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawTls {
+    SelfSigned,
+    /// Each file as written, with its line; either may be missing (reported in stage two).
+    Files {
+        cert: Field<String>,
+        key: Field<String>,
+    },
+}
+
+const TLS_EXPECTED: &str = "`self_signed` or a mapping {cert: FILE, key: FILE} of PEM files";
 
 #[derive(Debug, Default)]
 pub(crate) struct RawWeb {
@@ -13,6 +26,10 @@ pub(crate) struct RawWeb {
     pub session_max_hours: Field<f64>,
     /// Each address as written, with its line.
     pub trusted_proxies: Field<Vec<Spanned<String>>>,
+    pub tls: Field<RawTls>,
+    pub max_connections: Field<i64>,
+    pub max_connections_per_client: Field<i64>,
+    pub header_timeout_seconds: Field<f64>,
 }
 
 impl Shape<'_> {
@@ -36,9 +53,47 @@ impl Shape<'_> {
                     web.session_max_hours = self.number(value, line, &field, "a number of hours")
                 }
                 "trusted_proxies" => web.trusted_proxies = self.text_list(value, line, &field),
+                "tls" => web.tls = self.tls(value, line, &field),
+                "max_connections" => {
+                    web.max_connections = self.whole(value, line, &field, "a whole number of connections")
+                }
+                "max_connections_per_client" => {
+                    web.max_connections_per_client =
+                        self.whole(value, line, &field, "a whole number of connections")
+                }
+                "header_timeout_seconds" => {
+                    web.header_timeout_seconds = self.number(value, line, &field, "a number of seconds")
+                }
                 _ => {}
             }
         }
         web
+    }
+
+    fn tls(&mut self, node: &Node, line: usize, field: &str) -> Field<RawTls> {
+        let raw = match &node.value {
+            Value::Null => return Field::Missing,
+            Value::Str(text) if text.trim() == "self_signed" => RawTls::SelfSigned,
+            Value::Map(_) => {
+                let mut cert = Field::Missing;
+                let mut key = Field::Missing;
+                for (name, entry) in self.known_entries(node, field, TLS_KEYS) {
+                    let entry_line = entry.key.line;
+                    let entry_field = join(field, &name);
+                    let read = self.text(&entry.value, entry_line, &entry_field, "a PEM file path");
+                    if name == "cert" {
+                        cert = read;
+                    } else {
+                        key = read;
+                    }
+                }
+                RawTls::Files { cert, key }
+            }
+            _ => {
+                self.type_problem(node, line, field, TLS_EXPECTED);
+                return Field::Invalid;
+            }
+        };
+        Field::Given(Spanned { value: raw, line })
     }
 }

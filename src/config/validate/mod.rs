@@ -140,7 +140,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         _ => None,
     };
 
-    let web = check.web(&raw.web);
+    let web = check.web(&raw.web, base_dir);
     let quality = check.quality(&QualityConfig::default(), &raw.sample_seconds, &raw.quality, "");
 
     let library = TemplateLibrary::new(pipelines_dir.as_deref());

@@ -1,11 +1,19 @@
-//! The `web:` section: the listener address, flags, session lengths and trusted proxies.
+//! The `web:` section: the listener address, flags, session lengths, trusted proxies, HTTPS (the
+//! PEM files are read and checked here, so `validate` and the editor catch a wrong file before
+//! the server meets it) and connection limits.
 
-use super::super::raw::{Field, RawWeb};
-use super::super::WebConfig;
+use std::path::Path;
+
+use super::super::raw::{Field, RawTls, RawWeb, Spanned};
+use super::super::{WebConfig, WebTls};
 use super::{check_host_port, Check};
+use crate::tls::{self, Part};
+
+/// Far above what one small server should hold, and below what a file-descriptor limit allows.
+const MAX_CONNECTIONS_LIMIT: i64 = 1_000_000;
 
 impl Check<'_> {
-    pub(super) fn web(&mut self, raw: &RawWeb) -> WebConfig {
+    pub(super) fn web(&mut self, raw: &RawWeb, base_dir: &Path) -> WebConfig {
         let mut web = WebConfig::default();
         if let Field::Given(listen) = &raw.listen {
             match check_host_port(&listen.value, true) {
@@ -44,6 +52,85 @@ impl Check<'_> {
                 }
             }
         }
+        if let Field::Given(tls) = &raw.tls {
+            web.tls = self.tls(tls, base_dir);
+        }
+        if let Field::Given(count) = &raw.max_connections {
+            if let Some(count) = self.connections(count, "web.max_connections") {
+                web.max_connections = count;
+            }
+        }
+        if let Field::Given(count) = &raw.max_connections_per_client {
+            if let Some(count) = self.connections(count, "web.max_connections_per_client") {
+                web.max_connections_per_client = count;
+            }
+        }
+        if let Field::Given(seconds) = &raw.header_timeout_seconds {
+            if let Some(timeout) = self.positive_seconds(seconds, "web.header_timeout_seconds") {
+                web.header_timeout = timeout;
+            }
+        }
         web
+    }
+
+    fn connections(&mut self, count: &Spanned<i64>, field: &str) -> Option<usize> {
+        if !(1..=MAX_CONNECTIONS_LIMIT).contains(&count.value) {
+            self.push(
+                count.line,
+                field,
+                format!("must be between 1 and {MAX_CONNECTIONS_LIMIT}"),
+            );
+            return None;
+        }
+        usize::try_from(count.value).ok()
+    }
+
+    /// The TLS mode; for files, both must be given, readable, and a matching PEM pair.
+    fn tls(&mut self, tls: &Spanned<RawTls>, base_dir: &Path) -> WebTls {
+        let RawTls::Files { cert, key } = &tls.value else {
+            return WebTls::SelfSigned;
+        };
+        let mut file = |field: &Field<String>, name: &str| match field {
+            Field::Given(path) if !path.value.trim().is_empty() => {
+                Some((base_dir.join(&path.value), path.line))
+            }
+            Field::Given(path) => {
+                self.push(
+                    path.line,
+                    &format!("web.tls.{name}"),
+                    "is empty; give a PEM file".to_string(),
+                );
+                None
+            }
+            Field::Missing => {
+                self.push(
+                    tls.line,
+                    "web.tls",
+                    format!(
+                        "needs `{name}:`, the PEM {}",
+                        if name == "cert" {
+                            "certificate"
+                        } else {
+                            "private key"
+                        }
+                    ),
+                );
+                None
+            }
+            Field::Invalid => None,
+        };
+        let cert = file(cert, "cert");
+        let key = file(key, "key");
+        let (Some((cert, cert_line)), Some((key, key_line))) = (cert, key) else {
+            return WebTls::Off;
+        };
+        if let Err(error) = tls::load_pair(&cert, &key) {
+            let (line, field) = match error.part() {
+                Part::Cert => (cert_line, "web.tls.cert"),
+                Part::Key => (key_line, "web.tls.key"),
+            };
+            self.push(line, field, error.to_string());
+        }
+        WebTls::Files { cert, key }
     }
 }
