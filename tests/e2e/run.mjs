@@ -392,7 +392,12 @@ describe("StreamPulse web UI in headless Chromium", () => {
     // masked and the editor (rightly) refuses to guess which is which: saving from the masked
     // view fails with "look alike" before the YAML is even checked. "Show passwords" is what a
     // person does then; the pages that show them are left out of the password check below.
-    await Promise.all([page.waitForURL(/reveal=1/), page.click("#reveal-passwords")]);
+    // Showing them asks for the user's password first.
+    await Promise.all([page.waitForURL(/\/config\/confirm\?/), page.click("#reveal-passwords")]);
+    await page.locator("#confirm-form").waitFor();
+    await shot("09b-config-confirm");
+    await page.fill("#confirm-password", demo.password);
+    await Promise.all([page.waitForURL(/reveal=1/), page.click("#confirm-submit")]);
     const text = page.locator("#config-text");
     const original = await text.inputValue();
     const line = original.split("\n").findIndex((l) => /^heartbeat_seconds:/.test(l)) + 1;
