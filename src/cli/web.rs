@@ -1,6 +1,6 @@
-//! `streampulse web`: the dashboard, config editor and API on one HTTP listener.
+//! `streampulse web`: the dashboard, config editor and API on one HTTP(S) listener.
 
-use crate::web::{self, WebOptions, WebState};
+use crate::web::{self, ServerSettings, WebOptions, WebState};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -35,11 +35,15 @@ pub fn run(args: WebArgs) -> anyhow::Result<i32> {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        // TLS files (or the self-signed pair) are ready before anything is served, or the
+        // command fails saying why.
+        let settings = ServerSettings::new(&state, listener.local_addr()?)
+            .map_err(|error| anyhow::anyhow!(error.public_message()))?;
         let mut stop = super::shutdown_signal()?;
         let shutdown = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        web::serve(listener, state, shutdown).await;
+        web::serve_with(listener, state, settings, shutdown).await;
         Ok(0)
     })
 }

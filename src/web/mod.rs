@@ -9,6 +9,7 @@
 //! throttling). Helpers: [`charts`] shapes store data for the pages, [`editor`] edits the
 //! config file safely, [`metrics`] and [`snapshot`] serve the monitoring integrations,
 //! [`store_health`] reads the monitor's report of a full disk, [`links`] builds stream URLs.
+//! [`server`] owns the accept loop (TLS, header timeout, connection caps).
 
 pub mod api;
 pub mod auth;
@@ -19,22 +20,25 @@ pub mod metrics;
 pub mod pages;
 pub mod respond;
 pub mod router;
+pub mod server;
 pub mod snapshot;
 pub mod store_health;
 pub mod views;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use warp::http::StatusCode;
 
 use crate::clock::Clock;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, WebTls};
 use crate::fleet;
 use crate::store::accounts::{self, AccountError, Accounts, SessionLimits};
 use crate::store::{Store, StoreError};
+use crate::tls::{self, TlsError};
 use crate::url::redact_text;
 
 /// Read connections kept open between requests.
@@ -70,6 +74,8 @@ pub enum WebError {
     Accounts(#[from] AccountError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot render the page: {0}")]
     Render(#[from] handlebars::RenderError),
     #[error("cannot load the page templates: {0}")]
@@ -154,6 +160,8 @@ pub struct WebState {
     clock: Arc<Clock>,
     started: SystemTime,
     uptimes: Mutex<UptimeCache>,
+    /// Served over built-in TLS: cookies get `Secure` (set by [`serve_with`]).
+    over_tls: AtomicBool,
 }
 
 /// The last computed [`fleet::Uptimes`] and when.
@@ -198,6 +206,7 @@ impl WebState {
             clock: Clock::new(),
             started: SystemTime::now(),
             uptimes: Mutex::new(UptimeCache::default()),
+            over_tls: AtomicBool::new(false),
         }))
     }
 
@@ -284,6 +293,11 @@ impl WebState {
 
     pub(crate) fn started(&self) -> SystemTime {
         self.started
+    }
+
+    /// Whether this server speaks TLS itself (`web.tls`), so cookies can be `Secure`.
+    pub fn over_tls(&self) -> bool {
+        self.over_tls.load(Ordering::Relaxed)
     }
 
     pub(crate) fn take_setup_token(&self, offered: &str) -> bool {
@@ -407,17 +421,90 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Serves until `shutdown` completes, then lets requests in flight finish. Tests bind
-/// `127.0.0.1:0` and pass a oneshot receiver.
+/// How the server listens, decided before it starts: TLS (from `web.tls`) and connection limits.
+pub struct ServerSettings {
+    tls: Option<(tokio_rustls::TlsAcceptor, String)>,
+    limits: server::Limits,
+}
+
+impl ServerSettings {
+    /// Reads `web.tls` and the limits from the config. `self_signed` makes its pair on first
+    /// start, next to the database, for the host's names and `local` (the address listened on).
+    pub fn new(state: &WebState, local: std::net::SocketAddr) -> Result<ServerSettings, WebError> {
+        let web = state.config().web.clone();
+        let limits = server::Limits {
+            max_connections: web.max_connections,
+            max_per_client: web.max_connections_per_client,
+            header_timeout: web.header_timeout,
+        };
+        let files = match &web.tls {
+            WebTls::Off => return Ok(ServerSettings { tls: None, limits }),
+            WebTls::Files { cert, key } => (cert.clone(), key.clone(), None),
+            WebTls::SelfSigned => {
+                let names = tls::self_signed::host_names(Some(local.ip()));
+                let made = tls::self_signed::ensure(&state.db_path, &names)?;
+                let note = if made.created {
+                    format!("self-signed certificate made for {}", names.join(", "))
+                } else {
+                    "self-signed certificate kept from an earlier start".to_string()
+                };
+                (made.cert_path, made.key_path, Some(note))
+            }
+        };
+        let (cert, key, note) = files;
+        let resolver = Arc::new(tls::ReloadingResolver::new(&cert, &key)?);
+        let about = format!(
+            "{}: {} (SHA-256 fingerprint {})",
+            note.unwrap_or_else(|| "certificate".to_string()),
+            cert.display(),
+            resolver.fingerprint()
+        );
+        let config = tls::server_config(resolver)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Ok(ServerSettings {
+            tls: Some((acceptor, about)),
+            limits,
+        })
+    }
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish, with the settings
+/// the config gives; a TLS set-up that fails is logged and nothing is served (`streampulse web`
+/// uses [`ServerSettings::new`] and [`serve_with`] to fail instead). Tests bind `127.0.0.1:0` and
+/// pass a oneshot receiver.
 pub async fn serve<F>(listener: tokio::net::TcpListener, state: Arc<WebState>, shutdown: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let local = match listener.local_addr() {
+        Ok(local) => local,
+        Err(error) => return tracing::error!("web server not started: {error}"),
+    };
+    match ServerSettings::new(&state, local) {
+        Ok(settings) => serve_with(listener, state, settings, shutdown).await,
+        Err(error) => tracing::error!("web server not started: {}", error.public_message()),
+    }
+}
+
+/// [`serve`] with settings made beforehand.
+pub async fn serve_with<F>(
+    listener: tokio::net::TcpListener,
+    state: Arc<WebState>,
+    settings: ServerSettings,
+    shutdown: F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    state.over_tls.store(settings.tls.is_some(), Ordering::Relaxed);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!("web server listening on http://{addr}");
+        tracing::info!("web server listening on {scheme}://{addr}");
+        if let Some((_, about)) = &settings.tls {
+            tracing::info!("TLS {about}");
+        }
         if let Some(token) = state.setup_token() {
             tracing::warn!(
-                "no user exists yet: open http://{addr}/setup?token={token} to create the first administrator \
+                "no user exists yet: open {scheme}://{addr}/setup?token={token} to create the first administrator \
                  (the link works once), or run `streampulse user add NAME`"
             );
         }
@@ -440,11 +527,8 @@ where
         }
     });
     let routes = router::routes(Arc::clone(&state));
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let tls = settings.tls.map(|(acceptor, _)| acceptor);
+    server::run(listener, routes, tls, settings.limits, shutdown).await;
     purge.abort();
     tracing::info!("web server stopped");
 }

@@ -199,7 +199,7 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(Arc::clone(&state)))
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(super::server::remote_addr())
         .and(login_cookie())
         .and(form())
         .then(account::login);
@@ -305,7 +305,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(admin())
         .and(st())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(super::server::remote_addr())
         .and(form())
         .then(confirm::confirm);
     dashboard

@@ -255,7 +255,7 @@ pub fn login_csrf(cookie: Option<&str>) -> (String, bool) {
 
 /// `Set-Cookie` text: always HttpOnly and SameSite=Strict; Secure behind TLS.
 fn cookie_text(state: &WebState, name: &str, value: &str, max_age_s: i64) -> String {
-    let secure = if state.config().web.behind_tls {
+    let secure = if state.config().web.behind_tls || state.over_tls() {
         "; Secure"
     } else {
         ""
