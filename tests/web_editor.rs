@@ -130,3 +130,51 @@ async fn a_hidden_password_copied_to_another_host_is_refused_naming_the_line() {
     assert!(!html.contains("-secret"), "{html}");
     assert_eq!(config(&fixture), before, "nothing written");
 }
+
+#[tokio::test]
+async fn a_refused_add_shows_the_password_hidden_and_never_saves_the_mask() {
+    let (fixture, session) = Fixture::logged_in(ALIKE).await;
+    let add = |url: &'static str, name: &'static str| {
+        let (fixture, session) = (&fixture, &session);
+        async move {
+            fixture
+                .post(
+                    "/config/streams/add",
+                    Some(&session.cookie),
+                    &[
+                        ("csrf", &session.csrf),
+                        ("name", name),
+                        ("url", url),
+                        ("pipeline", ""),
+                    ],
+                )
+                .await
+        }
+    };
+    let before = config(&fixture);
+    // Refused for its name; the form comes back with the typed password hidden.
+    let refused = add("rtsp://admin:typed-secret@192.0.2.9/live", "Left").await;
+    assert_eq!(refused.status(), 400);
+    let page = body(&refused);
+    assert!(
+        !page.contains("typed-secret"),
+        "the typed password is not shown back"
+    );
+    assert!(
+        page.contains("rtsp://admin:***@192.0.2.9/live"),
+        "the form keeps the URL, password hidden"
+    );
+    // Sent again as shown (or with a numbered marker), it is refused: the mask is no password.
+    for masked in [
+        "rtsp://admin:***@192.0.2.9/live",
+        "rtsp://admin:***1@192.0.2.5:554/live",
+    ] {
+        let again = add(masked, "Gate").await;
+        assert_eq!(again.status(), 400, "{masked}");
+        assert!(body(&again).contains("password again"), "{masked}");
+    }
+    assert_eq!(config(&fixture), before, "nothing saved");
+    let typed = add("rtsp://admin:typed-secret@192.0.2.9/live", "Gate").await;
+    assert_eq!(typed.status(), 303, "{}", body(&typed));
+    assert!(config(&fixture).contains("rtsp://admin:typed-secret@192.0.2.9/live"));
+}

@@ -18,7 +18,7 @@ use crate::store::accounts::{hex, random_hex};
 
 mod mask;
 
-pub use mask::{mask, unmask, HIDDEN};
+pub use mask::{hides_a_password, mask, unmask, HIDDEN};
 
 /// A version stamp of the file's text, so a save can tell the file changed under the editor.
 pub fn version(text: &str) -> String {

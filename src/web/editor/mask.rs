@@ -123,6 +123,17 @@ fn password_kind(password: &str) -> Password {
     }
 }
 
+/// Whether a URL in `text` carries a hidden password (`***` or `***n`) instead of a real one:
+/// the add-stream form refuses those, since a new stream has no password of the file to stand for.
+pub fn hides_a_password(text: &str) -> bool {
+    secrets(text).iter().any(|secret| {
+        !matches!(
+            password_kind(&text[secret.user_end + 1..secret.at]),
+            Password::Typed
+        )
+    })
+}
+
 /// Puts the real passwords back into an edited, masked text. A marker (`***n`) gets the file's
 /// n-th password back if its URL still has the same scheme, user, host and port; a bare `***`
 /// (pasted from elsewhere) gets one back only if exactly one URL of the file masks to the same
@@ -218,6 +229,15 @@ mod tests {
                         url: rtsp://admin:hunter2@10.0.0.5/stream1\n  # the yard one\n  - name: Yard\n    \
                         url: http://cam:pa55word@10.0.0.6:8080/video\n    params:\n      x: y\nweb:\n  \
                         listen: 127.0.0.1:8000\n";
+
+    #[test]
+    fn hidden_passwords_are_recognised() {
+        assert!(hides_a_password("rtsp://admin:***@cam/x"));
+        assert!(hides_a_password("rtsp://admin:***12@cam/x"));
+        assert!(!hides_a_password("rtsp://admin:s3cret@cam/x"));
+        assert!(!hides_a_password("rtsp://admin:***x@cam/x"));
+        assert!(!hides_a_password("rtsp://cam/x"));
+    }
 
     #[test]
     fn masked_passwords_are_restored_on_save() {

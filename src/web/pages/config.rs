@@ -226,9 +226,11 @@ pub async fn config_edit(
     let refuse = |status: StatusCode, problems: Vec<String>, shown: String| {
         let add = if edit == Edit::Add {
             AddValues {
-                name: editor::mask(name),
-                url: editor::mask(url),
-                pipeline: editor::mask(pipeline),
+                // A bare `***`: the add form's URL is not part of the file, so the file's
+                // numbered markers would point at other cameras' passwords.
+                name: redact_text(name),
+                url: redact_text(url),
+                pipeline: redact_text(pipeline),
             }
         } else {
             AddValues::default()
@@ -280,6 +282,13 @@ pub async fn config_edit(
             }
         }
         Edit::Add => {
+            if [url, pipeline].into_iter().any(editor::hides_a_password) {
+                let problem = format!(
+                    "the new stream's URL shows its password as {}: type the camera's password again",
+                    editor::HIDDEN
+                );
+                return refuse(StatusCode::BAD_REQUEST, vec![problem], shown_current);
+            }
             let pipeline = Some(pipeline).filter(|p| !p.is_empty());
             match editor::add_stream(&current, name, url, pipeline) {
                 Ok(text) => (text, Some(Expected::present(name))),
