@@ -342,6 +342,19 @@ pub fn iso_utc(ts_ms: i64) -> String {
         .unwrap_or_else(|| ts_ms.to_string())
 }
 
+/// RFC 3339 text of a timestamp in `tz` with its offset (`2026-11-25T19:30:00+05:30`), for
+/// exports a spreadsheet reads; the milliseconds as a number when out of range.
+pub fn iso_local(ts_ms: i64, tz: &time_tz::Tz) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
+        .ok()
+        .and_then(|utc| {
+            utc.to_offset(tz.get_offset_utc(&utc).to_utc())
+                .format(&Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ts_ms.to_string())
+}
+
 /// `15 s`, `4 min`, `3 h 5 min`, `2 d 4 h`: how long something has lasted.
 pub fn human_duration(ms: i64) -> String {
     let seconds = ms.max(0) / 1000;

@@ -38,6 +38,15 @@ pub fn stream_api_href(name: &str) -> String {
     format!("/api/v1/streams/{}", encode(name))
 }
 
+/// An export of the API (`heartbeats.csv`, `heartbeats.jsonl`, `outages.csv`), of one stream or
+/// (`None`) of all.
+pub fn export_href(file: &str, stream: Option<&str>) -> String {
+    match stream {
+        Some(name) => format!("/api/v1/{file}?stream={}", encode(name)),
+        None => format!("/api/v1/{file}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +72,9 @@ mod tests {
         assert_eq!(decode("%FF"), None);
         assert_eq!(stream_href("Gate Camera"), "/streams/Gate%20Camera");
         assert_eq!(stream_api_href("a-b.c_d~e"), "/api/v1/streams/a-b.c_d~e");
+        assert_eq!(
+            export_href("outages.csv", Some("a,b c")),
+            "/api/v1/outages.csv?stream=a%2Cb%20c"
+        );
     }
 }

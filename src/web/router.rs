@@ -132,6 +132,17 @@ pub fn routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::path("v1"))
         .and(api_routes(Arc::clone(&state)).recover(recover_api))
         .map(Reply::into_response);
+    // v1's status answer, for scripts written against v1: the same auth and errors as /api/v1.
+    let v1_status = warp::path!("api" / "status")
+        .and(warp::get())
+        .and(
+            authenticated(Arc::clone(&state), Access::Read)
+                .and(with_state(Arc::clone(&state)))
+                .then(api::export::v1_status)
+                .recover(recover_api),
+        )
+        .map(Reply::into_response);
+    let api = v1_status.or(api).unify();
     let pages = page_routes(Arc::clone(&state));
     let recover_state = Arc::clone(&state);
     let mut headers = HeaderMap::new();
@@ -364,7 +375,25 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .then(api::streams::snapshot);
+    let export = |file: &'static str, export: api::export::Export| {
+        warp::path(file)
+            .and(warp::path::end())
+            .and(warp::get())
+            .and(auth())
+            .and(st())
+            .and(query())
+            .then(move |principal, state, query| api::export::export(export, principal, state, query))
+    };
     streams
+        .or(export("heartbeats.csv", api::export::Export::HeartbeatsCsv))
+        .unify()
+        .or(export(
+            "heartbeats.jsonl",
+            api::export::Export::HeartbeatsJsonLines,
+        ))
+        .unify()
+        .or(export("outages.csv", api::export::Export::OutagesCsv))
+        .unify()
         .or(stream)
         .unify()
         .or(heartbeats)

@@ -3,6 +3,7 @@
 //! Every answer and query is a typed struct in [`types`], which `docs/api.md` is tested against.
 //! Errors are `{"error": {"status": 404, "message": "…"}}` with the matching HTTP status.
 
+pub mod export;
 pub mod streams;
 pub mod types;
 

@@ -30,6 +30,72 @@ pub struct HeartbeatsQuery {
     pub limit: Option<String>,
 }
 
+/// `?stream=&from=&to=` of the exports: one stream (by name) or all, any range (default: all
+/// of it). Times as in [`RangeQuery`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExportQuery {
+    pub stream: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One line of `GET /api/v1/heartbeats.jsonl`: a heartbeat with its stream's name, its time in
+/// UTC and in the configured timezone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedHeartbeat {
+    pub stream: String,
+    pub ts: String,
+    pub ts_local: String,
+    pub ts_ms: i64,
+    pub health: Health,
+    pub latency_ms: Option<u64>,
+    pub reason: Option<String>,
+    pub message: String,
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<f64>,
+    pub bitrate_kbps: Option<u64>,
+    pub ntp_synced: bool,
+}
+
+impl ExportedHeartbeat {
+    pub fn of(stream: &str, heartbeat: &Heartbeat, tz: &time_tz::Tz) -> ExportedHeartbeat {
+        let outcome = &heartbeat.outcome;
+        ExportedHeartbeat {
+            stream: stream.to_string(),
+            ts: iso_utc(heartbeat.ts_ms),
+            ts_local: crate::clock::iso_local(heartbeat.ts_ms, tz),
+            ts_ms: heartbeat.ts_ms,
+            health: outcome.health,
+            latency_ms: outcome.latency_ms,
+            reason: outcome.reason.map(|r| r.code().to_string()),
+            message: redact_text(&outcome.message),
+            codec: outcome.codec.clone(),
+            width: outcome.width,
+            height: outcome.height,
+            fps: outcome.fps,
+            bitrate_kbps: outcome.bitrate_kbps,
+            ntp_synced: heartbeat.ntp_synced,
+        }
+    }
+}
+
+/// One stream of `GET /api/status`, v1's shape: `ts` in the configured timezone with its offset,
+/// `status` `ok` (video: up or degraded) or `fail`, empty strings before the first heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct V1StreamStatus {
+    pub ts: String,
+    pub status: String,
+    pub latency: Option<u64>,
+    pub message: String,
+}
+
+/// `GET /api/status`: v1's answer, stream name → its latest heartbeat.
+pub type V1Status = std::collections::BTreeMap<String, V1StreamStatus>;
+
 /// `GET /api/v1/streams`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,6 +384,10 @@ mod tests {
                     check::<ErrorAnswer>(heading, example)
                 }
                 "GET /healthz" => check::<Healthz>(heading, example),
+                "GET /api/v1/heartbeats.csv" | "GET /api/v1/heartbeats.jsonl" => {
+                    check::<ExportedHeartbeat>(heading, example)
+                }
+                "GET /api/status" => check::<V1Status>(heading, example),
                 _ => panic!("docs/api.md has a JSON example under {heading:?}, which no test knows"),
             }
         }

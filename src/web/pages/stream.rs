@@ -279,6 +279,11 @@ async fn stream_page_inner(
         "outages": outages,
         "outages_more": outages_more,
         "outages_href": format!("{}/outages", links::stream_api_href(&summary.name)),
+        "exports": {
+            "heartbeats_csv": links::export_href("heartbeats.csv", Some(&summary.name)),
+            "heartbeats_jsonl": links::export_href("heartbeats.jsonl", Some(&summary.name)),
+            "outages_csv": links::export_href("outages.csv", Some(&summary.name)),
+        },
         "reasons": reasons,
         "timezone": config.timezone_name,
     });
