@@ -464,11 +464,93 @@ mod tests {
         assert!(parse("a: \"tab\there\"\r\nb: 2\n").is_ok());
     }
 
+    /// Deepest nesting of a parsed tree (a scalar is depth 0).
+    fn depth(node: &Node) -> usize {
+        match &node.value {
+            Value::Seq(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Map(entries) => 1 + entries.iter().map(|e| depth(&e.value)).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Nodes of a parsed tree, aliases expanded.
+    fn size(node: &Node) -> usize {
+        match &node.value {
+            Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+            Value::Map(entries) => 1 + entries.iter().map(|e| 1 + size(&e.value)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
         /// No text, however broken, panics the reader or escapes its limits.
         #[test]
         fn any_text_is_parsed_or_refused(text in "\\PC{0,200}|[-\\[\\]{}:&*!|>'\" \n\t#a-z0-9]{0,300}") {
-            let _ = parse(&text);
+            if let Ok(Some(root)) = parse(&text) {
+                proptest::prop_assert!(depth(&root) <= MAX_DEPTH);
+                proptest::prop_assert!(size(&root) <= 2 * MAX_NODES);
+            }
+        }
+
+        /// Nesting of any mix of block lists, flow lists and flow maps is accepted up to the
+        /// limit and refused beyond it, with a line, whatever the depth.
+        #[test]
+        fn nesting_is_accepted_up_to_the_limit_and_refused_beyond(
+            styles in proptest::collection::vec(0u8..3, 1..400),
+        ) {
+            // Block `- ` levels first (one per line indent), then flow levels closed in order.
+            let block = styles.iter().take_while(|s| **s == 0).count();
+            let flow = &styles[block..];
+            // Flow right after `a:` stays on its line: on the next one it would be a new key.
+            let mut text = if block == 0 { String::from("a: ") } else { format!("a:\n{}", "- ".repeat(block)) };
+            let mut closing = String::new();
+            for style in flow {
+                if *style == 1 {
+                    text.push('[');
+                    closing.insert(0, ']');
+                } else {
+                    text.push_str("{k: ");
+                    closing.insert(0, '}');
+                }
+            }
+            text.push('x');
+            text.push_str(&closing);
+            text.push('\n');
+            let levels = 1 + styles.len();
+            match parse(&text) {
+                Ok(Some(root)) => {
+                    proptest::prop_assert!(levels <= MAX_DEPTH, "{levels} levels accepted");
+                    proptest::prop_assert_eq!(depth(&root), levels);
+                }
+                Ok(None) => proptest::prop_assert!(false, "a document was written"),
+                Err(problem) => {
+                    proptest::prop_assert!(levels > MAX_DEPTH, "{levels} levels refused: {problem}");
+                    proptest::prop_assert!(problem.line.is_some(), "{problem}");
+                }
+            }
+        }
+
+        /// Alias chains (each anchor a list of `width` copies of the one before) are expanded
+        /// while small and refused, naming aliases, once they would pass the node cap.
+        #[test]
+        fn alias_chains_are_expanded_or_refused_by_their_size(width in 1usize..12, levels in 1usize..9) {
+            let mut text = String::from("a0: &a0 x\n");
+            for i in 1..=levels {
+                let previous = format!("*a{}", i - 1);
+                text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![previous.as_str(); width].join(", ")));
+            }
+            // Level i holds width^i scalars (and lists above them): the whole document's size.
+            let expanded: usize = (0..=levels).map(|i| (0..=i).map(|j| width.pow(j as u32)).sum::<usize>()).sum();
+            match parse(&text) {
+                Ok(Some(root)) => proptest::prop_assert!(size(&root) <= MAX_NODES * 2, "{expanded}"),
+                Ok(None) => proptest::prop_assert!(false, "a document was written"),
+                Err(problem) => {
+                    proptest::prop_assert!(expanded > MAX_NODES, "{expanded} nodes refused: {problem}");
+                    proptest::prop_assert!(problem.message.contains("alias"), "{problem}");
+                }
+            }
         }
     }
 
