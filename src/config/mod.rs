@@ -77,7 +77,16 @@ pub struct Config {
     /// Picture checks every stream inherits unless it overrides them.
     pub quality: QualityConfig,
     pub web: WebConfig,
+    pub metrics: MetricsConfig,
     pub streams: Vec<StreamConfig>,
+}
+
+/// The `metrics:` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Also serve StreamPulse v1's metric names (`stream_up`, `system_up`, …), so dashboards
+    /// built on v1 keep working after an upgrade (docs/upgrading-from-v1.md).
+    pub v1_names: bool,
 }
 
 /// The `web:` section: the dashboard's listener and login sessions.

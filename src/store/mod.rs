@@ -28,11 +28,11 @@ use serde::Serialize;
 use crate::clock::HOUR_MS;
 use crate::heartbeat::{Health, Heartbeat, Reason};
 
+pub use export::EXPORT_PAGE_ROWS;
 pub use monitor_status::{
     filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,
     STATUS_REFRESH_WHILE_FULL_MS,
 };
-pub use export::EXPORT_PAGE_ROWS;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     spawn_writer, WriterHandle, WriterOptions, DEFAULT_DISK_FULL_BUFFER, DISK_FULL_BUFFER_MAX_HEARTBEATS,

@@ -17,6 +17,7 @@ pub mod charts;
 pub mod editor;
 pub mod links;
 pub mod metrics;
+pub mod metrics_v1;
 pub mod pages;
 pub mod respond;
 pub mod router;

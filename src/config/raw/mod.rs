@@ -12,7 +12,7 @@ mod values;
 mod web;
 
 pub(crate) use streams::{RawQuality, RawStream};
-pub(crate) use web::{RawTls, RawWeb};
+pub(crate) use web::{RawMetrics, RawTls, RawWeb};
 
 use super::suggest;
 use super::tree::{Node, Value};
@@ -33,6 +33,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "sample_seconds",
     "quality",
     "web",
+    "metrics",
     "streams",
 ];
 
@@ -66,6 +67,8 @@ pub(crate) const WEB_KEYS: &[&str] = &[
     "max_connections_per_client",
     "header_timeout_seconds",
 ];
+
+pub(crate) const METRICS_KEYS: &[&str] = &["v1_names"];
 
 pub(crate) const TLS_KEYS: &[&str] = &["cert", "key"];
 
@@ -110,6 +113,7 @@ pub(crate) struct RawConfig {
     pub sample_seconds: Field<f64>,
     pub quality: RawQuality,
     pub web: RawWeb,
+    pub metrics: RawMetrics,
     pub streams: Vec<RawStream>,
 }
 
@@ -167,6 +171,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "sample_seconds" => raw.sample_seconds = shape.number(value, line, &key, "a number of seconds"),
             "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),
+            "metrics" => raw.metrics = shape.metrics(value, line),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use super::super::tree::{Node, Value};
 use super::values::Shape;
-use super::{join, Field, Spanned, TLS_KEYS, WEB_KEYS};
+use super::{join, Field, Spanned, METRICS_KEYS, TLS_KEYS, WEB_KEYS};
 
 /// What `web.tls:` names (`self_signed`, or `{cert: FILE, key: FILE}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,26 @@ pub(crate) struct RawWeb {
     pub header_timeout_seconds: Field<f64>,
 }
 
+/// The `metrics:` section: what `/metrics` (served by the web process) adds.
+#[derive(Debug, Default)]
+pub(crate) struct RawMetrics {
+    pub v1_names: Field<bool>,
+}
+
 impl Shape<'_> {
+    pub(super) fn metrics(&mut self, node: &Node, line: usize) -> RawMetrics {
+        let mut metrics = RawMetrics::default();
+        if !self.is_mapping(node, line, "metrics", "a mapping of metrics settings (v1_names:)") {
+            return metrics;
+        }
+        for (key, entry) in self.known_entries(node, "metrics", METRICS_KEYS) {
+            if key == "v1_names" {
+                metrics.v1_names = self.boolean(&entry.value, entry.key.line, &join("metrics", &key));
+            }
+        }
+        metrics
+    }
+
     pub(super) fn web(&mut self, node: &Node, line: usize) -> RawWeb {
         let mut web = RawWeb::default();
         if !self.is_mapping(node, line, "web", "a mapping of web settings (listen:, ...)") {

@@ -15,7 +15,7 @@ use super::{
     DEFAULT_MAX_CONCURRENT_PROBES, DEFAULT_NTP_INTERVAL_SECONDS, DEFAULT_NTP_SERVER, DEFAULT_RETENTION_DAYS,
     DEFAULT_TIMEZONE,
 };
-use super::{suggest, Config, Problem, QualityConfig};
+use super::{suggest, Config, MetricsConfig, Problem, QualityConfig};
 use crate::pipeline::TemplateLibrary;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,9 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         disk_full_buffer,
         quality,
         web,
+        metrics: MetricsConfig {
+            v1_names: raw.metrics.v1_names.given().is_some_and(|flag| flag.value),
+        },
         streams,
     })
 }

@@ -14,7 +14,8 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::auth::{self, Credentials};
-use super::{metrics, respond, WebError, WebState};
+use super::{metrics, metrics_v1, respond, WebError, WebState};
+use crate::clock::DAY_MS;
 use crate::url::redact_text;
 use types::{ErrorAnswer, ErrorDetail, Healthz, ServiceStatus};
 
@@ -83,10 +84,19 @@ pub async fn metrics(state: Arc<WebState>, credentials: Credentials) -> Response
         }
     }
     let started = state.started();
+    let (v1_names, now_ms) = (state.config().metrics.v1_names, state.now_ms());
     let text = match state.fleet(false).await {
         Ok((_, streams)) => {
             state
-                .read(move |store| Ok(metrics::render(&streams, &store.probe_counts()?, started)))
+                .read(move |store| {
+                    let mut text = metrics::render(&streams, &store.probe_counts()?, started);
+                    if v1_names {
+                        let window = metrics_v1::SLA_WINDOW_DAYS * DAY_MS;
+                        let samples = store.uptime_all(now_ms - window, now_ms)?;
+                        text.push_str(&metrics_v1::render(&streams, samples.values(), now_ms));
+                    }
+                    Ok(text)
+                })
                 .await
         }
         Err(error) => Err(error),
