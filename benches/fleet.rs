@@ -697,6 +697,12 @@ struct MonitorRun {
     lag_p50_ms: Option<f64>,
     lag_p99_ms: Option<f64>,
     lag_max_ms: Option<f64>,
+    /// From the monitor's summary line: a probe's pool slot (the camera's connection) from taken
+    /// to given back after teardown.
+    slot_hold_p50_ms: Option<f64>,
+    slot_hold_p99_ms: Option<f64>,
+    /// Probes that were picture checks (waited for a keyframe after a corrupt first frame).
+    picture_checks: Option<f64>,
     /// From the database: p99 of |gap between a stream's heartbeats − heartbeat|.
     gap_jitter_p99_ms: f64,
     wall_seconds: f64,
@@ -883,6 +889,9 @@ fn run_monitor(
         lag_p50_ms: summary.get("lag_p50_ms").copied(),
         lag_p99_ms: summary.get("lag_p99_ms").copied(),
         lag_max_ms: summary.get("lag_max_ms").copied(),
+        slot_hold_p50_ms: summary.get("slot_hold_p50_ms").copied(),
+        slot_hold_p99_ms: summary.get("slot_hold_p99_ms").copied(),
+        picture_checks: summary.get("picture_checks").copied(),
         gap_jitter_p99_ms: percentile(&gaps, 99.0),
         wall_seconds,
         stop_problem,

@@ -173,6 +173,34 @@ async fn unreachable_ntp_server_still_gives_heartbeats_on_the_system_clock() {
     }
 }
 
+/// A black H.264 camera (keyframe every 2 s, probes join between keyframes) with the shipped
+/// `picture_check_minutes`: the first probes are picture checks, which wait for a keyframe, and
+/// their verdict stands on the ordinary probes that follow: black from the first heartbeat on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_h264_camera_is_black_on_every_heartbeat_with_the_shipped_picture_checks() {
+    let _process = shared_process().await;
+    let rtsp = RtspTestServer::builder().scenes().start().expect("RTSP server");
+    let dir = TestDir::new();
+    // The deadline leaves a check time for a connection and a whole GOP.
+    dir.write_config(
+        &TestConfig::new(4, 3.5, closed_udp_port())
+            .stream(TestStream::new("Night", &rtsp.url("/scene/black"))),
+    );
+    let monitor = RunningMonitor::start(&dir);
+    let rows = wait_for_heartbeats(&dir.db_path(), "Night", 4, Duration::from_secs(40)).await;
+    let checks = monitor.stats.picture_checks.load(Ordering::Relaxed);
+    let (result, _) = monitor.stop().await;
+    result.expect("the monitor ran without error");
+    for heartbeat in &rows {
+        assert_eq!(heartbeat.outcome.health, Health::Degraded, "{heartbeat:#?}");
+        assert_eq!(heartbeat.outcome.reason, Some(Reason::Black), "{heartbeat:#?}");
+    }
+    assert!(
+        (2..=3).contains(&checks),
+        "two checks (frozen needs two pictures), then none: {checks}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cameras that die, hang or come back
 

@@ -22,6 +22,7 @@ fn request(url: &str, timeout: Duration) -> ProbeRequest {
         quality: QualityConfig::default(),
         expect: Expectation::default(),
         previous_picture: None,
+        picture_check: false,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Picture verdicts and pipeline templates against real GStreamer sources on loopback: black,
 //! frozen (within a probe and across probes), low frame rate, wrong size, a healthy moving
 //! picture; templates from a user directory, hostile credentials, missing hardware elements.
+//! The calibration scenes (`demo::scenes`) with the shipped defaults: picture checks, sticky
+//! verdicts, a frozen picture under a ticking clock, noisy, dark and moving live scenes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -8,6 +10,8 @@ use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{MjpegTestServer, RtspTestServer, DEMO_PASSWORD, DEMO_USER};
 use streampulse::heartbeat::{Health, ProbeOutcome, Reason};
 use streampulse::pipeline::{PipelineError, TemplateLibrary};
+use streampulse::probe::picture::PictureMemory;
+use streampulse::probe::quality::PictureSummary;
 use streampulse::probe::{probe_with_teardown, ProbeRequest, Reaper};
 use streampulse::url::CameraUrl;
 
@@ -28,6 +32,7 @@ fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) 
         },
         expect,
         previous_picture: None,
+        picture_check: true,
     }
 }
 
@@ -243,4 +248,238 @@ fn hardware_templates_name_the_missing_element_and_its_package() {
         webcam.check(&BTreeMap::new()).is_ok(),
         "v4l2src is installed; the device param has a default"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calibration scenes with the shipped defaults (issue 13)
+
+/// A stream probed the way the monitor does: a picture check when one is due under the shipped
+/// `picture_check_minutes`, verdicts that stand between checks.
+struct Watched {
+    request: ProbeRequest,
+    memory: PictureMemory,
+}
+
+/// One probe as the monitor saw it.
+struct Probed {
+    outcome: ProbeOutcome,
+    /// The clean picture it judged, if it had one.
+    picture: Option<PictureSummary>,
+    checked: bool,
+    /// From the probe's start to its teardown's end: what the monitor's pool slot covers.
+    slot_hold: Duration,
+}
+
+impl Watched {
+    fn new(url: &str, template: &str) -> Watched {
+        Watched {
+            request: ProbeRequest {
+                quality: QualityConfig::default(),
+                ..request(url, template, 0.0, Expectation::default())
+            },
+            memory: PictureMemory::default(),
+        }
+    }
+
+    async fn probe(&mut self) -> Probed {
+        let checked = self
+            .memory
+            .check_due(self.request.quality.picture_check, Instant::now());
+        self.request.picture_check = checked;
+        self.request.previous_picture = self.memory.previous();
+        let started = Instant::now();
+        let mut outcome = run(&self.request).await;
+        let slot_hold = started.elapsed();
+        let picture = outcome.picture.clone();
+        let ts_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.memory.absorb(&mut outcome, ts_ms, Instant::now());
+        Probed {
+            outcome,
+            picture,
+            checked,
+            slot_hold,
+        }
+    }
+}
+
+/// Prints what the cell comparison saw (the calibration numbers) and returns the outcome.
+fn report(scene: &str, before: Option<&PictureSummary>, probed: &Probed) {
+    let quality = QualityConfig::default();
+    let Some(after) = &probed.picture else {
+        eprintln!("{scene}: no clean picture; {:?}", probed.outcome.health);
+        return;
+    };
+    let cells = &after.cells;
+    let mut line = format!(
+        "{scene}: mean {:.1}, brightest cell {:.1}, noise {:.2}",
+        after.mean_luma,
+        cells.brightest(),
+        cells.noise()
+    );
+    if let Some(before) = before {
+        let c = before.compare(after, &quality);
+        line += &format!(
+            "; vs previous: {} cells changed, {} unchanged with detail, median change {:.2}, largest {:.1}",
+            c.changed, c.unchanged_with_detail, c.median_change, c.largest_change
+        );
+    }
+    eprintln!(
+        "{line} → {} {:?} {}",
+        probed.outcome.health, probed.outcome.reason, probed.outcome.message
+    );
+}
+
+/// A camera's encoder has been running for a while when it is probed. Freshly started, x264's
+/// rate control has not settled: its first keyframes of one frozen picture differ everywhere
+/// (by ~3.5 levels a cell); two GOPs (4 s) later they differ only where the clock ticks.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}
+
+/// Checks pictures until two have been compared; the outcome of the second.
+async fn two_checks(stream: &mut Watched, scene: &str) -> ProbeOutcome {
+    let first = stream.probe().await;
+    assert!(first.checked, "the first probe is a picture check");
+    report(scene, None, &first);
+    let previous = first.picture.clone().unwrap_or_else(|| {
+        panic!(
+            "{scene}: a clean picture within the deadline: {:?}",
+            first.outcome
+        )
+    });
+    // Apart like two heartbeats: a clock overlay ticks at least once.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = stream.probe().await;
+    assert!(
+        second.checked,
+        "the second probe is a picture check too (frozen needs two)"
+    );
+    report(scene, Some(&previous), &second);
+    assert!(second.picture.is_some(), "{scene}: {:?}", second.outcome);
+    second.outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_h264_with_a_2s_gop_is_black_at_the_first_check_and_stays_black_between_checks() {
+    let server = RtspTestServer::builder().scenes().start().expect("rtsp server");
+    let mut black = Watched::new(&server.url("/scene/black"), "rtsp");
+    let first = black.probe().await;
+    report("black h264", None, &first);
+    assert!(first.checked);
+    assert_degraded(&first.outcome, Reason::Black, "mean luma");
+    // Between checks, probes join mid-GOP, see no clean picture, and the verdict stands.
+    for _ in 0..3 {
+        let ordinary = black.probe().await;
+        assert_degraded(&ordinary.outcome, Reason::Black, "mean luma");
+    }
+    let standing = black.memory.standing().expect("a standing verdict");
+    assert_eq!(standing.reason, Reason::Black);
+
+    // A camera that was fine at its last check and then went black: the next check, due after
+    // the shipped 5 minutes, says so.
+    let mut turned = Watched::new(&server.url("/scene/black"), "rtsp");
+    let five_minutes_ago = Instant::now()
+        .checked_sub(QualityConfig::default().picture_check)
+        .expect("the machine has been up for 5 minutes");
+    let mut live = ProbeOutcome {
+        picture: first.picture.clone(),
+        ..ProbeOutcome::up(100)
+    };
+    turned.memory.absorb(&mut live, 0, five_minutes_ago);
+    turned.memory.absorb(
+        &mut ProbeOutcome {
+            picture: first.picture.clone(),
+            ..ProbeOutcome::up(100)
+        },
+        0,
+        five_minutes_ago,
+    );
+    let due = turned.probe().await;
+    assert!(due.checked, "a check is due after picture_check_minutes");
+    assert_degraded(&due.outcome, Reason::Black, "mean luma");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_picture_under_a_ticking_clock_is_frozen_mjpeg_and_h264() {
+    let mjpeg = MjpegTestServer::start().expect("mjpeg server");
+    let mut frozen = Watched::new(&mjpeg.url("/scene/frozen-clock"), "mjpeg");
+    let outcome = two_checks(&mut frozen, "frozen+clock mjpeg").await;
+    assert_degraded(&outcome, Reason::Frozen, "the same picture in");
+
+    let rtsp = RtspTestServer::builder().scenes().start().expect("rtsp server");
+    settle().await;
+    let mut frozen = Watched::new(&rtsp.url("/scene/frozen-clock"), "rtsp");
+    let mut outcome = two_checks(&mut frozen, "frozen+clock h264").await;
+    // Keyframes from before the rate control settled may still differ: one more check at most.
+    if outcome.reason != Some(Reason::Frozen) {
+        frozen.request.quality.picture_check = Duration::ZERO;
+        let previous = frozen.memory.previous().map(|(picture, _)| picture);
+        let third = frozen.probe().await;
+        report("frozen+clock h264", previous.as_ref(), &third);
+        outcome = third.outcome;
+        frozen.request.quality.picture_check = QualityConfig::default().picture_check;
+    }
+    assert_degraded(&outcome, Reason::Frozen, "the same picture in");
+    // And it stands on the ordinary probes that follow, with the time of its picture.
+    let ordinary = frozen.probe().await;
+    assert!(!ordinary.checked);
+    // (Its first frame is usually corrupt: the verdict of the last check, "(picture of …)".)
+    assert_degraded(&ordinary.outcome, Reason::Frozen, "the same picture in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_scenes_noisy_still_dark_and_moving_are_up() {
+    let mjpeg = MjpegTestServer::start().expect("mjpeg server");
+    let rtsp = RtspTestServer::builder().scenes().start().expect("rtsp server");
+    settle().await;
+    for (scene, url, template) in [
+        ("noisy still mjpeg", mjpeg.url("/scene/still"), "mjpeg"),
+        ("noisy still h264", rtsp.url("/scene/still"), "rtsp"),
+        ("dark live mjpeg", mjpeg.url("/scene/dark"), "mjpeg"),
+        ("dark live h264", rtsp.url("/scene/dark"), "rtsp"),
+        ("ball on black mjpeg", mjpeg.url("/"), "mjpeg"),
+        ("ball on black h264", rtsp.url("/scene/ball"), "rtsp"),
+        ("moving h264", rtsp.url("/test"), "rtsp"),
+    ] {
+        let mut stream = Watched::new(&url, template);
+        let outcome = two_checks(&mut stream, scene).await;
+        assert_eq!(outcome.health, Health::Up, "{scene}: {outcome:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ball_moving_over_black_is_never_black_nor_frozen() {
+    let rtsp = RtspTestServer::builder().scenes().start().expect("rtsp server");
+    let mut ball = Watched::new(&rtsp.url("/scene/ball"), "rtsp");
+    ball.request.quality.picture_check = Duration::ZERO;
+    for round in 0..12 {
+        let probed = ball.probe().await;
+        assert_eq!(
+            probed.outcome.health,
+            Health::Up,
+            "round {round}: {:?}",
+            probed.outcome
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_probes_of_an_h264_camera_free_it_at_once() {
+    let rtsp = RtspTestServer::builder().scenes().start().expect("rtsp server");
+    let mut camera = Watched::new(&rtsp.url("/scene/still"), "rtsp");
+    two_checks(&mut camera, "slot hold h264").await;
+    let mut holds = Vec::new();
+    for _ in 0..9 {
+        let probed = camera.probe().await;
+        assert!(!probed.checked, "no check due within picture_check_minutes");
+        assert_eq!(probed.outcome.health, Health::Up, "{:?}", probed.outcome);
+        holds.push(probed.slot_hold);
+    }
+    holds.sort();
+    let median = holds[holds.len() / 2];
+    eprintln!("ordinary probes' slot hold: median {median:?}, all {holds:?}");
+    // A GOP is 2 s: waiting for a keyframe would hold the camera ~1 s on average.
+    assert!(median < Duration::from_millis(500), "median slot hold {median:?}");
 }

@@ -64,6 +64,7 @@ fn request(url: &str) -> ProbeRequest {
         quality: QualityConfig::default(),
         expect: Expectation::default(),
         previous_picture: None,
+        picture_check: false,
     }
 }
 

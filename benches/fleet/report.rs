@@ -104,14 +104,18 @@ impl Report<'_> {
         let _ = writeln!(
             out,
             "| streams | template | sample s | probes up / made / expected | CPU ms / probe | \
-             ÷ ffmpeg | avg cores | peak RSS MB | threads | TTFF p50 / p99 ms | lag p50 / p99 / max ms |"
+             ÷ ffmpeg | avg cores | peak RSS MB | threads | TTFF p50 / p99 ms | lag p50 / p99 / max ms | \
+             slot hold p50 / p99 ms | picture checks |"
         );
-        let _ = writeln!(out, "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|");
+        let _ = writeln!(
+            out,
+            "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|"
+        );
         for run in &self.monitor {
             let lag = |value: Option<f64>| value.map_or("?".to_string(), fmt_ms);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} / {} | {} / {} / {} |",
+                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} / {} | {} / {} / {} | {} / {} | {} |",
                 run.scenario.streams,
                 run.scenario.template,
                 run.scenario.sample_seconds,
@@ -128,6 +132,9 @@ impl Report<'_> {
                 lag(run.lag_p50_ms),
                 lag(run.lag_p99_ms),
                 lag(run.lag_max_ms),
+                lag(run.slot_hold_p50_ms),
+                lag(run.slot_hold_p99_ms),
+                run.picture_checks.map_or("?".to_string(), |n| format!("{n:.0}")),
             );
         }
         let _ = writeln!(
@@ -135,7 +142,9 @@ impl Report<'_> {
             "\nCPU ms / probe and avg cores: utime+stime of the monitor process over the measured \
              heartbeats, divided by the probes that started in them. TTFF: a probe's start to its first \
              decoded frame (`latency_ms` of the heartbeats). Lag: a probe's slot on the schedule to its \
-             start (the monitor's own summary line, whole run). Peak RSS: VmHWM. Threads: largest \
+             start (the monitor's own summary line, whole run). Slot hold: a probe's pool slot, i.e. its \
+             connection to the camera, from taken to given back after teardown (same line). Picture \
+             checks: probes that waited for a keyframe to judge the picture (issue 13). Peak RSS: VmHWM. Threads: largest \
              count sampled every {} ms.\n",
             SAMPLE_EVERY.as_millis()
         );

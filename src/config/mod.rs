@@ -163,11 +163,15 @@ pub struct QualityConfig {
     pub black_max_luma: f64,
     /// Luma standard deviation at or below this is a blank, single-colour picture.
     pub blank_max_stddev: f64,
+    /// A probe waits for a clean picture (the next keyframe) when the last one is this old;
+    /// zero checks on every probe. Its verdict stands until the next check.
+    pub picture_check: Duration,
 }
 
 pub const DEFAULT_FROZEN_MAX_DIFFERENCE: f64 = 1.0;
 pub const DEFAULT_BLACK_MAX_LUMA: f64 = 20.0;
 pub const DEFAULT_BLANK_MAX_STDDEV: f64 = 2.0;
+pub const DEFAULT_PICTURE_CHECK_MINUTES: f64 = 5.0;
 
 impl Default for QualityConfig {
     fn default() -> Self {
@@ -176,6 +180,7 @@ impl Default for QualityConfig {
             frozen_max_difference: DEFAULT_FROZEN_MAX_DIFFERENCE,
             black_max_luma: DEFAULT_BLACK_MAX_LUMA,
             blank_max_stddev: DEFAULT_BLANK_MAX_STDDEV,
+            picture_check: Duration::from_secs_f64(DEFAULT_PICTURE_CHECK_MINUTES * 60.0),
         }
     }
 }

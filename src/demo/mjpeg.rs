@@ -13,11 +13,14 @@
 //! | `/garbage` | random bytes that are not HTTP, then closes |
 //! | `/notjpeg` | multipart parts of `text/plain` |
 //! | `/corrupt` | parts labelled `image/jpeg` holding random bytes |
+//! | `/scene/still`, `/scene/dark`, `/scene/frozen-clock` | the calibration scenes of [`super::scenes`], 10 fps |
 //! | anything else | 404 |
 //!
-//! The JPEG frames are encoded once, at start, with GStreamer (`videotestsrc ! jpegenc`).
+//! The JPEG frames are encoded once, at start, with GStreamer (`videotestsrc ! jpegenc`); the
+//! scenes' loops once per process.
 //! Query strings are ignored (`/stream?action=stream` is `/stream`).
 
+use super::scenes::{self, Scene};
 use super::{bind_tcp, gst_init, userinfo, DemoError, ServerThread, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
 use bytes::Bytes;
 use gstreamer as gst;
@@ -25,13 +28,14 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use rand::RngCore;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Frames in the moving loop.
-pub const FRAME_COUNT: u32 = 30;
+/// Frames in the moving loop and the scenes' loops: 3.7 s, so probes a whole number of seconds
+/// apart do not see the same frame (which would rightly be called frozen).
+pub const FRAME_COUNT: u32 = 37;
 /// Frame size of every stream.
 pub const FRAME_WIDTH: u32 = 320;
 pub const FRAME_HEIGHT: u32 = 240;
@@ -50,26 +54,69 @@ const ENCODE_DEADLINE: Duration = Duration::from_secs(20);
 struct Frames {
     moving: Vec<Bytes>,
     black: Bytes,
+    scenes: Arc<SceneLoops>,
+}
+
+/// The calibration scenes' loops.
+#[derive(Debug)]
+struct SceneLoops {
+    still: Vec<Bytes>,
+    dark: Vec<Bytes>,
+    frozen_clock: Vec<Bytes>,
 }
 
 impl Frames {
     fn encode() -> Result<Frames, DemoError> {
-        let moving = encode_jpegs("ball", FRAME_COUNT)?;
-        let black = encode_jpegs("black", 1)?
+        let moving = encode_jpegs(Scene::Ball, FRAME_COUNT)?;
+        let black = encode_jpegs(Scene::Black, 1)?
             .into_iter()
             .next()
             .ok_or_else(|| DemoError::Gst("jpegenc produced no black frame".into()))?;
-        Ok(Frames { moving, black })
+        Ok(Frames {
+            moving,
+            black,
+            scenes: scene_loops()?,
+        })
+    }
+
+    fn looped(&self, feed: &Feed) -> &[Bytes] {
+        match feed {
+            Feed::Still => &self.scenes.still,
+            Feed::Dark => &self.scenes.dark,
+            Feed::FrozenClock => &self.scenes.frozen_clock,
+            _ => &self.moving,
+        }
     }
 }
 
-/// Encodes `count` frames of a videotestsrc `pattern` as JPEG.
-fn encode_jpegs(pattern: &str, count: u32) -> Result<Vec<Bytes>, DemoError> {
+/// Encoded once per process: every server shares them.
+fn scene_loops() -> Result<Arc<SceneLoops>, DemoError> {
+    static LOOPS: OnceLock<Result<Arc<SceneLoops>, String>> = OnceLock::new();
+    let encoded = LOOPS.get_or_init(|| {
+        let encode = |scene| encode_jpegs(scene, FRAME_COUNT).map_err(|e| e.to_string());
+        Ok(Arc::new(SceneLoops {
+            still: encode(Scene::NoisyStill)?,
+            dark: encode(Scene::DarkLive)?,
+            frozen_clock: encode(Scene::FrozenClock)?,
+        }))
+    });
+    encoded.clone().map_err(DemoError::Gst)
+}
+
+/// Encodes `count` frames of a scene as JPEG.
+fn encode_jpegs(scene: Scene, count: u32) -> Result<Vec<Bytes>, DemoError> {
     gst_init()?;
-    let description = format!(
-        "videotestsrc pattern={pattern} num-buffers={count} \
-         ! video/x-raw,format=I420,width={FRAME_WIDTH},height={FRAME_HEIGHT},framerate=10/1 \
-         ! jpegenc quality=75 ! appsink name=sink sync=false"
+    let format = scenes::Format {
+        width: FRAME_WIDTH,
+        height: FRAME_HEIGHT,
+        fps: 10,
+        live: false,
+    };
+    let pattern = format!("{scene:?}");
+    let description = scene.description(
+        format,
+        Some(count),
+        "jpegenc quality=75 ! appsink name=sink sync=false",
     );
     let pipeline = gst::parse::launch(&description)?
         .downcast::<gst::Pipeline>()
@@ -309,6 +356,9 @@ fn is_authorized(request: &Request) -> bool {
 /// What a path streams.
 enum Feed {
     Moving,
+    Still,
+    Dark,
+    FrozenClock,
     Frozen,
     Black,
     NotJpeg,
@@ -331,6 +381,9 @@ async fn handle_connection(mut stream: TcpStream, frames: Arc<Frames>) -> std::i
             stream.shutdown().await
         }
         "/frozen" => stream_parts(&mut stream, &frames, Feed::Frozen).await,
+        "/scene/still" => stream_parts(&mut stream, &frames, Feed::Still).await,
+        "/scene/dark" => stream_parts(&mut stream, &frames, Feed::Dark).await,
+        "/scene/frozen-clock" => stream_parts(&mut stream, &frames, Feed::FrozenClock).await,
         "/black" => stream_parts(&mut stream, &frames, Feed::Black).await,
         "/notjpeg" => stream_parts(&mut stream, &frames, Feed::NotJpeg).await,
         "/corrupt" => stream_parts(&mut stream, &frames, Feed::Corrupt).await,
@@ -389,8 +442,9 @@ async fn stream_parts(stream: &mut TcpStream, frames: &Frames, feed: Feed) -> st
     loop {
         ticker.tick().await;
         match feed {
-            Feed::Moving => {
-                let frame = frames.moving.get(index % frames.moving.len().max(1));
+            Feed::Moving | Feed::Still | Feed::Dark | Feed::FrozenClock => {
+                let looped = frames.looped(&feed);
+                let frame = looped.get(index % looped.len().max(1));
                 write_part(stream, "image/jpeg", frame.map(Bytes::as_ref).unwrap_or_default()).await?;
             }
             Feed::Frozen => {

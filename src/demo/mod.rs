@@ -9,6 +9,7 @@
 
 pub mod mjpeg;
 pub mod rtsp;
+pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};

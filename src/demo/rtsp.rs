@@ -15,8 +15,10 @@
 //! | `/slow5fps` | moving ball at 5 fps | UDP and TCP |
 //! | `/shared` | one shared encoder, 640x360 at 15 fps, keyframe every 30 frames | UDP and TCP |
 //!
-//! plus any [`CustomMount`]s. Every other path answers 404.
+//! plus, when built with [`RtspTestServerBuilder::scenes`], the calibration scenes under
+//! `/scene/…` (see [`super::scenes`]), and any [`CustomMount`]s. Every other path answers 404.
 
+use super::scenes::{self, Scene, WarmClients, SCENE_MOUNTS};
 use super::{gst_init, userinfo, DemoError, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
 use gstreamer as gst;
 use gstreamer::glib;
@@ -151,6 +153,7 @@ pub struct RtspTestServerBuilder {
     shared: Option<SharedMount>,
     custom: Vec<CustomMount>,
     auth_methods: RtspAuthMethods,
+    scenes: bool,
 }
 
 impl Default for RtspTestServerBuilder {
@@ -163,6 +166,7 @@ impl Default for RtspTestServerBuilder {
             shared: Some(SharedMount::default()),
             custom: Vec::new(),
             auth_methods: RtspAuthMethods::default(),
+            scenes: false,
         }
     }
 }
@@ -196,6 +200,13 @@ impl RtspTestServerBuilder {
     /// Which schemes the authenticated mounts accept (default: Basic and Digest).
     pub fn auth_methods(mut self, methods: RtspAuthMethods) -> Self {
         self.auth_methods = methods;
+        self
+    }
+
+    /// Adds the calibration scenes under `/scene/…`, each encoder kept running by a client of
+    /// the server's own (five small encoders: off by default).
+    pub fn scenes(mut self) -> Self {
+        self.scenes = true;
         self
     }
 
@@ -233,6 +244,7 @@ struct Running {
     listener: glib::Source,
     session_cleanup: glib::Source,
     thread: Option<JoinHandle<()>>,
+    warm: Option<WarmClients>,
 }
 
 impl RtspTestServer {
@@ -327,7 +339,15 @@ impl RtspTestServer {
             listener,
             session_cleanup,
             thread: Some(thread),
+            warm: None,
         });
+        if self.config.scenes {
+            let urls: Vec<String> = SCENE_MOUNTS.iter().map(|(path, _)| self.url(path)).collect();
+            let warm = WarmClients::start(&urls)?;
+            if let Some(running) = self.running.as_mut() {
+                running.warm = Some(warm);
+            }
+        }
         Ok(())
     }
 
@@ -372,6 +392,8 @@ impl RtspTestServer {
         let Some(mut running) = self.running.take() else {
             return;
         };
+        // Its own clients first, while the loop still answers their TEARDOWN.
+        drop(running.warm.take());
         let server = running.server.clone();
         let listener = running.listener.clone();
         let session_cleanup = running.session_cleanup.clone();
@@ -445,6 +467,22 @@ fn h264_launch(
     )
 }
 
+/// A calibration scene encoded like the standard mounts (keyframe every 2 s).
+fn scene_launch(scene: Scene, width: u32, height: u32, fps: u32) -> String {
+    let format = scenes::Format {
+        width,
+        height,
+        fps,
+        live: true,
+    };
+    let tail = format!(
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={DEFAULT_BITRATE_KBPS} \
+         ! rtph264pay name=pay0 pt=96 config-interval=-1",
+        fps * 2
+    );
+    format!("( {} )", scene.description(format, None, &tail))
+}
+
 fn mount_specs(config: &RtspTestServerBuilder) -> Vec<MountSpec> {
     let (width, height, fps) = (config.width, config.height, config.fps);
     let standard =
@@ -464,6 +502,15 @@ fn mount_specs(config: &RtspTestServerBuilder) -> Vec<MountSpec> {
         standard("/frozen", "solid-color", fps, MountTransport::Any, false),
         standard("/slow5fps", "ball", 5, MountTransport::Any, false),
     ];
+    if config.scenes {
+        specs.extend(SCENE_MOUNTS.iter().map(|(path, scene)| MountSpec {
+            path: path.to_string(),
+            launch: scene_launch(*scene, width, height, fps),
+            transport: MountTransport::Any,
+            shared: true,
+            requires_auth: false,
+        }));
+    }
     if let Some(shared) = &config.shared {
         specs.push(MountSpec {
             path: shared.path.clone(),

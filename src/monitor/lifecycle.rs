@@ -76,6 +76,9 @@ impl Running {
             clock,
             reaper: Reaper::new(),
             probe_slots: Arc::new(Semaphore::new(config.max_concurrent_probes)),
+            check_slots: Arc::new(Semaphore::new(super::picture_check_slots(
+                config.max_concurrent_probes,
+            ))),
             writer,
             stats: Arc::clone(stats),
             panic_injection: options.panic_injection.clone(),
@@ -194,18 +197,25 @@ impl Running {
 pub(super) fn log_summary(stats: &MonitorStats) {
     let mut lags = stats.take_lags_ms();
     lags.sort_unstable();
-    let lag_at = |per_mille: usize| {
-        let index = (lags.len() * per_mille / 1000).min(lags.len().saturating_sub(1));
-        lags.get(index).copied().unwrap_or(0)
-    };
+    let mut holds = stats.take_slot_holds_ms();
+    holds.sort_unstable();
     tracing::info!(
         probes = stats.probes.load(Ordering::Relaxed),
         probes_up = stats.probes_up.load(Ordering::Relaxed),
-        lag_p50_ms = lag_at(500),
-        lag_p99_ms = lag_at(990),
+        picture_checks = stats.picture_checks.load(Ordering::Relaxed),
+        lag_p50_ms = per_mille(&lags, 500),
+        lag_p99_ms = per_mille(&lags, 990),
         lag_max_ms = lags.last().copied().unwrap_or(0),
+        slot_hold_p50_ms = per_mille(&holds, 500),
+        slot_hold_p99_ms = per_mille(&holds, 990),
         "probe summary"
     );
+}
+
+/// The sample at `per_mille` of sorted `samples`; 0 when there are none.
+fn per_mille(samples: &[u32], per_mille: usize) -> u32 {
+    let index = (samples.len() * per_mille / 1000).min(samples.len().saturating_sub(1));
+    samples.get(index).copied().unwrap_or(0)
 }
 
 /// The NTP loop keeping the clock's offset fresh.

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError, StreamConfig};
 use crate::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason};
 use crate::pipeline::TemplateLibrary;
+use crate::probe::picture::PictureMemory;
 use crate::probe::{probe_with_teardown, ProbeRequest, Reaper};
 use crate::store::{StoreError, StreamIdentity, WriterHandle};
 use lifecycle::Running;
@@ -75,29 +76,54 @@ pub struct MonitorStats {
     pub rejected_reloads: AtomicU64,
     /// Stream tasks that panicked or ended on their own and were restarted.
     pub task_restarts: AtomicU64,
-    lag_ms: Mutex<Vec<u32>>,
-    lag_next: AtomicU64,
+    /// Probes that waited for a clean picture (picture checks).
+    pub picture_checks: AtomicU64,
+    lags: Samples,
+    slot_holds: Samples,
 }
 
-impl MonitorStats {
-    fn record_lag(&self, lag: Duration) {
-        let ms = u32::try_from(lag.as_millis()).unwrap_or(u32::MAX);
-        if let Ok(mut lags) = self.lag_ms.lock() {
-            if lags.len() < LAG_SAMPLES_KEPT {
-                lags.push(ms);
+/// A ring of millisecond samples.
+#[derive(Debug, Default)]
+struct Samples {
+    ms: Mutex<Vec<u32>>,
+    next: AtomicU64,
+}
+
+impl Samples {
+    fn record(&self, duration: Duration) {
+        let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+        if let Ok(mut samples) = self.ms.lock() {
+            if samples.len() < LAG_SAMPLES_KEPT {
+                samples.push(ms);
             } else {
-                let slot = (self.lag_next.fetch_add(1, Ordering::Relaxed) as usize) % LAG_SAMPLES_KEPT;
-                lags[slot] = ms;
+                let slot = (self.next.fetch_add(1, Ordering::Relaxed) as usize) % LAG_SAMPLES_KEPT;
+                samples[slot] = ms;
             }
         }
     }
 
+    fn take(&self) -> Vec<u32> {
+        self.ms
+            .lock()
+            .map(|mut samples| std::mem::take(&mut *samples))
+            .unwrap_or_default()
+    }
+}
+
+impl MonitorStats {
+    fn record_lag(&self, lag: Duration) {
+        self.lags.record(lag);
+    }
+
     /// Takes the schedule-lag samples (ms between a slot and its probe's start) seen so far.
     pub fn take_lags_ms(&self) -> Vec<u32> {
-        self.lag_ms
-            .lock()
-            .map(|mut lags| std::mem::take(&mut *lags))
-            .unwrap_or_default()
+        self.lags.take()
+    }
+
+    /// Takes the slot-hold samples (ms from taking a pool slot, i.e. the camera's connection,
+    /// to giving it back after teardown) seen so far.
+    pub fn take_slot_holds_ms(&self) -> Vec<u32> {
+        self.slot_holds.take()
     }
 }
 
@@ -106,6 +132,9 @@ struct Shared {
     clock: Arc<Clock>,
     reaper: Reaper,
     probe_slots: Arc<Semaphore>,
+    /// Picture checks in flight, at most a quarter of the pool (fixed at start): a check holds
+    /// its slot up to a keyframe interval, and after a start every stream's check is due at once.
+    check_slots: Arc<Semaphore>,
     writer: WriterHandle,
     stats: Arc<MonitorStats>,
     panic_injection: Option<PanicInjection>,
@@ -157,6 +186,11 @@ impl Monitor {
         lifecycle::log_summary(&self.stats);
         Ok(())
     }
+}
+
+/// Picture checks allowed at once for a pool of `pool` probes: a quarter, at least one.
+fn picture_check_slots(pool: usize) -> usize {
+    (pool / 4).max(1)
 }
 
 /// How the store recognises each configured stream (by `id:`, name or credential-free URL), in
@@ -259,6 +293,8 @@ async fn stream_loop(
     };
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
     let mut last: Option<Health> = None;
+    // Picture checks and sticky verdicts live as long as the task (see `probe::picture`).
+    let mut pictures = PictureMemory::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(cadence.next_due()) => {}
@@ -272,25 +308,31 @@ async fn stream_loop(
             },
             _ = stop.changed() => return,
         };
-        shared
-            .stats
-            .record_lag(Instant::now().saturating_duration_since(due));
+        let slot_taken = Instant::now();
+        shared.stats.record_lag(slot_taken.saturating_duration_since(due));
         if let Some(injection) = &shared.panic_injection {
             injection.maybe_panic(&stream);
         }
         let ts_ms = shared.clock.now_ms();
+        // A due check without a free check slot waits for a later probe; this one is ordinary.
+        let check_permit = pictures
+            .check_due(stream.quality.picture_check, std::time::Instant::now())
+            .then(|| Arc::clone(&shared.check_slots).try_acquire_owned().ok())
+            .flatten();
+        request.picture_check = check_permit.is_some();
+        request.previous_picture = pictures.previous();
+        if request.picture_check {
+            shared.stats.picture_checks.fetch_add(1, Ordering::Relaxed);
+        }
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
         let (mut outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
+        pictures.absorb(&mut outcome, ts_ms, std::time::Instant::now());
         shared.stats.probes.fetch_add(1, Ordering::Relaxed);
         if outcome.is_up() {
             shared.stats.probes_up.fetch_add(1, Ordering::Relaxed);
         }
         log_transition(&stream.name, last, &outcome);
         last = Some(outcome.health);
-        // Remembered for the next probe: a camera replaying one stale frame shows up as frozen.
-        if let Some(picture) = outcome.picture.take() {
-            request.previous_picture = Some((picture, std::time::Instant::now()));
-        }
         write_heartbeat(&shared, &stream.name, stream_id, ts_ms, outcome);
         // The pool slot covers the pipeline's whole life, teardown included, so pipelines still
         // streaming while they wait for teardown never outnumber the pool. A wedged teardown
@@ -298,7 +340,8 @@ async fn stream_loop(
         if let Some(teardown) = teardown {
             teardown.wait(TEARDOWN_HOLD).await;
         }
-        drop(permit);
+        drop((permit, check_permit));
+        shared.stats.slot_holds.record(slot_taken.elapsed());
         if *stop.borrow() {
             return;
         }

@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn black_and_blank_pictures_are_both_black() {
         for (luma, message) in [
-            (2, "mean luma 2 of 255"),
+            (2, "mean luma 2 of 255, brightest cell 2, noise 0.0"),
             (128, "a single colour (luma 128 ± 0.0)"),
         ] {
             let seen = Seen {

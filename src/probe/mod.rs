@@ -1,8 +1,10 @@
 //! Probing one stream: a GStreamer pipeline from a template, a hard deadline, and an outcome.
 
+pub mod cells;
 mod classify;
 mod diagnosis;
 pub mod grade;
+pub mod picture;
 pub mod quality;
 mod run;
 mod sdp;

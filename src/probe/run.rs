@@ -30,9 +30,12 @@ pub struct ProbeRequest {
     pub timeout: Duration,
     pub quality: QualityConfig,
     pub expect: Expectation,
-    /// The previous probe's picture and when it was taken, to catch a camera that replays one
-    /// stale frame on every new connection.
+    /// The last clean picture and when it was taken: a camera that replays one stale frame on
+    /// every new connection, or whose picture froze under a ticking clock, shows up as frozen.
     pub previous_picture: Option<(PictureSummary, Instant)>,
+    /// A picture check: after a corrupt first frame, wait (up to the deadline) for the next
+    /// keyframe and judge it. Otherwise the first frame ends the probe.
+    pub picture_check: bool,
 }
 
 impl ProbeRequest {
@@ -49,6 +52,7 @@ impl ProbeRequest {
             quality: stream.quality.clone(),
             expect: stream.expect.clone(),
             previous_picture: None,
+            picture_check: true,
         })
     }
 }
@@ -116,7 +120,12 @@ pub async fn probe_with_teardown(
     request: &ProbeRequest,
     reaper: &Reaper,
 ) -> (ProbeOutcome, Option<TeardownDone>) {
-    let (result, teardown) = run(request, reaper, FrameWanted::First).await;
+    let wanted = if request.picture_check {
+        FrameWanted::FirstThenClean
+    } else {
+        FrameWanted::First
+    };
+    let (result, teardown) = run(request, reaper, wanted).await;
     let outcome = result.map_or_else(|down| down, |(up, _)| up);
     (outcome, teardown)
 }
@@ -182,7 +191,7 @@ async fn run(
         Err(e) => return (Err(ProbeOutcome::down(Reason::Pipeline, e.to_string())), None),
     };
     let window = match wanted {
-        FrameWanted::First => request.quality.sample,
+        FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
         FrameWanted::Clean => Duration::ZERO,
     };
     let (result, pipeline) = match ProbeSession::attach(pipeline, &sink, wanted, window) {
@@ -213,6 +222,12 @@ async fn watch(
     if wanted == FrameWanted::Clean {
         return Ok((outcome, first.sample));
     }
+    // The latency is the first frame's; a picture check may then wait for a clean one.
+    let first = if wanted == FrameWanted::FirstThenClean && window.is_zero() {
+        session.clean_frame(first, deadline).await
+    } else {
+        first
+    };
     let seen = session.sample_window(&first, window, deadline).await;
     let previous = request.previous_picture.as_ref().map(|(picture, at)| Previous {
         picture,

@@ -25,6 +25,9 @@ pub(super) enum FrameWanted {
     /// The first frame the decoder did not flag as corrupt: joining a live H.264 stream between
     /// keyframes gives garbage pictures until the next keyframe, so snapshots wait for a clean one.
     Clean,
+    /// A picture check: the first frame proves the stream flows; when it is corrupt, the probe
+    /// goes on to the next keyframe ([`ProbeSession::clean_frame`]) for a picture to judge.
+    FirstThenClean,
 }
 
 /// What the appsink saw: a decoded frame and when it arrived.
@@ -65,6 +68,10 @@ impl ProbeSession {
         // the next keyframe is decoded, so the picture checks see a clean frame at little CPU cost.
         let skip_deltas = Arc::new(AtomicBool::new(wanted == FrameWanted::Clean));
         let skip = Arc::clone(&skip_deltas);
+        // A picture check without a sample window: after a corrupt first frame, only the next
+        // keyframe is decoded and handed over (the channel never fills with more garbage).
+        let check_keyframe = wanted == FrameWanted::FirstThenClean && window.is_zero();
+        let mut handed_over = false;
         // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
         sink.set_sync(false);
         sink.set_max_buffers(1);
@@ -78,12 +85,21 @@ impl ProbeSession {
                         skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     }
+                    let corrupt = is_corrupt(&sample);
+                    if check_keyframe && handed_over && corrupt {
+                        skip.store(true, Ordering::Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    handed_over = true;
                     counter.fetch_add(1, Ordering::Relaxed);
                     let _ = frame_tx.try_send(ArrivedFrame {
                         at: Instant::now(),
                         sample,
                     });
-                    if window.is_zero() {
+                    if check_keyframe && corrupt {
+                        skip.store(true, Ordering::Relaxed);
+                        Ok(gst::FlowSuccess::Ok)
+                    } else if window.is_zero() {
                         // The frame answers the probe; stop upstream work until teardown.
                         Err(gst::FlowError::Eos)
                     } else {
@@ -173,6 +189,29 @@ impl ProbeSession {
         }
     }
 
+    /// For a picture check: `first` if it is clean, else the next clean frame, or `first` again
+    /// when `deadline`, a bus error or EOS comes before one (the stream did deliver video).
+    pub(super) async fn clean_frame(&mut self, first: ArrivedFrame, deadline: Instant) -> ArrivedFrame {
+        if !is_corrupt(&first.sample) {
+            return first;
+        }
+        loop {
+            tokio::select! {
+                Some(frame) = self.frames.recv() => {
+                    if !is_corrupt(&frame.sample) {
+                        return frame;
+                    }
+                }
+                msg = self.messages.next() => {
+                    if msg.is_none_or(|m| matches!(m.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_))) {
+                        return first;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => return first,
+            }
+        }
+    }
+
     /// The `up` outcome the first frame proves: latency, codec, size.
     pub(super) fn up_outcome(&self, frame: &ArrivedFrame, started: Instant) -> ProbeOutcome {
         let latency_ms = frame.at.saturating_duration_since(started).as_millis() as u64;
@@ -205,9 +244,9 @@ impl ProbeSession {
         deadline: Instant,
     ) -> Seen {
         // A corrupt first frame (joined between keyframes) proves the stream flows but shows no
-        // real picture: without a sample window there is nothing clean to judge. Waiting for the
-        // next keyframe here would hold every probe for up to a GOP and starve the pool of a
-        // large fleet.
+        // real picture: without a sample window there is nothing clean to judge. Only picture
+        // checks wait for the next keyframe (`clean_frame`): waiting on every probe would hold
+        // the camera for up to a GOP and starve the pool of a large fleet.
         let mut reference: Option<(Instant, gst::Sample)> =
             (!is_corrupt(&first.sample)).then(|| (first.at, first.sample.clone()));
         let mut seen = Seen {
@@ -303,7 +342,10 @@ fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
                 }
                 match info.buffer() {
                     Some(buffer) if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                        gst::PadProbeReturn::Drop
+                        // Taken and "handled", not `Drop`: gstreamer-rs 0.25 moves the buffer out
+                        // of the probe info, so on `Drop` GStreamer unrefs a NULL (a critical).
+                        drop(info.take_buffer());
+                        gst::PadProbeReturn::Handled
                     }
                     _ => {
                         skip.store(false, Ordering::Relaxed);

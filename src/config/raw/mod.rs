@@ -51,7 +51,12 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "expect",
 ];
 
-pub(crate) const QUALITY_KEYS: &[&str] = &["frozen_max_difference", "black_max_luma", "blank_max_stddev"];
+pub(crate) const QUALITY_KEYS: &[&str] = &[
+    "frozen_max_difference",
+    "black_max_luma",
+    "blank_max_stddev",
+    "picture_check_minutes",
+];
 
 pub(crate) const EXPECT_KEYS: &[&str] = &["width", "height", "min_fps"];
 

@@ -31,6 +31,7 @@ pub(crate) struct RawQuality {
     pub frozen_max_difference: Field<f64>,
     pub black_max_luma: Field<f64>,
     pub blank_max_stddev: Field<f64>,
+    pub picture_check_minutes: Field<f64>,
 }
 
 /// What a stream should deliver.
@@ -66,6 +67,7 @@ impl Shape<'_> {
                 "frozen_max_difference" => quality.frozen_max_difference = number,
                 "black_max_luma" => quality.black_max_luma = number,
                 "blank_max_stddev" => quality.blank_max_stddev = number,
+                "picture_check_minutes" => quality.picture_check_minutes = number,
                 _ => {}
             }
         }

@@ -11,6 +11,9 @@ use crate::url::CameraUrl;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// Longest `quality.picture_check_minutes`: a day.
+const MAX_PICTURE_CHECK_MINUTES: f64 = 1440.0;
+
 /// Top-level values a stream falls back on.
 pub(super) struct Globals<'a> {
     /// `None` when the top-level heartbeat is wrong (already reported).
@@ -224,6 +227,17 @@ impl Check<'_> {
                 } else {
                     *target = value.value;
                 }
+            }
+        }
+        if let Field::Given(minutes) = &raw.picture_check_minutes {
+            if minutes.value < 0.0 || minutes.value > MAX_PICTURE_CHECK_MINUTES {
+                self.push(
+                    minutes.line,
+                    &format!("{prefix}quality.picture_check_minutes"),
+                    format!("must be between 0 and {MAX_PICTURE_CHECK_MINUTES} (a day)"),
+                );
+            } else {
+                quality.picture_check = Duration::from_secs_f64(minutes.value * 60.0);
             }
         }
         quality
