@@ -1,5 +1,6 @@
 //! `streampulse demo`: a living installation on loopback for a newcomer — demo cameras (RTSP,
-//! MJPEG, one behind credentials, one that flaps, one that never answers), a local SNTP server,
+//! MJPEG, one behind credentials, one that flaps, one that never answers, one frozen under a
+//! ticking clock, one dark but live), a local SNTP server,
 //! the monitor and the web server, on a throw-away database.
 
 use crate::demo::{
@@ -62,10 +63,12 @@ async fn run_async(args: DemoArgs) -> anyhow::Result<i32> {
     };
     // The usual ports when free (they match the repository's config.yaml), any free port else:
     // the demo writes its own config with whatever it got.
+    // With the calibration scenes: a frozen picture under a ticking clock, a dark live yard.
     let rtsp = RtspTestServer::builder()
         .port(RTSP_PORT)
+        .scenes()
         .start()
-        .or_else(|_| RtspTestServer::start())
+        .or_else(|_| RtspTestServer::builder().scenes().start())
         .context("demo RTSP camera")?;
     let silent = SilentTcpServer::start_on(SILENT_PORT)
         .or_else(|_| SilentTcpServer::start())
@@ -163,6 +166,10 @@ streams:
     url: http://127.0.0.1:{flapping}/
   - name: Gate (never answers)
     url: rtsp://127.0.0.1:{silent}/stream1
+  - name: Parking (frozen, clock ticking)
+    url: rtsp://127.0.0.1:{rtsp}/scene/frozen-clock
+  - name: Yard at night (dark, live)
+    url: rtsp://127.0.0.1:{rtsp}/scene/dark
 "
     )
 }

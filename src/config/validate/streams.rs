@@ -407,3 +407,30 @@ impl Check<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, QualityConfig};
+    use std::path::Path;
+    use std::time::Duration;
+
+    #[test]
+    fn picture_check_minutes_defaults_inherits_overrides_and_is_bounded() {
+        assert_eq!(QualityConfig::default().picture_check, Duration::from_secs(300));
+        let text =
+            "quality:\n  picture_check_minutes: 10\nstreams:\n  - name: a\n    url: rtsp://127.0.0.1/a\n  \
+                    - name: b\n    url: rtsp://127.0.0.1/b\n    quality:\n      picture_check_minutes: 0\n";
+        let config = parse(text, Path::new("config.yaml")).expect("a valid config");
+        assert_eq!(config.streams[0].quality.picture_check, Duration::from_secs(600));
+        assert_eq!(config.streams[1].quality.picture_check, Duration::ZERO);
+        let error = parse(
+            "quality:\n  picture_check_minutes: -1\n",
+            Path::new("config.yaml"),
+        )
+        .expect_err("negative minutes");
+        assert!(
+            error.to_string().contains("quality.picture_check_minutes"),
+            "{error}"
+        );
+    }
+}
