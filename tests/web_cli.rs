@@ -44,7 +44,43 @@ fn users_and_tokens_are_managed_from_the_command_line() {
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
     let listed = streampulse(dir.path(), &["user", "list"], "");
-    assert_eq!(String::from_utf8_lossy(&listed.stdout), "alice\n");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "alice\tadmin\n");
+    // Roles: viewers on request; the last admin can be neither demoted nor removed.
+    let viewer = streampulse(
+        dir.path(),
+        &["user", "add", "vera", "--role", "viewer"],
+        "correct horse battery\n",
+    );
+    assert!(
+        viewer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&viewer.stderr)
+    );
+    let bad_role = streampulse(
+        dir.path(),
+        &["user", "add", "x", "--role", "root"],
+        "correct horse battery\n",
+    );
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("`admin` or `viewer`"));
+    let listed = streampulse(dir.path(), &["user", "list"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "alice\tadmin\nvera\tviewer\n"
+    );
+    for args in [
+        &["user", "role", "alice", "viewer"][..],
+        &["user", "remove", "alice"][..],
+    ] {
+        let refused = streampulse(dir.path(), args, "");
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("last administrator"),
+            "{args:?}"
+        );
+    }
+    let help = streampulse(dir.path(), &["user", "add", "--help"], "");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--role <ROLE>"));
 
     let accounts = Accounts::open(&dir.path().join("web.db")).expect("accounts");
     assert!(accounts

@@ -6,7 +6,7 @@
 
 use crate::clock::system_now_ms;
 use crate::config;
-use crate::store::accounts::{check_password, Accounts};
+use crate::store::accounts::{check_password, Accounts, Role};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -51,12 +51,24 @@ impl DatabaseArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum UserAction {
     /// Create a user; the password comes from stdin or a prompt
-    Add { name: String },
+    Add {
+        name: String,
+        /// `admin` may change everything; `viewer` sees everything except camera passwords and
+        /// the config editor, and changes nothing
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: Role,
+    },
     /// Change a user's password (and end their sessions)
     Passwd { name: String },
-    /// List users
+    /// List users and their roles
     List,
-    /// Delete a user (and end their sessions)
+    /// Change a user's role (`admin` or `viewer`); the last admin cannot be demoted
+    Role {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Delete a user (and end their sessions); the last admin cannot be removed
     Remove { name: String },
 }
 
@@ -118,6 +130,11 @@ pub(crate) fn read_new_password(prompt: &str) -> anyhow::Result<String> {
     Ok(password)
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+        .map_err(|error: crate::store::accounts::AccountError| error.to_string())
+}
+
 pub fn run(args: UserArgs) -> anyhow::Result<i32> {
     let db = args.database.path()?;
     let result = run_on(&db, args.action);
@@ -128,11 +145,15 @@ pub fn run(args: UserArgs) -> anyhow::Result<i32> {
 fn run_on(db: &Path, action: UserAction) -> anyhow::Result<i32> {
     let accounts = Accounts::open(db).with_context(|| format!("cannot open {}", db.display()))?;
     match action {
-        UserAction::Add { name } => {
+        UserAction::Add { name, role } => {
             crate::store::accounts::check_user_name(&name)?;
             let password = read_new_password(&format!("Password for {name}: "))?;
-            accounts.add_user(&name, &password, system_now_ms())?;
-            eprintln!("user {name} created");
+            accounts.add_user_with_role(&name, &password, role, system_now_ms())?;
+            eprintln!("user {name} created ({role})");
+        }
+        UserAction::Role { name, role } => {
+            accounts.set_role(&name, role)?;
+            eprintln!("{name} is now {role}");
         }
         UserAction::Passwd { name } => {
             let password = read_new_password(&format!("New password for {name}: "))?;
@@ -140,8 +161,8 @@ fn run_on(db: &Path, action: UserAction) -> anyhow::Result<i32> {
             eprintln!("password of {name} changed; their sessions were ended");
         }
         UserAction::List => {
-            for name in accounts.user_names()? {
-                println!("{name}");
+            for user in accounts.users()? {
+                println!("{}\t{}", user.name, user.role);
             }
         }
         UserAction::Remove { name } => {

@@ -96,6 +96,8 @@ pub struct WebConfig {
     pub listen: String,
     /// Serve `/metrics` without a login.
     pub metrics_public: bool,
+    /// Serve `/status` (names, states, uptimes) without a login.
+    pub public_status: bool,
     /// A TLS-terminating proxy is in front, so cookies can be marked `Secure`.
     pub behind_tls: bool,
     /// A session ends after this long without a request.
@@ -138,6 +140,7 @@ impl Default for WebConfig {
         Self {
             listen: DEFAULT_WEB_LISTEN.to_string(),
             metrics_public: false,
+            public_status: false,
             behind_tls: false,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60),
             session_max: Duration::from_secs(DEFAULT_SESSION_MAX_HOURS * 3600),

@@ -148,8 +148,20 @@ ALTER TABLE web_api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read'
 ALTER TABLE web_sessions ADD COLUMN confirmed_ms INTEGER;
 "#;
 
+/// Schema version 5: web roles and the time display choice (issue 15, section 4).
+///
+/// Every user who existed before roles becomes an `admin`: until now every login could do
+/// everything, and demoting someone silently would lock out the only administrator.
+/// `time_display` is where pages show times: `server` (the config's timezone) or `browser`.
+const V5: &str = r#"
+ALTER TABLE web_users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'
+    CHECK (role IN ('admin', 'viewer'));
+ALTER TABLE web_users ADD COLUMN time_display TEXT NOT NULL DEFAULT 'server'
+    CHECK (time_display IN ('server', 'browser'));
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -104,6 +104,11 @@ impl WebError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             WebError::Config(ConfigError::Invalid { .. }) => StatusCode::BAD_REQUEST,
+            WebError::Accounts(AccountError::LastAdmin | AccountError::UserExists(_)) => StatusCode::CONFLICT,
+            WebError::Accounts(AccountError::NoSuchUser(_)) => StatusCode::NOT_FOUND,
+            WebError::Accounts(
+                AccountError::BadUserName | AccountError::BadRole(_) | AccountError::PasswordTooShort,
+            ) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

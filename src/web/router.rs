@@ -2,7 +2,9 @@
 //! [`super::auth`]'s business, the answers are [`super::pages`]' and [`super::api`]'s.
 //!
 //! Only `/healthz`, `/static/*`, the login and setup forms (and `/metrics` when the config says
-//! `metrics_public: true`) answer without a session cookie or an API token. Authentication runs
+//! `metrics_public: true`, `/status` when it says `public_status: true`) answer without a session
+//! cookie or an API token. Every route that changes something needs [`Access::Admin`] (which a
+//! viewer's session lacks), except logging out and a user's own password and time display. Authentication runs
 //! before any body is read, so an anonymous client learns nothing from validation errors.
 //! `/api/v1` answers errors as JSON, everything else as a page.
 
@@ -17,7 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::{self, csrf, Access, Credentials, Principal};
-use super::pages::{self, account, config, confirm, dashboard, stream};
+use super::pages::{self, account, config, confirm, dashboard, profile, status, stream, users};
 use super::respond::{self, compress};
 use super::{api, links, WebError, WebState};
 
@@ -44,10 +46,13 @@ struct Failure {
 
 impl Reject for Failure {}
 
-/// Authenticated, but not allowed (a `read` token changing the config). Always JSON: only
-/// scripts hold tokens.
+/// Authenticated, but not allowed (a `read` token or a viewer changing the config). Scripts
+/// get JSON, browsers an error page.
 #[derive(Debug)]
-struct Refused(String);
+struct Refused {
+    message: String,
+    browser: Option<Box<Principal>>,
+}
 
 impl Reject for Refused {}
 
@@ -77,7 +82,10 @@ fn authenticated(
                 match auth::authenticate(&state, credentials).await {
                     Ok(Some(principal)) => match auth::authorize(&principal, access) {
                         Ok(()) => Ok(principal),
-                        Err(error) => Err(warp::reject::custom(Refused(error.public_message()))),
+                        Err(error) => Err(warp::reject::custom(Refused {
+                            message: error.public_message(),
+                            browser: for_error_page(principal),
+                        })),
                     },
                     Ok(None) => Err(warp::reject::custom(NeedLogin {
                         next: path.as_str().to_string(),
@@ -86,6 +94,18 @@ fn authenticated(
                 }
             },
         )
+}
+
+/// What a refused browser's error page needs (its name and CSRF token for the layout); the
+/// session secret stays out of the rejection, which may be logged.
+fn for_error_page(principal: Principal) -> Option<Box<Principal>> {
+    match principal {
+        Principal::Session { info, .. } => Some(Box::new(Principal::Session {
+            info,
+            secret: String::new(),
+        })),
+        Principal::Token { .. } => None,
+    }
 }
 
 /// A form body (URL-encoded) as `T`, bounded in size, declared or chunked.
@@ -226,8 +246,14 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(login_cookie())
         .and(form())
         .then(account::setup);
+    let public_status = warp::path!("status")
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .then(status::public_status);
     healthz
         .or(metrics)
+        .unify()
+        .or(public_status)
         .unify()
         .or(statics)
         .unify()
@@ -319,8 +345,65 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(super::server::remote_addr())
         .and(form())
         .then(confirm::confirm);
+    let account_form = warp::path!("account")
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(query())
+        .then(profile::account_form);
+    let password = warp::path!("account" / "password")
+        .and(warp::post())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(super::server::remote_addr())
+        .and(form())
+        .then(profile::change_password);
+    let times = warp::path!("account" / "times")
+        .and(warp::post())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(profile::set_times);
+    let users_list = warp::path!("users")
+        .and(warp::get())
+        .and(admin())
+        .and(st())
+        .and(query())
+        .then(users::users_list);
+    let user_action = warp::path!("users" / String)
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(
+            |action: String,
+             principal: Principal,
+             state: Arc<WebState>,
+             headers: HeaderMap,
+             form: users::UserForm| async move {
+                match users::UserAction::from_path(&action) {
+                    Some(action) => users::user_action(action, principal, state, headers, form).await,
+                    None => respond::not_found_page(&state, &principal),
+                }
+            },
+        );
+    let people = account_form
+        .or(password)
+        .unify()
+        .or(times)
+        .unify()
+        .or(users_list)
+        .unify()
+        .or(user_action)
+        .unify()
+        .boxed();
     dashboard
         .or(stream)
+        .unify()
+        .or(people)
         .unify()
         .or(logout)
         .unify()
@@ -429,7 +512,7 @@ fn known_rejection(rejection: &Rejection) -> (StatusCode, String) {
 async fn recover_api(rejection: Rejection) -> Result<Response, Infallible> {
     let (status, message) = if rejection.find::<NeedLogin>().is_some() {
         (StatusCode::UNAUTHORIZED, WebError::Unauthorized.public_message())
-    } else if let Some(Refused(message)) = rejection.find() {
+    } else if let Some(Refused { message, .. }) = rejection.find() {
         (StatusCode::FORBIDDEN, message.clone())
     } else if let Some(failure) = rejection.find::<Failure>() {
         (failure.status, failure.message.clone())
@@ -443,8 +526,11 @@ async fn recover_page(state: Arc<WebState>, rejection: Rejection) -> Result<Resp
     if let Some(need) = rejection.find::<NeedLogin>() {
         return Ok(respond::redirect_to_login(&need.next));
     }
-    if let Some(Refused(message)) = rejection.find() {
-        return Ok(api::error_response(StatusCode::FORBIDDEN, message));
+    if let Some(Refused { message, browser }) = rejection.find() {
+        return Ok(match browser {
+            Some(principal) => respond::error_page(&state, Some(principal), StatusCode::FORBIDDEN, message),
+            None => api::error_response(StatusCode::FORBIDDEN, message),
+        });
     }
     let (status, message) = match rejection.find::<Failure>() {
         Some(failure) => (failure.status, failure.message.clone()),

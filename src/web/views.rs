@@ -22,6 +22,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("config", include_str!("../../web/templates/config.hbs")),
     ("confirm", include_str!("../../web/templates/confirm.hbs")),
     ("error", include_str!("../../web/templates/error.hbs")),
+    ("account", include_str!("../../web/templates/account.hbs")),
+    ("users", include_str!("../../web/templates/users.hbs")),
+    ("status", include_str!("../../web/templates/status.hbs")),
     (
         "latency_chart",
         include_str!("../../web/templates/latency_chart.hbs"),

@@ -385,7 +385,7 @@ describe("StreamPulse web UI in headless Chromium", () => {
     const before = fs.readFileSync(demo.configPath);
     await page.goto(at("/config"));
     const masked = await page.locator("#config-text").inputValue();
-    assert.match(masked, /demo:\*\*\*@/, "passwords are masked in the editor");
+    assert.match(masked, /demo:\*\*\*\d*@/, "passwords are masked in the editor (numbered markers)");
     await shot("09-config");
 
     // The demo has two cameras whose URLs differ only in the password, so they look alike once
@@ -415,6 +415,19 @@ describe("StreamPulse web UI in headless Chromium", () => {
     assert.equal(await text.inputValue(), broken, "the submitted text is kept for correction");
     assert.ok(fs.readFileSync(demo.configPath).equals(before), "the config file on disk is unchanged");
     await shot("10-config-error", { revealed: true });
+  });
+
+  step("the users page lists the demo admin and adds a viewer with a password shown once", async () => {
+    await page.goto(at("/users"));
+    await page.locator(`#users-table tr[data-user="${demo.user}"]`).waitFor();
+    await shot("10b-users");
+    await page.fill("#add-user-name", "e2e-viewer");
+    await page.selectOption("#add-user-role", "viewer");
+    await Promise.all([page.waitForEvent("load"), page.click("#add-user-submit")]);
+    const generated = (await page.locator("#generated-password").innerText()).trim();
+    assert.equal(generated.length, 20, "a generated password is shown");
+    assert.equal(await page.locator('#users-table tr[data-user="e2e-viewer"] td').nth(1).innerText(), "viewer");
+    await shot("10c-users-added");
   });
 
   step("logging out ends the session", async () => {

@@ -101,3 +101,39 @@
     });
   });
 })();
+
+// Times in the browser's timezone when the user chose so (Account page): the server renders
+// them in the configured timezone and marks each with its UTC milliseconds.
+(function () {
+  if (document.body.getAttribute("data-times") !== "browser") {
+    return;
+  }
+  var two = function (n) { return (n < 10 ? "0" : "") + n; };
+  var zone = "";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    zone = "";
+  }
+  var local = function (ms) {
+    var d = new Date(ms);
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds()) + (zone ? " " + zone : "");
+  };
+  document.querySelectorAll("time[data-ms]").forEach(function (element) {
+    var ms = Number(element.getAttribute("data-ms"));
+    if (ms > 0) {
+      element.setAttribute("datetime", new Date(ms).toISOString());
+      element.textContent = local(ms);
+    }
+  });
+  document.querySelectorAll("[data-title-ms]").forEach(function (element) {
+    var ms = Number(element.getAttribute("data-title-ms"));
+    if (ms > 0) {
+      element.setAttribute("title", local(ms));
+    }
+  });
+  document.querySelectorAll("[data-times-note]").forEach(function (element) {
+    element.textContent = "your browser's timezone" + (zone ? " (" + zone + ")" : "");
+  });
+})();

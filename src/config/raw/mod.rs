@@ -63,6 +63,7 @@ pub(crate) const EXPECT_KEYS: &[&str] = &["width", "height", "min_fps"];
 pub(crate) const WEB_KEYS: &[&str] = &[
     "listen",
     "metrics_public",
+    "public_status",
     "behind_tls",
     "session_idle_minutes",
     "session_max_hours",

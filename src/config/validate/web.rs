@@ -24,6 +24,9 @@ impl Check<'_> {
         if let Field::Given(flag) = &raw.metrics_public {
             web.metrics_public = flag.value;
         }
+        if let Field::Given(flag) = &raw.public_status {
+            web.public_status = flag.value;
+        }
         if let Field::Given(flag) = &raw.behind_tls {
             web.behind_tls = flag.value;
         }

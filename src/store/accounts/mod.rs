@@ -17,8 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::store::{Store, StoreError, BUSY_TIMEOUT};
 
 mod tokens;
+mod users;
 
 pub use tokens::{TokenInfo, TokenScope};
+pub use users::{generated_password, Role, TimeDisplay, UserInfo};
 
 /// Shortest password accepted: long enough that the login throttle makes guessing hopeless.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -49,6 +51,10 @@ pub enum AccountError {
     BadTokenScope(String),
     #[error("the password must be at least {MIN_PASSWORD_CHARS} characters long")]
     PasswordTooShort,
+    #[error("role must be `admin` or `viewer`, not {0:?}")]
+    BadRole(String),
+    #[error("this is the last administrator: make another user an admin first")]
+    LastAdmin,
     #[error("password hashing failed: {0}")]
     Hash(String),
 }
@@ -63,6 +69,8 @@ pub struct SessionInfo {
     pub last_seen_ms: i64,
     /// When the user last confirmed their password in this session (to see camera passwords).
     pub confirmed_ms: Option<i64>,
+    pub role: Role,
+    pub time_display: TimeDisplay,
 }
 
 /// Session lifetimes, from the config's `web:` section.
@@ -192,19 +200,9 @@ impl Accounts {
         Ok(names)
     }
 
-    /// Creates a user; fails if the name is taken.
+    /// Creates an admin; fails if the name is taken.
     pub fn add_user(&self, name: &str, password: &str, now_ms: i64) -> Result<i64, AccountError> {
-        check_user_name(name)?;
-        let hash = self.hash_password(password)?;
-        let inserted = self.conn.execute(
-            "INSERT INTO web_users (name, password_hash, created_ms, password_changed_ms)
-             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) DO NOTHING",
-            params![name, hash, now_ms],
-        )?;
-        if inserted == 0 {
-            return Err(AccountError::UserExists(name.to_string()));
-        }
-        Ok(self.conn.last_insert_rowid())
+        self.add_user_with_role(name, password, Role::Admin, now_ms)
     }
 
     /// Creates the first user, only while there is none: the setup link must not be usable to
@@ -240,20 +238,6 @@ impl Accounts {
             "DELETE FROM web_sessions WHERE user_id = (SELECT id FROM web_users WHERE name = ?1)",
             [name],
         )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn remove_user(&self, name: &str) -> Result<(), AccountError> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "DELETE FROM web_sessions WHERE user_id = (SELECT id FROM web_users WHERE name = ?1)",
-            [name],
-        )?;
-        let deleted = tx.execute("DELETE FROM web_users WHERE name = ?1", [name])?;
-        if deleted == 0 {
-            return Err(AccountError::NoSuchUser(name.to_string()));
-        }
         tx.commit()?;
         Ok(())
     }
@@ -320,7 +304,8 @@ impl Accounts {
         let session = self
             .conn
             .query_row(
-                "SELECT s.user_id, u.name, s.csrf_token, s.created_ms, s.last_seen_ms, s.confirmed_ms
+                "SELECT s.user_id, u.name, s.csrf_token, s.created_ms, s.last_seen_ms, s.confirmed_ms,
+                        u.role, u.time_display
                  FROM web_sessions AS s JOIN web_users AS u ON u.id = s.user_id WHERE s.id_hash = ?1",
                 [&id_hash],
                 |row| {
@@ -331,6 +316,9 @@ impl Accounts {
                         created_ms: row.get(3)?,
                         last_seen_ms: row.get(4)?,
                         confirmed_ms: row.get(5)?,
+                        // An unknown role (a newer version's) reads as the least one.
+                        role: row.get::<_, String>(6)?.parse().unwrap_or(Role::Viewer),
+                        time_display: TimeDisplay::parse(&row.get::<_, String>(7)?),
                     })
                 },
             )
@@ -387,7 +375,7 @@ impl Accounts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use argon2::{Algorithm, Params, Version};
 
@@ -401,7 +389,7 @@ mod tests {
         )
     }
 
-    fn open(dir: &tempfile::TempDir) -> Accounts {
+    pub(super) fn open(dir: &tempfile::TempDir) -> Accounts {
         Accounts::open(&dir.path().join("s.db"))
             .expect("open")
             .with_hasher(cheap())

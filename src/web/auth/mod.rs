@@ -18,7 +18,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::{WebError, WebState};
-use crate::store::accounts::{self, SessionInfo, TokenScope};
+use crate::store::accounts::{self, Role, SessionInfo, TimeDisplay, TokenScope};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "sp_session";
@@ -42,8 +42,8 @@ pub enum Principal {
 pub enum Access {
     /// Pages, the API and metrics: any session or token.
     Read,
-    /// The config editor (reading it, masked, or changing anything): a session or an `admin`
-    /// token. Camera passwords need more: [`may_reveal`].
+    /// The config editor (reading it, masked, or changing anything), users: an admin's
+    /// session or an `admin` token. Camera passwords need more: [`may_reveal`].
     Admin,
 }
 
@@ -53,6 +53,19 @@ impl Principal {
         match self {
             Principal::Session { info, .. } => info.user_name.clone(),
             Principal::Token { name, .. } => format!("token {name}"),
+        }
+    }
+
+    /// An admin session or an `admin` token: may change things.
+    pub fn is_admin(&self) -> bool {
+        authorize(self, Access::Admin).is_ok()
+    }
+
+    /// Where this principal's pages show times (tokens: the config's timezone).
+    pub fn time_display(&self) -> TimeDisplay {
+        match self {
+            Principal::Session { info, .. } => info.time_display,
+            Principal::Token { .. } => TimeDisplay::Server,
         }
     }
 
@@ -133,6 +146,13 @@ pub fn authorize(principal: &Principal, access: Access) -> Result<(), WebError> 
              configuration nor change anything. Create a token with `streampulse token create NAME \
              --scope admin` for that"
         ))),
+        (Principal::Session { info, .. }, Access::Admin) if info.role == Role::Viewer => {
+            Err(WebError::Forbidden(format!(
+                "{} is a viewer: viewers see the dashboard, streams and the API, but cannot open \
+                 the configuration, see camera passwords or change anything. Ask an administrator",
+                info.user_name
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -55,6 +55,7 @@ pub(super) struct DashboardRow<'a> {
     health: &'static str,
     health_label: &'static str,
     since: Option<String>,
+    since_ms: Option<i64>,
     since_ago: Option<String>,
     latency: String,
     resolution: Option<String>,
@@ -88,6 +89,7 @@ pub(super) fn dashboard_row<'a>(
         health: summary.state.as_str(),
         health_label: summary.state.label(),
         since: since_ms.map(|ms| format_local(ms, tz)),
+        since_ms,
         since_ago: since_ms.map(|ms| human_duration(now_ms - ms)),
         latency: latency_text(status.and_then(|s| s.last_latency_ms)),
         resolution: resolution_text(summary),
@@ -111,6 +113,7 @@ struct DashboardPage<'a> {
     q: &'a str,
     statuses: Vec<StatusOption>,
     updated: String,
+    updated_ms: i64,
     timezone: &'a str,
 }
 
@@ -197,6 +200,7 @@ async fn dashboard_inner(
         q: query.q.as_deref().unwrap_or(""),
         statuses,
         updated: format_local(now_ms, config.timezone),
+        updated_ms: now_ms,
         timezone: &config.timezone_name,
     };
     Ok(respond::render(state, "dashboard", StatusCode::OK, &data))

@@ -229,7 +229,9 @@ async fn stream_page_inner(
         .map(|o| {
             json!({
                 "start": format_local(o.start_ms, tz),
+                "start_ms": o.start_ms,
                 "end": o.end_ms.map(|ms| format_local(ms, tz)),
+                "end_ms": o.end_ms,
                 "duration": human_duration(o.end_ms.unwrap_or(now_ms) - o.start_ms),
                 "reason": o.reason.map(|r| r.describe()).unwrap_or("down"),
                 "message": redact_text(&o.message),
@@ -246,6 +248,7 @@ async fn stream_page_inner(
         .map(|(ts_ms, o)| {
             json!({
                 "at": format_local(ts_ms, tz),
+                "at_ms": ts_ms,
                 "health": o.health.as_str(),
                 "reason": o.reason.map(|r| r.describe()).unwrap_or("problem"),
                 "message": redact_text(&o.message),
@@ -270,6 +273,7 @@ async fn stream_page_inner(
         "pipeline": summary.pipeline,
         "heartbeat_seconds": summary.heartbeat_ms / 1000,
         "last_heartbeat": summary.status.as_ref().and_then(|s| s.last_ts_ms).map(|ms| format_local(ms, tz)),
+        "last_heartbeat_ms": summary.status.as_ref().and_then(|s| s.last_ts_ms),
         "ranges": ranges,
         "range_label": RANGES.iter().find(|(k, _, _)| *k == range_key).map(|(_, l, _)| *l),
         "hourly": !history.hourly.is_empty(),

@@ -10,6 +10,7 @@ use warp::reply::Response;
 use super::auth::Principal;
 use super::links;
 use super::{WebError, WebState};
+use crate::store::accounts::TimeDisplay;
 use crate::url::redact_text;
 
 /// What every page's layout needs.
@@ -25,6 +26,10 @@ pub struct Layout {
     /// The monitor reports a full disk: heartbeats held in memory, some perhaps lost.
     pub store_problem: Option<String>,
     pub refresh_seconds: Option<u32>,
+    /// May change things: the editor and users links are shown.
+    pub admin: bool,
+    /// Times are rewritten into the browser's timezone by `app.js`.
+    pub browser_times: bool,
 }
 
 /// The layout of a page; the banners only for someone logged in.
@@ -42,6 +47,8 @@ pub fn layout(
         config_problem: principal.and_then(|_| state.config_problem()),
         store_problem: principal.and_then(|_| state.store_health().banner(state.config().timezone)),
         refresh_seconds: None,
+        admin: principal.is_some_and(Principal::is_admin),
+        browser_times: principal.is_some_and(|p| p.time_display() == TimeDisplay::Browser),
     }
 }
 
