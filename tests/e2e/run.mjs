@@ -313,13 +313,13 @@ describe("StreamPulse web UI in headless Chromium", () => {
 
       await page.goto(at("/"));
       const rows = page.locator("tr.stream-row");
-      assert.equal(await rows.count(), 6, "the demo's six cameras");
+      assert.equal(await rows.count(), 8, "the demo's eight cameras");
       assert.ok((await page.locator("tr.stream-row[data-health=up]").count()) >= 1, "an up row");
       assert.ok((await page.locator("tr.stream-row[data-health=down]").count()) >= 1, "a down row");
       const upCount = Number(await page.locator("#summary .count[data-health=up]").getAttribute("data-count"));
       const downCount = Number(await page.locator("#summary .count[data-health=down]").getAttribute("data-count"));
       assert.ok(upCount >= 1 && downCount >= 1, `summary line: ${upCount} up, ${downCount} down`);
-      assert.match(await page.locator("#summary").innerText(), /of 6/);
+      assert.match(await page.locator("#summary").innerText(), /of 8/);
 
       // The camera with the wrong password is down, and says why.
       const backyard = page.locator('tr.stream-row[data-name="Backyard (wrong password)"]');
@@ -428,6 +428,23 @@ describe("StreamPulse web UI in headless Chromium", () => {
     assert.equal(generated.length, 20, "a generated password is shown");
     assert.equal(await page.locator('#users-table tr[data-user="e2e-viewer"] td').nth(1).innerText(), "viewer");
     await shot("10c-users-added");
+  });
+
+  step("times follow the browser's timezone when the user chooses so", async () => {
+    await page.goto(at("/account"));
+    await page.locator("#times-form").waitFor();
+    await shot("10d-account");
+    await page.check('#times-form input[value="browser"]');
+    await Promise.all([page.waitForURL(/\/account\?changed=times/), page.click("#times-submit")]);
+    await page.goto(at("/"));
+    const updated = page.locator("time[data-ms]").first();
+    // app.js marks each time it rewrote with its ISO instant.
+    assert.match((await updated.getAttribute("datetime")) || "", /^\d{4}-\d{2}-\d{2}T/);
+    assert.match(await page.locator("[data-times-note]").innerText(), /browser's timezone/);
+    // Back to the configured timezone, as the demo started.
+    await page.goto(at("/account"));
+    await page.check('#times-form input[value="server"]');
+    await Promise.all([page.waitForURL(/\/account\?changed=times/), page.click("#times-submit")]);
   });
 
   step("logging out ends the session", async () => {

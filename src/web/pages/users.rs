@@ -59,7 +59,9 @@ struct UserRow {
     role: &'static str,
     admin: bool,
     created: String,
+    created_ms: i64,
     password_changed: String,
+    password_changed_ms: i64,
     is_me: bool,
 }
 
@@ -105,7 +107,9 @@ async fn users_page(
                 role: user.role.as_str(),
                 admin: user.role == Role::Admin,
                 created: format_local(user.created_ms, tz),
+                created_ms: user.created_ms,
                 password_changed: format_local(user.password_changed_ms, tz),
+                password_changed_ms: user.password_changed_ms,
                 name: user.name,
             })
             .collect(),
