@@ -98,6 +98,29 @@ pub struct StreamSummary {
     pub last_24h: UptimeFigures,
     pub last_7d: UptimeFigures,
     pub sparkline: LatencySeries,
+    /// A change the latest probes show but that is not confirmed yet ("failing 1/2").
+    pub confirming: Option<Confirming>,
+}
+
+/// A change seen in `probes` probes in a row, confirmed at `needed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirming {
+    pub state: Health,
+    pub probes: u32,
+    pub needed: u32,
+}
+
+impl Confirming {
+    /// How a person reads it: `failing 1/2`, `recovering 1/3`, `degrading 1/2`.
+    pub fn label(&self) -> String {
+        let verb = match self.state {
+            Health::Down => "failing",
+            Health::Degraded => "degrading",
+            Health::Up => "recovering",
+        };
+        format!("{verb} {}/{}", self.probes, self.needed)
+    }
 }
 
 /// The uptime figures of one window, each a share (0..1) of the window's heartbeats, `None`
@@ -180,7 +203,8 @@ pub fn state_of(
     }
     let stale_after = duration_ms(stream.heartbeat).saturating_mul(i64::from(STALE_AFTER_HEARTBEATS));
     let overdue = |since_ms: i64| now_ms.saturating_sub(since_ms) > stale_after;
-    let last = status.and_then(|status| Some((status.health?, status.last_ts_ms?)));
+    // The confirmed state when the monitor keeps one (`alerts.down_after` ...), else the latest probe's.
+    let last = status.and_then(|status| Some((status.confirmed.or(status.health)?, status.last_ts_ms?)));
     let Some((health, last_ts_ms)) = last else {
         let owed_since = status
             .and_then(|status| status.monitored_since_ms)
@@ -214,6 +238,15 @@ fn summarize(
     config_changed_ms: Option<i64>,
 ) -> StreamSummary {
     let state = state_of(stream, status.as_ref(), now_ms, config_changed_ms);
+    let confirming = status
+        .as_ref()
+        .and_then(|status| status.pending)
+        .filter(|_| matches!(state, State::Up | State::Degraded | State::Down))
+        .map(|(health, probes)| Confirming {
+            state: health,
+            probes,
+            needed: stream.alerts.needed(health),
+        });
     StreamSummary {
         name: stream.name.clone(),
         url: stream.url.as_ref().map(|url| url.redacted()),
@@ -229,6 +262,7 @@ fn summarize(
         last_24h: UptimeFigures::default(),
         last_7d: UptimeFigures::default(),
         sparkline: Vec::new(),
+        confirming,
     }
 }
 
@@ -383,6 +417,8 @@ mod tests {
             height: None,
             last_up_ms: None,
             monitored_since_ms: Some(0),
+            confirmed: None,
+            pending: None,
         }
     }
 

@@ -4,6 +4,7 @@
 // No unsafe code, with one reviewed exception: `probe::sdp` edits rtspsrc's SDP in place.
 #![deny(unsafe_code)]
 
+pub mod alert;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and one function per subcommand. `main.rs` only
 //! parses and maps the result to an exit code.
 
+mod alert;
 mod check;
 mod demo;
 mod import_v1;
@@ -38,6 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Notifications: `alert test [CHANNEL]` sends a test through each channel
+    Alert(alert::AlertArgs),
     /// Probe one camera now and print the result (exit 0 up, 1 down, 3 degraded)
     Check(check::CheckArgs),
     /// Run demo cameras, the monitor and the web server on loopback, on a temporary database
@@ -64,6 +67,7 @@ pub enum Command {
 /// Exit codes: 0 ok / up, 1 down or invalid, 2 usage or runtime error.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Alert(args) => alert::run(args),
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
         Command::ImportV1(args) => import_v1::run(args),

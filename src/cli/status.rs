@@ -43,6 +43,8 @@ pub struct StatusRow {
     pub healthy_24h: Option<f64>,
     /// Deprecated alias of `uptime_24h` (same value), kept for one release.
     pub reachable_24h: Option<f64>,
+    /// A change seen but not confirmed yet, such as `failing 1/2`.
+    pub confirming: Option<String>,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
@@ -79,6 +81,7 @@ fn row(summary: &StreamSummary, tz: &time_tz::Tz) -> StatusRow {
         uptime_24h: summary.last_24h.uptime,
         healthy_24h: summary.last_24h.healthy,
         reachable_24h: summary.last_24h.uptime,
+        confirming: summary.confirming.map(|confirming| confirming.label()),
     }
 }
 
@@ -91,6 +94,9 @@ fn print_table(rows: &[StatusRow]) {
         .max(4);
     for row in rows {
         let mut line = format!("{:<name_width$}  {:<8}", row.name, row.state.as_str());
+        if let Some(confirming) = &row.confirming {
+            line.push_str(&format!("  ({confirming})"));
+        }
         if let Some(since) = &row.since {
             line.push_str(&format!("  since {since}"));
         }

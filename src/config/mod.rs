@@ -6,12 +6,14 @@
 //! every problem instead of stopping at the first, so one `streampulse validate` run shows them all.
 //! [`Watcher`] reloads the file when it changes, for the monitor and the web alike.
 
+mod alerts;
 mod raw;
 mod suggest;
 mod tree;
 mod validate;
 mod watch;
 
+pub use alerts::{AlertsConfig, ChannelConfig, Secret, WebhookFormat};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
@@ -78,6 +80,9 @@ pub struct Config {
     pub quality: QualityConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
+    /// `site:`, a label for this installation in notifications.
+    pub site: Option<String>,
+    pub alerts: AlertsConfig,
     pub streams: Vec<StreamConfig>,
 }
 
@@ -213,6 +218,8 @@ pub struct StreamConfig {
     pub params: BTreeMap<String, String>,
     pub quality: QualityConfig,
     pub expect: Expectation,
+    /// `alerts:` overridden by the stream's own `alerts:`.
+    pub alerts: crate::alert::confirm::ConfirmRules,
 }
 
 /// One thing wrong with a config file.

@@ -3,6 +3,7 @@
 //! update), pruning old heartbeats, and shutdown with the summary line `make bench` reads.
 
 use super::{apply_config, MonitorError, MonitorOptions, MonitorStats, Shared, StreamTask, TEARDOWN_HOLD};
+use crate::alert::{outbox::Delivery, AlertPlan};
 use crate::clock::{self, Clock};
 use crate::config::{Config, ConfigError};
 use crate::probe::Reaper;
@@ -34,6 +35,8 @@ pub(super) struct Running {
     ntp: NtpSync,
     writer_thread: std::thread::JoinHandle<()>,
     next_prune: Instant,
+    /// Sends the notification outbox (never on the probe path).
+    delivery: Delivery,
 }
 
 impl Running {
@@ -60,6 +63,9 @@ impl Running {
                 ..WriterOptions::default()
             },
         )?;
+        // Before the first heartbeat, so every one is judged for the confirmed state.
+        writer.set_alert_plan(AlertPlan::from_config(&config))?;
+        let delivery = Delivery::start(db_path.clone(), &config.alerts);
         tracing::info!(
             "monitoring {} stream(s) from {}, heartbeats in {}",
             config.streams.iter().filter(|s| s.enabled).count(),
@@ -93,6 +99,7 @@ impl Running {
             ntp,
             writer_thread,
             next_prune: Instant::now() + FIRST_PRUNE_DELAY,
+            delivery,
         })
     }
 
@@ -126,6 +133,10 @@ impl Running {
         if new_config.database != self.config.database && options.db_path.is_none() {
             tracing::warn!("the database path changed in the config; it takes effect at the next restart");
         }
+        self.shared
+            .writer
+            .set_alert_plan(AlertPlan::from_config(&new_config))?;
+        self.delivery.update(&new_config.alerts);
         apply_config(&new_config, &self.shared, &mut self.fleet).await?;
         self.config = new_config;
         stats.reloads.fetch_add(1, Ordering::Relaxed);
@@ -156,6 +167,7 @@ impl Running {
     pub(super) async fn shutdown(self) {
         tracing::info!("stopping: letting probes in flight finish");
         self.ntp.stop();
+        self.delivery.stop().await;
         let longest_probe = self
             .fleet
             .values()

@@ -10,6 +10,7 @@
 //! never scan raw heartbeats over long ranges. All times are UTC milliseconds since the epoch.
 
 pub mod accounts;
+mod alerts;
 mod export;
 pub mod import_v1;
 mod monitor_status;
@@ -28,6 +29,7 @@ use serde::Serialize;
 use crate::clock::HOUR_MS;
 use crate::heartbeat::{Health, Heartbeat, Reason};
 
+pub use alerts::OutboxItem;
 pub use export::EXPORT_PAGE_ROWS;
 pub use monitor_status::{
     filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,
@@ -93,6 +95,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot encode a notification: {0}")]
+    Payload(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -146,8 +150,13 @@ pub struct StreamStatus {
     pub url_redacted: Option<String>,
     /// `None` when the stream has never been probed.
     pub health: Option<Health>,
-    /// When the current health began.
+    /// When the current state began: the confirmed state's start when there is one, else the
+    /// latest probe's health's.
     pub since_ms: Option<i64>,
+    /// The confirmed state (`alerts.down_after` ...), once the monitor has confirmed one.
+    pub confirmed: Option<Health>,
+    /// A health the latest probes show but not yet confirmed, and in how many probes in a row.
+    pub pending: Option<(Health, u32)>,
     /// Time of the latest heartbeat.
     pub last_ts_ms: Option<i64>,
     /// Latency of the latest heartbeat (`None` when it was down).
@@ -226,6 +235,9 @@ pub struct HourlyPoint {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Set on the monitor's writer: heartbeats then move the confirmed state on and fill the
+    /// outbox ([`Store::set_alert_plan`]).
+    alert_plan: Option<std::sync::Arc<crate::alert::AlertPlan>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -260,6 +272,38 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// From now on, every heartbeat recorded also moves its stream's confirmed state on and
+    /// queues the notifications that causes.
+    pub fn set_alert_plan(&mut self, plan: std::sync::Arc<crate::alert::AlertPlan>) {
+        self.alert_plan = Some(plan);
+    }
+
+    /// A second read-write connection to a database this process already holds open and has
+    /// migrated (the monitor's notification delivery beside its writer). Unlike [`Store::open`]
+    /// it never touches the file outside SQLite: closing any other descriptor of the file drops
+    /// every POSIX lock the process holds on it, and another process could then checkpoint and
+    /// delete the WAL the writer is still appending to.
+    pub fn open_beside_writer(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_error)?;
+        Ok(Store {
+            conn,
+            path,
+            alert_plan: None,
+        })
+    }
+
     /// Opens the database for writing, creating the file if needed, and applies pending
     /// migrations.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -293,7 +337,11 @@ impl Store {
             .map_err(open_error)?;
         schema::migrate(&mut conn)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            alert_plan: None,
+        })
     }
 
     /// Opens an existing database for reading only. Works while another process writes.
@@ -335,7 +383,11 @@ impl Store {
             });
         }
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            alert_plan: None,
+        })
     }
 
     /// The database file.

@@ -16,16 +16,27 @@ use crate::heartbeat::ProbeOutcome;
 
 const STATUS_COLUMNS: &str = "s.id, s.name, s.url_redacted, st.health, st.since_ms, st.last_ts_ms,
     st.last_latency_ms, st.reason, coalesce(st.message, ''), st.codec, st.width, st.height, st.last_up_ms,
-    coalesce(s.last_seen_config_ms, s.created_ms)
-    FROM streams AS s LEFT JOIN stream_status AS st ON st.stream_id = s.id";
+    coalesce(s.last_seen_config_ms, s.created_ms), a.confirmed_state, a.since_ms, a.pending_state, a.pending_count
+    FROM streams AS s LEFT JOIN stream_status AS st ON st.stream_id = s.id
+    LEFT JOIN stream_alert_state AS a ON a.stream_id = s.id";
 
 fn status_from_row(row: &Row<'_>) -> rusqlite::Result<StreamStatus> {
+    let confirmed = optional_health_at(row, 14)?;
+    let pending = optional_health_at(row, 16)?;
+    let pending_count: Option<u32> = row.get(17)?;
     Ok(StreamStatus {
         stream_id: row.get(0)?,
         name: row.get(1)?,
         url_redacted: row.get(2)?,
         health: optional_health_at(row, 3)?,
-        since_ms: row.get(4)?,
+        // The state's start: the confirmed one's when the monitor confirms states.
+        since_ms: if confirmed.is_some() {
+            row.get(15)?
+        } else {
+            row.get(4)?
+        },
+        confirmed,
+        pending: pending.zip(pending_count),
         last_ts_ms: row.get(5)?,
         last_latency_ms: row.get::<_, Option<i64>>(6)?.map(u64_from_sql),
         reason: reason_at(row, 7)?,

@@ -160,8 +160,44 @@ ALTER TABLE web_users ADD COLUMN time_display TEXT NOT NULL DEFAULT 'server'
     CHECK (time_display IN ('server', 'browser'));
 "#;
 
+/// Schema version 6: confirmed state and the notification outbox (issue 11).
+///
+/// `stream_alert_state` is the confirmed state beside the raw heartbeats, kept in SQLite so a
+/// restarted monitor neither forgets an outage nor announces it twice. `alert_outbox` holds one
+/// row per notification and channel, written in the heartbeat's transaction and delivered
+/// afterwards: a row is `pending` until a receiver answers 2xx (`delivered`) or the attempts run
+/// out (`failed`). `recent_changes` lists the confirmed changes' times within the flap window.
+const V6: &str = r#"
+CREATE TABLE stream_alert_state (
+    stream_id INTEGER PRIMARY KEY REFERENCES streams (id),
+    confirmed_state INTEGER,
+    since_ms INTEGER NOT NULL,
+    pending_state INTEGER,
+    pending_count INTEGER NOT NULL DEFAULT 0,
+    pending_since_ms INTEGER NOT NULL DEFAULT 0,
+    last_ts_ms INTEGER NOT NULL,
+    flapping INTEGER NOT NULL DEFAULT 0,
+    recent_changes TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE alert_outbox (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    stream_id INTEGER REFERENCES streams (id),
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    done_ms INTEGER
+);
+CREATE INDEX alert_outbox_pending ON alert_outbox (channel, id) WHERE status = 'pending';
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -318,6 +318,9 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        let alert_plan = self.alert_plan.clone();
+        let mut alert_batch = super::alerts::AlertBatch::default();
+        let now_ms = crate::clock::system_now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -378,8 +381,12 @@ impl Store {
                     Entry::Vacant(entry) => entry.insert(load_status(&tx, heartbeat.stream_id)?),
                 };
                 apply_to_status(&tx, status, heartbeat)?;
+                if let Some(plan) = &alert_plan {
+                    alert_batch.apply(&tx, plan, heartbeat, now_ms)?;
+                }
             }
         }
+        alert_batch.save(&tx)?;
 
         let mut save_status = tx.prepare_cached(
             "INSERT OR REPLACE INTO stream_status (stream_id, health, since_ms, last_ts_ms, last_latency_ms, reason,

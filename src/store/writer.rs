@@ -84,6 +84,7 @@ enum Command {
     Shutdown {
         reply: Sender<()>,
     },
+    AlertPlan(std::sync::Arc<crate::alert::AlertPlan>),
 }
 
 /// Sends work to the writer thread. Cheap to clone; [`WriterHandle::send`] never blocks, the
@@ -166,6 +167,14 @@ impl WriterHandle {
     pub fn prune(&self, older_than_ms: i64) -> Result<usize, StoreError> {
         let (reply, response) = mpsc::channel();
         self.request(Command::Prune { older_than_ms, reply }, response)?
+    }
+
+    /// Confirmed states and notifications follow `plan` from the next heartbeat on (at start and
+    /// after every reload).
+    pub fn set_alert_plan(&self, plan: crate::alert::AlertPlan) -> Result<(), StoreError> {
+        self.sender
+            .send(Command::AlertPlan(std::sync::Arc::new(plan)))
+            .map_err(|_| StoreError::WriterStopped)
     }
 
     /// Writes everything queued before this call, closes the database and stops the thread;
@@ -315,6 +324,11 @@ impl Writer {
                             let _ = reply.send(Err(error));
                         }
                     }
+                }
+                Command::AlertPlan(plan) => {
+                    // Heartbeats queued before the change are judged by the rules they came under.
+                    self.write_batch();
+                    self.store.set_alert_plan(plan);
                 }
                 Command::Shutdown { reply } => return Some(reply),
             }

@@ -139,6 +139,26 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
     out
 }
 
+/// Notifications in the outbox by status: `failed` ones gave up after `alerts.retry_attempts`,
+/// `pending` ones wait for their receiver (a growing number means one is down).
+pub fn render_alerts(counts: &[(String, u64)]) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "streampulse_notifications",
+        "gauge",
+        "Notifications in the outbox by status (pending, delivered, failed).",
+    );
+    for status in ["pending", "delivered", "failed"] {
+        let count = counts
+            .iter()
+            .find(|(name, _)| name == status)
+            .map_or(0, |(_, count)| *count);
+        let _ = writeln!(out, "streampulse_notifications{{status=\"{status}\"}} {count}");
+    }
+    out
+}
+
 /// The standard `process_*` figures, read from `/proc/self` (Linux only; absent elsewhere).
 fn process_figures(out: &mut String, started: SystemTime) {
     if let Ok(since_epoch) = started.duration_since(SystemTime::UNIX_EPOCH) {

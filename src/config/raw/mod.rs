@@ -7,9 +7,12 @@
 //! [`values`] reads typed values and mappings, [`streams`] the cameras (with their picture
 //! thresholds, expectations and template parameters), [`web`] the `web:` section.
 
+mod alerts;
 mod streams;
 mod values;
 mod web;
+
+pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
 
 pub(crate) use streams::{RawQuality, RawStream};
 pub(crate) use web::{RawMetrics, RawTls, RawWeb};
@@ -34,6 +37,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "quality",
     "web",
     "metrics",
+    "site",
+    "alerts",
     "streams",
 ];
 
@@ -49,6 +54,7 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "sample_seconds",
     "quality",
     "expect",
+    "alerts",
 ];
 
 pub(crate) const QUALITY_KEYS: &[&str] = &[
@@ -120,6 +126,8 @@ pub(crate) struct RawConfig {
     pub quality: RawQuality,
     pub web: RawWeb,
     pub metrics: RawMetrics,
+    pub site: Field<String>,
+    pub alerts: RawAlerts,
     pub streams: Vec<RawStream>,
 }
 
@@ -178,6 +186,8 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),
             "metrics" => raw.metrics = shape.metrics(value, line),
+            "site" => raw.site = shape.label(value, line, &key),
+            "alerts" => raw.alerts = shape.alerts(value, line),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -23,6 +23,7 @@ pub(crate) struct RawStream {
     pub sample_seconds: Field<f64>,
     pub quality: RawQuality,
     pub expect: RawExpect,
+    pub alerts: super::RawRules,
 }
 
 /// Picture-check thresholds (top level, or per stream overriding it).
@@ -145,6 +146,7 @@ impl Shape<'_> {
                     }
                     "quality" => stream.quality = self.quality(value, line, &field),
                     "expect" => stream.expect = self.expect(value, line, &field),
+                    "alerts" => stream.alerts = self.stream_alert_rules(value, line, &field),
                     _ => {}
                 }
             }

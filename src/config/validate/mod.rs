@@ -6,6 +6,7 @@
 //! checks the cameras (names, URLs, templates, timing, picture thresholds), [`web`] the `web:`
 //! section.
 
+mod alerts;
 mod streams;
 mod web;
 
@@ -149,10 +150,12 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         found: HashMap::new(),
         checked: HashMap::new(),
     };
+    let alerts = check.alerts(&raw.alerts);
     let globals = Globals {
         heartbeat,
         raw_timeout: &raw.probe_timeout_seconds,
         explicit_timeout,
+        alert_rules: alerts.rules,
     };
     let mut streams = Vec::with_capacity(raw.streams.len());
     let mut unbuilt = Vec::new();
@@ -192,6 +195,12 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         metrics: MetricsConfig {
             v1_names: raw.metrics.v1_names.given().is_some_and(|flag| flag.value),
         },
+        site: raw
+            .site
+            .given()
+            .map(|site| site.value.trim().to_string())
+            .filter(|site| !site.is_empty()),
+        alerts,
         streams,
     })
 }

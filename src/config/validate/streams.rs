@@ -20,6 +20,8 @@ pub(super) struct Globals<'a> {
     pub(super) heartbeat: Option<Duration>,
     pub(super) raw_timeout: &'a Field<f64>,
     pub(super) explicit_timeout: Option<Duration>,
+    /// `alerts:`'s confirmation rules, which a stream's `alerts:` overrides.
+    pub(super) alert_rules: crate::alert::confirm::ConfirmRules,
 }
 
 /// Template lookups, once per name: a user template is a file read.
@@ -172,6 +174,7 @@ impl Check<'_> {
             params: raw.params.clone(),
             quality,
             expect,
+            alerts: self.rules(&globals.alert_rules, &raw.alerts, &raw.path("alerts.")),
         })
     }
 

@@ -90,6 +90,7 @@ pub async fn metrics(state: Arc<WebState>, credentials: Credentials) -> Response
             state
                 .read(move |store| {
                     let mut text = metrics::render(&streams, &store.probe_counts()?, started);
+                    text.push_str(&metrics::render_alerts(&store.outbox_counts()?));
                     if v1_names {
                         let window = metrics_v1::SLA_WINDOW_DAYS * DAY_MS;
                         let samples = store.uptime_all(now_ms - window, now_ms)?;

@@ -142,6 +142,9 @@ pub struct StreamAnswer {
     /// Share of heartbeats that were plainly up.
     pub healthy_24h: Option<f64>,
     pub healthy_7d: Option<f64>,
+    /// A change the latest probes show but not confirmed yet (`alerts.down_after` ...).
+    #[serde(default)]
+    pub confirming: Option<fleet::Confirming>,
 }
 
 impl StreamAnswer {
@@ -177,6 +180,7 @@ impl StreamAnswer {
             uptime_7d: summary.last_7d.uptime,
             healthy_24h: summary.last_24h.healthy,
             healthy_7d: summary.last_7d.healthy,
+            confirming: summary.confirming,
         }
     }
 }
