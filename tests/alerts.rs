@@ -482,3 +482,81 @@ fn alerts_config_takes_defaults_overrides_per_stream_and_reports_every_problem_w
         assert!(error.contains(expected), "{expected:?} not in:\n{error}");
     }
 }
+
+#[test]
+fn a_flapping_camera_gives_one_flapping_message_not_one_per_change() {
+    let mut rtsp = RtspTestServer::start().expect("RTSP server");
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let receiver = Receiver::start();
+    let dir = TestDir::new();
+    let config = TestConfig::new(1, 0.8, sntp.port()).stream(TestStream::new("Porch", &rtsp.url("/test")));
+    let text = format!(
+        "{}alerts:\n  down_after: 1\n  flap_changes: 2\n  flap_minutes: 10\n  retry_first_seconds: 0.5\n\
+         \x20 channels:\n    - {{name: hook, type: webhook, url: \"{}\"}}\n",
+        config.to_yaml(),
+        receiver.url("/hook")
+    );
+    let config_path = dir.write_config_text(&text);
+    let db = dir.db_path();
+    let mut monitor = RunningChild::spawn(&[
+        "monitor",
+        "--config",
+        config_path.to_str().expect("UTF-8 path"),
+        "--db",
+        db.to_str().expect("UTF-8 path"),
+    ]);
+    // Waits for a heartbeat of `health` newer than every one stored so far.
+    let wait_for_health = |health: Health| {
+        let seen = common::heartbeats(&db, "Porch").len();
+        common::wait_for(Duration::from_secs(30), || {
+            common::heartbeats(&db, "Porch")
+                .iter()
+                .skip(seen)
+                .any(|h| h.outcome.health == health)
+                .then_some(())
+        })
+        .unwrap_or_else(|| panic!("no {health:?} heartbeat"));
+    };
+    wait_for_health(Health::Up);
+    // Five confirmed changes: down, up, down (the third is more than flap_changes), up, down.
+    for round in 0..5 {
+        if round % 2 == 0 {
+            rtsp.stop();
+            wait_for_health(Health::Down);
+        } else {
+            rtsp.restart().expect("RTSP restart");
+            wait_for_health(Health::Up);
+        }
+    }
+    // Three notifications arrive; a few heartbeats later there is still no fourth.
+    common::wait_for(Duration::from_secs(30), || {
+        (receiver.received().len() >= 3).then_some(())
+    })
+    .expect("three notifications");
+    let seen = common::heartbeats(&db, "Porch").len();
+    common::wait_for(Duration::from_secs(30), || {
+        (common::heartbeats(&db, "Porch").len() >= seen + 2).then_some(())
+    })
+    .expect("more heartbeats");
+    let got = receiver.received();
+    let events: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["event"].as_str().unwrap_or("").to_string(),
+                body["new_state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("change".to_string(), "down".to_string()),
+            ("change".to_string(), "up".to_string()),
+            ("flapping".to_string(), "down".to_string()),
+        ]
+    );
+    monitor.signal(libc::SIGTERM);
+    monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
+}
