@@ -6,7 +6,7 @@ mod web_support;
 
 use bytes::Bytes;
 use streampulse::heartbeat::Health;
-use streampulse::store::accounts::{Accounts, Role};
+use streampulse::store::accounts::{Accounts, Role, TokenScope};
 use warp::http::Response;
 use web_support::*;
 
@@ -349,6 +349,40 @@ async fn admins_add_reset_demote_and_remove_users() {
         )
         .await;
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn api_tokens_cannot_manage_users() {
+    let (fixture, _admin) = Fixture::logged_in(&standard_config()).await;
+    let token = fixture.token_with_scope("deploy", TokenScope::Admin);
+    let listed = fixture.get_with_token("/users", &token).await;
+    assert_eq!(listed.status(), 403);
+    assert_eq!(listed.headers()["content-type"], "application/json");
+    for (path, fields) in [
+        ("/users/reset", vec![("name", "admin")]),
+        ("/users/add", vec![("name", "bot"), ("role", "admin")]),
+    ] {
+        let response = warp::test::request()
+            .method("POST")
+            .path(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&fields))
+            .reply(&fixture.routes)
+            .await;
+        assert_eq!(response.status(), 403, "{path}");
+        assert!(body(&response).contains("cannot manage users"), "{path}");
+    }
+    assert_eq!(
+        fixture.try_login("admin", PASSWORD).await.status(),
+        303,
+        "not reset"
+    );
+    let names = Accounts::open(&fixture.db_path)
+        .expect("accounts")
+        .user_names()
+        .expect("names");
+    assert_eq!(names, ["admin"]);
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! form, never stored in clear nor put in a URL (which logs and history keep).
 //!
 //! The store refuses to remove or demote the last administrator ([`AccountError::LastAdmin`]).
+//! API tokens, even `admin` ones, cannot manage users: a reset password is a login, and a login
+//! may see camera passwords, which no token may.
 
 use std::sync::Arc;
 
@@ -14,7 +16,16 @@ use crate::clock::format_local;
 use crate::store::accounts::{generated_password, AccountError, Role};
 use crate::web::auth::{self, Principal};
 use crate::web::respond::{self, Layout};
-use crate::web::{WebError, WebState};
+use crate::web::{api, WebError, WebState};
+
+/// Tokens are scripts: the API's JSON error.
+fn token_refused() -> Response {
+    api::failure(WebError::Forbidden(
+        "API tokens cannot manage users (a new password is a login, which may see camera passwords); \
+         log in with a browser as an administrator"
+            .into(),
+    ))
+}
 
 /// `GET /users?done=`
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +132,9 @@ async fn users_page(
 }
 
 pub async fn users_list(principal: Principal, state: Arc<WebState>, query: UsersQuery) -> Response {
+    if matches!(principal, Principal::Token { .. }) {
+        return token_refused();
+    }
     let notice = query.done.map(|done| match done.as_str() {
         "removed" => "User removed; their sessions were ended.".to_string(),
         "role" => "Role changed.".to_string(),
@@ -136,6 +150,9 @@ pub async fn user_action(
     headers: HeaderMap,
     form: UserForm,
 ) -> Response {
+    if matches!(principal, Principal::Token { .. }) {
+        return token_refused();
+    }
     if let Err(error) = auth::check_csrf(&principal, &headers, form.csrf.as_deref()) {
         return respond::failure_page(&state, Some(&principal), error);
     }
