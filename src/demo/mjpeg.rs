@@ -20,16 +20,15 @@
 //! scenes' loops once per process.
 //! Query strings are ignored (`/stream?action=stream` is `/stream`).
 
-use super::scenes::{self, Scene};
-use super::{bind_tcp, gst_init, userinfo, DemoError, ServerThread, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
+use super::mjpeg_frames::{encode_jpegs, scene_loops, SceneLoops};
+use super::scenes::Scene;
+use super::{bind_tcp, userinfo, DemoError, ServerThread, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
 use bytes::Bytes;
 use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use rand::RngCore;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -47,7 +46,6 @@ pub const BOUNDARY: &str = "BoundaryString";
 pub const REALM: &str = "StreamPulse demo";
 
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
-const ENCODE_DEADLINE: Duration = Duration::from_secs(20);
 
 /// JPEG frames shared by every connection.
 #[derive(Debug)]
@@ -55,14 +53,6 @@ struct Frames {
     moving: Vec<Bytes>,
     black: Bytes,
     scenes: Arc<SceneLoops>,
-}
-
-/// The calibration scenes' loops.
-#[derive(Debug)]
-struct SceneLoops {
-    still: Vec<Bytes>,
-    dark: Vec<Bytes>,
-    frozen_clock: Vec<Bytes>,
 }
 
 impl Frames {
@@ -86,88 +76,6 @@ impl Frames {
             Feed::FrozenClock => &self.scenes.frozen_clock,
             _ => &self.moving,
         }
-    }
-}
-
-/// Encoded once per process: every server shares them.
-fn scene_loops() -> Result<Arc<SceneLoops>, DemoError> {
-    static LOOPS: OnceLock<Result<Arc<SceneLoops>, String>> = OnceLock::new();
-    let encoded = LOOPS.get_or_init(|| {
-        let encode = |scene| encode_jpegs(scene, FRAME_COUNT).map_err(|e| e.to_string());
-        Ok(Arc::new(SceneLoops {
-            still: encode(Scene::NoisyStill)?,
-            dark: encode(Scene::DarkLive)?,
-            frozen_clock: encode(Scene::FrozenClock)?,
-        }))
-    });
-    encoded.clone().map_err(DemoError::Gst)
-}
-
-/// Encodes `count` frames of a scene as JPEG.
-fn encode_jpegs(scene: Scene, count: u32) -> Result<Vec<Bytes>, DemoError> {
-    gst_init()?;
-    let format = scenes::Format {
-        width: FRAME_WIDTH,
-        height: FRAME_HEIGHT,
-        fps: 10,
-        live: false,
-    };
-    let pattern = format!("{scene:?}");
-    let description = scene.description(
-        format,
-        Some(count),
-        "jpegenc quality=75 ! appsink name=sink sync=false",
-    );
-    let pipeline = gst::parse::launch(&description)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| DemoError::Gst("the JPEG encoder description is not a pipeline".into()))?;
-    let stopper = StopOnDrop(pipeline.clone());
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|element| element.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| DemoError::Gst("the JPEG encoder has no appsink".into()))?;
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| DemoError::Gst("pipeline without a bus".into()))?;
-    pipeline.set_state(gst::State::Playing)?;
-
-    let deadline = Instant::now() + ENCODE_DEADLINE;
-    let mut frames = Vec::with_capacity(count as usize);
-    while frames.len() < count as usize {
-        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-            let buffer = sample
-                .buffer()
-                .ok_or_else(|| DemoError::Gst("JPEG sample without buffer".into()))?;
-            let map = buffer.map_readable()?;
-            frames.push(Bytes::copy_from_slice(map.as_slice()));
-            continue;
-        }
-        if let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = message.view() {
-                return Err(DemoError::Gst(format!("encoding JPEG frames: {}", err.error())));
-            }
-        }
-        if sink.is_eos() || Instant::now() > deadline {
-            break;
-        }
-    }
-    drop(stopper);
-    if frames.len() < count as usize {
-        return Err(DemoError::Gst(format!(
-            "jpegenc produced {} of {count} '{pattern}' frames",
-            frames.len()
-        )));
-    }
-    Ok(frames)
-}
-
-/// Sets a pipeline to NULL however the function that owns it returns.
-struct StopOnDrop(gst::Pipeline);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        // Failing to reach NULL leaves nothing for us to recover; the pipeline is freed anyway.
-        let _ = self.0.set_state(gst::State::Null);
     }
 }
 

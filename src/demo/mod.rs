@@ -8,6 +8,7 @@
 //! from the network. `restart()` serves again on the same port.
 
 pub mod mjpeg;
+mod mjpeg_frames;
 pub mod rtsp;
 pub mod scenes;
 pub mod sntp;

@@ -18,7 +18,7 @@
 //! plus, when built with [`RtspTestServerBuilder::scenes`], the calibration scenes under
 //! `/scene/…` (see [`super::scenes`]), and any [`CustomMount`]s. Every other path answers 404.
 
-use super::scenes::{self, Scene, WarmClients, SCENE_MOUNTS};
+use super::scenes::{WarmClients, SCENE_MOUNTS};
 use super::{gst_init, userinfo, DemoError, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
 use gstreamer as gst;
 use gstreamer::glib;
@@ -467,22 +467,6 @@ fn h264_launch(
     )
 }
 
-/// A calibration scene encoded like the standard mounts (keyframe every 2 s).
-fn scene_launch(scene: Scene, width: u32, height: u32, fps: u32) -> String {
-    let format = scenes::Format {
-        width,
-        height,
-        fps,
-        live: true,
-    };
-    let tail = format!(
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={DEFAULT_BITRATE_KBPS} \
-         ! rtph264pay name=pay0 pt=96 config-interval=-1",
-        fps * 2
-    );
-    format!("( {} )", scene.description(format, None, &tail))
-}
-
 fn mount_specs(config: &RtspTestServerBuilder) -> Vec<MountSpec> {
     let (width, height, fps) = (config.width, config.height, config.fps);
     let standard =
@@ -505,7 +489,7 @@ fn mount_specs(config: &RtspTestServerBuilder) -> Vec<MountSpec> {
     if config.scenes {
         specs.extend(SCENE_MOUNTS.iter().map(|(path, scene)| MountSpec {
             path: path.to_string(),
-            launch: scene_launch(*scene, width, height, fps),
+            launch: scene.rtsp_launch(width, height, fps, DEFAULT_BITRATE_KBPS),
             transport: MountTransport::Any,
             shared: true,
             requires_auth: false,

@@ -104,6 +104,24 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// An RTSP mount's launch: live, H.264 like the standard mounts (keyframe every 2 s), `pay0`.
+    pub(super) fn rtsp_launch(self, width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> String {
+        let format = Format {
+            width,
+            height,
+            fps,
+            live: true,
+        };
+        let tail = format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={bitrate_kbps} \
+             ! rtph264pay name=pay0 pt=96 config-interval=-1",
+            fps * 2
+        );
+        format!("( {} )", self.description(format, None, &tail))
+    }
+}
+
 /// One client of the server's own per scene mount, so each shared media keeps running like a
 /// camera's encoder: probes then join it between keyframes. Stopped on drop.
 #[derive(Debug, Default)]
