@@ -919,3 +919,46 @@ fn database_files_are_not_world_readable() {
         assert_eq!(mode & 0o007, 0, "{name} is world-accessible: {mode:o}");
     }
 }
+
+/// Whether a process other than this one could take SQLite's exclusive lock on the database
+/// file: a plain `fcntl` lock on the bytes SQLite's shared locks use, asked by Python.
+fn another_process_could_lock_exclusively(path: &std::path::Path) -> bool {
+    let script = "import fcntl, os, sys\n\
+                  fd = os.open(sys.argv[1], os.O_RDWR)\n\
+                  try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002, 0)\n    print('locked')\n\
+                  except OSError:\n    print('busy')\n";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    let answer = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(answer == "locked" || answer == "busy", "{answer:?} {output:?}");
+    answer == "locked"
+}
+
+#[test]
+fn opening_the_store_again_keeps_the_locks_of_connections_already_open() {
+    // Closing any descriptor of a file drops all of a process's POSIX locks on it. If opening
+    // a second store (the web opening its accounts beside its readers) read the file outside
+    // SQLite, the first connection would lose its shared lock, and another process closing its
+    // last connection would checkpoint and delete the WAL this one still writes to.
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let mut first = Store::open(&path).unwrap();
+    let ids = first
+        .resolve_streams(&[identity("Gate", "rtsp://h/a")], 0)
+        .unwrap();
+    first.record(&[heartbeat(ids[0], 1_000, Health::Up)]).unwrap();
+    assert!(
+        !another_process_could_lock_exclusively(&path),
+        "an open WAL connection holds a shared lock on the file"
+    );
+    let second = Store::open(&path).unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    drop((second, reader));
+    assert!(
+        !another_process_could_lock_exclusively(&path),
+        "opening the store again must not drop the first connection's lock"
+    );
+}

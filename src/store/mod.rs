@@ -254,6 +254,46 @@ const DATABASE_MODE: u32 = 0o640;
 
 /// Creates the database file with [`DATABASE_MODE`] when it does not exist yet (whatever the
 /// umask says; an existing file keeps its mode).
+/// Refuses a StreamPulse v1 database, looking at each file at most once per process.
+///
+/// The look reads the file's header outside SQLite, and closing any descriptor of a file drops
+/// every POSIX lock the process holds on it: SQLite's connections included. A web process opening
+/// its accounts beside its open readers would silently lose their shared lock; another process
+/// closing its last connection would then take the file for its own, checkpoint and delete the
+/// WAL still in use here, and later commits made here would be lost. So the header is read only
+/// while this process has no connection to the file yet: the first time the path is opened.
+fn refuse_v1_database(path: &Path) -> Result<(), StoreError> {
+    static CHECKED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    // The same file under another spelling must not be read again: the folder's real path.
+    let key = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            parent
+                .canonicalize()
+                .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+        }
+        _ => path.to_path_buf(),
+    };
+    let checked = CHECKED.get_or_init(Default::default);
+    // Held across the look, so no other thread opens a connection while it runs.
+    let mut checked = checked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if checked.contains(&key) {
+        return Ok(());
+    }
+    if import_v1::is_v1_database(path) {
+        return Err(StoreError::V1Database {
+            path: path.to_path_buf(),
+        });
+    }
+    checked.insert(key);
+    Ok(())
+}
+
 fn create_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
@@ -314,9 +354,7 @@ impl Store {
         };
         // Before SQLite opens it read-write: closing that connection would checkpoint v1's WAL
         // into the file the upgrade must leave byte-identical.
-        if import_v1::is_v1_database(&path) {
-            return Err(StoreError::V1Database { path });
-        }
+        refuse_v1_database(&path)?;
         create_private(&path)?;
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
@@ -350,9 +388,7 @@ impl Store {
         if !path.is_file() {
             return Err(StoreError::NotFound { path });
         }
-        if import_v1::is_v1_database(&path) {
-            return Err(StoreError::V1Database { path });
-        }
+        refuse_v1_database(&path)?;
         let open_error = |source| StoreError::Open {
             path: path.clone(),
             source,
