@@ -160,18 +160,21 @@ impl Template {
     pub fn placeholders(&self) -> Vec<(String, Option<String>)> {
         let mut found: Vec<(String, Option<String>)> = Vec::new();
         let mut rest = self.body.as_str();
+        // Scans exactly as `render` does: a `{` that does not open a placeholder is text, and
+        // the search goes on from the next character (`{{a}` holds the placeholder `a`).
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    if let Some((name, default)) = parse_placeholder(&after[..close]) {
-                        if !found.iter().any(|(n, _)| n == name) {
-                            found.push((name.to_string(), default.map(str::to_string)));
-                        }
+            let placeholder = after
+                .find('}')
+                .and_then(|close| Some((close, parse_placeholder(&after[..close])?)));
+            match placeholder {
+                Some((close, (name, default))) => {
+                    if !found.iter().any(|(n, _)| n == name) {
+                        found.push((name.to_string(), default.map(str::to_string)));
                     }
                     rest = &after[close + 1..];
                 }
-                None => break,
+                None => rest = after,
             }
         }
         found
@@ -314,6 +317,33 @@ fn is_placeholder_name(name: &str) -> bool {
 /// A plain token goes in bare (numbers, enum nicks, device paths); anything else is a quoted
 /// gst-launch string with `\` and `"` escaped.
 pub fn quote_value(value: &str) -> String {
+    // GStreamer reads a string property that starts with `"` as a quoted string of its own
+    // (`gst_value_deserialize`): `"a"` would arrive as `a`, and a lone `"` not at all. Such a
+    // value goes in as that quoted form of itself, so it arrives exactly as written.
+    if value.starts_with('"') {
+        return quote_token(&gst_string_wrap(value));
+    }
+    quote_token(value)
+}
+
+/// GStreamer's quoted-string form of `value` (what `gst_string_unwrap` reads back): every byte
+/// it would not copy as is, escaped in octal.
+fn gst_string_wrap(value: &str) -> String {
+    let mut wrapped = String::with_capacity(value.len() + 8);
+    wrapped.push('"');
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"_-+/:.".contains(&byte) {
+            wrapped.push(char::from(byte));
+        } else {
+            wrapped.push_str(&format!("\\{byte:03o}"));
+        }
+    }
+    wrapped.push('"');
+    wrapped
+}
+
+/// The value bare when it is a plain token, else quoted for gst-launch's lexer.
+fn quote_token(value: &str) -> String {
     let plain = !value.is_empty()
         && value
             .chars()

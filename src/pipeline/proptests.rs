@@ -112,6 +112,26 @@ proptest! {
 }
 
 #[test]
+fn values_starting_with_a_quote_arrive_exactly() {
+    // Found by `values_never_leave_their_property`: GStreamer reads a property value starting
+    // with `"` as its own quoted string, so `"` failed to parse and `"a"` arrived as `a`.
+    for value in ["\"", "\"a\"", "\"é \\ x", "\"\"", "\"pa ss\" ! fakesink"] {
+        let rendered = format!("identity name={}", quote_value(value));
+        let elements = parse(&rendered);
+        assert_eq!(elements.len(), 1, "{rendered}");
+        assert_eq!(elements[0].name().as_str(), value, "{rendered}");
+    }
+}
+
+#[test]
+fn a_brace_before_a_placeholder_is_text_for_both_scanners() {
+    // Found by `unknown_placeholders_are_reported`: `placeholders()` skipped to the first `}`.
+    let template = Template::from_text("t", TemplateSource::Shipped, "{{a} x");
+    assert_eq!(template.placeholders(), vec![("a".to_string(), None)]);
+    assert_eq!(template.render(&values(&[("a", "v")])).expect("renders"), "{v x");
+}
+
+#[test]
 fn a_value_ending_in_a_backslash_is_refused_not_injected() {
     // Found by `values_never_leave_their_property`: GStreamer's lexer reads `\"` at the end of a
     // quoted value as an escaped quote and runs on to the next `"`, so the following value was
