@@ -340,7 +340,8 @@ if /usr/bin/streampulse help 2>/dev/null | grep -qE '^ +user '; then
     printf 'test-deb password\n' | "${AS_SERVICE[@]}" /usr/bin/streampulse user add admin 2>/dev/null ||
         fail "streampulse user add admin (as the service user)"
     users=$("${AS_SERVICE[@]}" /usr/bin/streampulse user list)
-    expect "web login admin exists" grep -qx admin <<<"$users"
+    # `user list` prints one "NAME<TAB>ROLE" line per user; the first user is an admin.
+    expect "web login admin exists" grep -qP '^admin\tadmin$' <<<"$users"
 else
     echo "  skipped: this build has no \`streampulse user\` subcommand yet"
 fi
