@@ -198,25 +198,17 @@ pub async fn user_action(
         Ok(password) => {
             tracing::info!(user = %name, by = %by, action = ?action, "user changed in the browser");
             match (action, password) {
-                (UserAction::Add, Some(password)) => {
-                    let notice = format!(
-                        "User {name} created as {role}. Give them this password; it is shown only now."
-                    );
-                    let shown = Shown { user: name, password };
-                    users_page(
-                        &state,
-                        &principal,
-                        StatusCode::OK,
-                        Some(notice),
-                        None,
-                        Some(shown),
-                    )
-                    .await
-                }
-                (_, Some(password)) => {
-                    let notice = format!(
-                        "The password of {name} was reset and their sessions ended. Give them this password; it is shown only now."
-                    );
+                (action, Some(password)) => {
+                    // Added or reset: either way the new password is shown once, here.
+                    let notice = if matches!(action, UserAction::Add) {
+                        format!(
+                            "User {name} created as {role}. Give them this password; it is shown only now."
+                        )
+                    } else {
+                        format!(
+                            "The password of {name} was reset and their sessions ended. Give them this password; it is shown only now."
+                        )
+                    };
                     let shown = Shown { user: name, password };
                     users_page(
                         &state,
