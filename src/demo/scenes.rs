@@ -113,8 +113,16 @@ impl Scene {
             fps,
             live: true,
         };
+        // The frozen camera encodes at constant quality (most cameras' "VBR" default): x264's
+        // bitrate control re-quantizes each keyframe of a frozen picture differently whenever
+        // the encoder falls behind (a loaded test machine), which a camera's hardware encoder
+        // does not. (`probe::quality` also tolerates a re-quantized band: CBR cameras.)
+        let rate = match self {
+            Scene::FrozenClock => "pass=quant quantizer=24".to_string(),
+            _ => format!("bitrate={bitrate_kbps}"),
+        };
         let tail = format!(
-            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} bitrate={bitrate_kbps} \
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} {rate} \
              ! rtph264pay name=pay0 pt=96 config-interval=-1",
             fps * 2
         );

@@ -11,6 +11,8 @@
 //! * frozen: nearly every cell unchanged while those cells show detail — an on-screen clock drawn
 //!   over a frozen picture changes a few cells and nothing else; a live camera's sensor noise
 //!   changes every cell; an object moving over a flat background is not evidence either way.
+//!   A CBR encoder may re-quantize a band of a frozen picture: a clear majority of exact
+//!   textured cells is frozen however many others changed.
 
 use super::cells::{Cells, Comparison, CELL_COUNT};
 use crate::config::{Expectation, QualityConfig};
@@ -28,6 +30,11 @@ pub const DETAIL_MIN: f64 = 1.0;
 pub const FROZEN_MAX_CHANGED_SHARE: f64 = 0.15;
 /// ... and at least this share of its cells are unchanged and show detail.
 pub const FROZEN_MIN_EVIDENCE_SHARE: f64 = 0.5;
+/// With this much evidence the picture is frozen however many other cells changed: a CBR
+/// encoder's rate control re-quantizes a frozen picture's keyframes differently from one to the
+/// next, row by row (x264's VBV), so a band of cells changes a little while the rest stays exact.
+/// A live sensor leaves no textured cell unchanged (see `cells`' calibration).
+pub const FROZEN_STRONG_EVIDENCE_SHARE: f64 = 0.6;
 
 /// A frame reduced to what the checks need.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,11 +245,17 @@ fn frozen(before: &PictureSummary, after: &PictureSummary, quality: &QualityConf
     let comparison = before.compare(after, quality);
     let cells = CELL_COUNT as f64;
     let few_changed = comparison.changed as f64 <= FROZEN_MAX_CHANGED_SHARE * cells;
-    let evidence = comparison.unchanged_with_detail as f64 >= FROZEN_MIN_EVIDENCE_SHARE * cells;
-    (few_changed && evidence).then(|| match comparison.changed {
+    let evidence = comparison.unchanged_with_detail as f64;
+    let frozen = (few_changed && evidence >= FROZEN_MIN_EVIDENCE_SHARE * cells)
+        || evidence >= FROZEN_STRONG_EVIDENCE_SHARE * cells;
+    frozen.then(|| match comparison.changed {
         0 => format!("the same picture in {CELL_COUNT} of {CELL_COUNT} cells"),
-        changed => format!(
+        changed if few_changed => format!(
             "the same picture in {} of {CELL_COUNT} cells (the {changed} others changed, e.g. a clock)",
+            CELL_COUNT - changed
+        ),
+        changed => format!(
+            "the same picture in {} of {CELL_COUNT} cells (the {changed} others changed, e.g. re-encoded)",
             CELL_COUNT - changed
         ),
     })
@@ -322,6 +335,35 @@ mod tests {
         assert_eq!(
             judge(&observe(&noisy), Some(&gradient), 15.0, &strict, &none),
             None
+        );
+    }
+
+    #[test]
+    fn a_frozen_picture_re_quantized_below_a_band_is_still_frozen() {
+        let quality = QualityConfig::default();
+        let none = Expectation::default();
+        let texture = |x: usize, y: usize| 60 + ((x / 3 + y / 2) % 5) as u8 * 30;
+        let before = summary_of(320, 180, texture);
+        // The lower 40% re-quantized (a few levels off everywhere there): 64 of 144 cells
+        // changed, 80 (56%) exact: not enough on its own.
+        let band = |rows: usize| {
+            summary_of(320, 180, move |x, y| {
+                texture(x, y) + if y >= 180 - rows { 3 + (x % 2) as u8 } else { 0 }
+            })
+        };
+        let observe = |first: PictureSummary| Observation {
+            first: Some(first),
+            ..Observation::default()
+        };
+        assert_eq!(
+            judge(&observe(band(80)), Some(&before), 60.0, &quality, &none),
+            None
+        );
+        // The lower third: 48 changed, 96 exact (67%): frozen.
+        assert!(
+            matches!(judge(&observe(band(60)), Some(&before), 60.0, &quality, &none), Some(Verdict::Frozen(m)) if m.contains("96 of 144 cells (the 48 others changed, e.g. re-encoded)")),
+            "{:?}",
+            judge(&observe(band(60)), Some(&before), 60.0, &quality, &none)
         );
     }
 
