@@ -362,12 +362,22 @@ async fn two_checks(stream: &mut Watched, scene: &str) -> ProbeOutcome {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn black_h264_with_a_2s_gop_is_black_at_the_first_check_and_stays_black_between_checks() {
+async fn black_h264_with_a_2s_gop_is_black_once_a_second_check_confirms_it_and_stays_black_between_checks() {
     let server = RtspTestServer::builder().scenes().start().expect("rtsp server");
     let mut black = Watched::new(&server.url("/scene/black"), "rtsp");
+    // The first check sees black; black is confirmed by a second clean picture before it stands
+    // (a decoder can hand over one flat black frame that no encoder sent).
+    let unconfirmed = black.probe().await;
+    report("black h264", None, &unconfirmed);
+    assert!(unconfirmed.checked);
+    assert_eq!(
+        unconfirmed.outcome.health,
+        Health::Up,
+        "{:?}",
+        unconfirmed.outcome
+    );
     let first = black.probe().await;
-    report("black h264", None, &first);
-    assert!(first.checked);
+    assert!(first.checked, "the confirmation is a picture check too");
     assert_degraded(&first.outcome, Reason::Black, "mean luma");
     // Between checks, probes join mid-GOP, see no clean picture, and the verdict stands.
     for _ in 0..3 {
@@ -398,7 +408,16 @@ async fn black_h264_with_a_2s_gop_is_black_at_the_first_check_and_stays_black_be
     );
     let due = turned.probe().await;
     assert!(due.checked, "a check is due after picture_check_minutes");
-    assert_degraded(&due.outcome, Reason::Black, "mean luma");
+    assert_eq!(
+        due.outcome.health,
+        Health::Up,
+        "not yet confirmed: {:?}",
+        due.outcome
+    );
+    // ... and the next heartbeat, within picture_check_minutes + one heartbeat, confirms it.
+    let confirmed = turned.probe().await;
+    assert!(confirmed.checked);
+    assert_degraded(&confirmed.outcome, Reason::Black, "mean luma");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
