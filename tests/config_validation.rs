@@ -271,3 +271,36 @@ fn parse_validates_text_as_if_it_were_the_file() {
     assert_eq!(line, Some(9));
     assert_eq!(message, "/nonexistent/pipelines is not a directory");
 }
+
+#[test]
+fn self_check_url_must_be_http_with_a_host_and_its_secret_path_stays_out_of_errors() {
+    let path = Path::new("/etc/streampulse/config.yaml");
+    let base = "ntp_server: 127.0.0.1:9\nstreams:\n  - {name: Door, url: rtsp://127.0.0.1:9/x}\n";
+    let good = format!("{base}self_check_url: https://hc-ping.com/5bf66975-secret\n");
+    let config = config::parse(&good, path).expect("a ping URL");
+    assert_eq!(
+        config.self_check_url.map(|url| url.expose().to_string()),
+        Some("https://hc-ping.com/5bf66975-secret".to_string())
+    );
+    for bad in [
+        "ftp://hc-ping.com/5bf66975-secret",
+        "hc-ping.com/5bf66975-secret",
+        "http:///5bf66975-secret",
+    ] {
+        let text = format!("{base}self_check_url: {bad}\n");
+        match config::parse(&text, path) {
+            Err(ConfigError::Invalid { problems, .. }) => {
+                assert_eq!(
+                    triples(&problems),
+                    vec![(
+                        Some(4),
+                        "self_check_url",
+                        "must be an http:// or https:// URL with a host"
+                    )],
+                    "{bad}"
+                );
+            }
+            other => panic!("{bad}: expected a problem, got {other:?}"),
+        }
+    }
+}

@@ -72,12 +72,20 @@ impl std::fmt::Debug for Post {
 
 /// Sends `post`; `Ok` with the status on a 2xx.
 pub async fn send(post: &Post, timeout: Duration) -> Result<u16, SendError> {
-    tokio::time::timeout(timeout, exchange(post))
+    tokio::time::timeout(timeout, exchange(hyper::Method::POST, post))
         .await
         .map_err(|_| SendError::Timeout(timeout))?
 }
 
-async fn exchange(post: &Post) -> Result<u16, SendError> {
+/// A GET of `request`'s URL with its headers (its body is not sent): for ping services, which
+/// all take a GET (`self_check_url`).
+pub async fn get(request: &Post, timeout: Duration) -> Result<u16, SendError> {
+    tokio::time::timeout(timeout, exchange(hyper::Method::GET, request))
+        .await
+        .map_err(|_| SendError::Timeout(timeout))?
+}
+
+async fn exchange(method: hyper::Method, post: &Post) -> Result<u16, SendError> {
     let url = CameraUrl::new(post.url.clone());
     let scheme = url
         .scheme()
@@ -104,7 +112,15 @@ async fn exchange(post: &Post) -> Result<u16, SendError> {
         .map_err(|error| SendError::Dns(host.clone(), error.to_string()))?
         .collect();
     let stream = connect(&addresses, &target).await?;
-    let mut builder = Request::post(path).header(hyper::header::HOST, host_header(&bracketed, port, &scheme));
+    let body = if method == hyper::Method::POST {
+        Bytes::from(post.body.clone())
+    } else {
+        Bytes::new()
+    };
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, host_header(&bracketed, port, &scheme));
     if let Some((user, password)) = url.credentials() {
         let pair = format!("{user}:{}", password.unwrap_or_default());
         builder = builder.header(
@@ -116,7 +132,7 @@ async fn exchange(post: &Post) -> Result<u16, SendError> {
         builder = builder.header(*name, value);
     }
     let request = builder
-        .body(Full::new(Bytes::from(post.body.clone())))
+        .body(Full::new(body))
         .map_err(|error| SendError::Url(error.to_string()))?;
     match scheme.as_str() {
         "http" => request_over(stream, request).await,

@@ -80,6 +80,9 @@ pub struct Config {
     pub quality: QualityConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
+    /// `self_check_url:`, called every minute while the monitor is healthy (healthchecks.io,
+    /// Uptime Kuma push): its path is often a secret, never logged.
+    pub self_check_url: Option<crate::url::CameraUrl>,
     /// `site:`, a label for this installation in notifications.
     pub site: Option<String>,
     pub alerts: AlertsConfig,

@@ -2,6 +2,7 @@
 //! (store writer, clock, probe pool, fleet), a config reload (NTP restart, pool resize, fleet
 //! update), pruning old heartbeats, and shutdown with the summary line `make bench` reads.
 
+use super::watchdog::{WatchSettings, Watchdog};
 use super::{apply_config, MonitorError, MonitorOptions, MonitorStats, Shared, StreamTask, TEARDOWN_HOLD};
 use crate::alert::{outbox::Delivery, AlertPlan};
 use crate::clock::{self, Clock};
@@ -37,6 +38,8 @@ pub(super) struct Running {
     next_prune: Instant,
     /// Sends the notification outbox (never on the probe path).
     delivery: Delivery,
+    /// Tells systemd the monitor is alive while it is, and calls `self_check_url`.
+    watchdog: Watchdog,
 }
 
 impl Running {
@@ -91,7 +94,13 @@ impl Running {
         });
         let mut fleet = HashMap::new();
         apply_config(&config, &shared, &mut fleet).await?;
+        let watchdog = Watchdog::start(
+            WatchSettings::from_config(&config),
+            Arc::clone(stats),
+            shared.writer.clone(),
+        );
         Ok(Running {
+            watchdog,
             pool_size: config.max_concurrent_probes,
             config,
             shared,
@@ -138,6 +147,7 @@ impl Running {
             .set_alert_plan(AlertPlan::from_config(&new_config))?;
         self.delivery.update(&new_config.alerts);
         apply_config(&new_config, &self.shared, &mut self.fleet).await?;
+        self.watchdog.update(WatchSettings::from_config(&new_config));
         self.config = new_config;
         stats.reloads.fetch_add(1, Ordering::Relaxed);
         tracing::info!("config reloaded: {} stream(s) monitored", self.fleet.len());
@@ -166,6 +176,7 @@ impl Running {
     /// deadline), and has the writer write every queued heartbeat.
     pub(super) async fn shutdown(self) {
         tracing::info!("stopping: letting probes in flight finish");
+        self.watchdog.stop();
         self.ntp.stop();
         self.delivery.stop().await;
         let longest_probe = self

@@ -6,6 +6,7 @@
 mod lifecycle;
 mod schedule;
 mod supervise;
+pub mod watchdog;
 
 pub use schedule::{phase_for, Cadence};
 pub use supervise::PanicInjection;

@@ -37,6 +37,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "quality",
     "web",
     "metrics",
+    "self_check_url",
     "site",
     "alerts",
     "streams",
@@ -126,6 +127,7 @@ pub(crate) struct RawConfig {
     pub quality: RawQuality,
     pub web: RawWeb,
     pub metrics: RawMetrics,
+    pub self_check_url: Field<String>,
     pub site: Field<String>,
     pub alerts: RawAlerts,
     pub streams: Vec<RawStream>,
@@ -186,6 +188,9 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),
             "metrics" => raw.metrics = shape.metrics(value, line),
+            "self_check_url" => {
+                raw.self_check_url = shape.text(value, line, &key, "an http:// or https:// URL")
+            }
             "site" => raw.site = shape.label(value, line, &key),
             "alerts" => raw.alerts = shape.alerts(value, line),
             "streams" => raw.streams = shape.streams(value, line),

@@ -18,6 +18,7 @@ use super::{
 };
 use super::{suggest, Config, MetricsConfig, Problem, QualityConfig};
 use crate::pipeline::TemplateLibrary;
+use crate::url::CameraUrl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -151,6 +152,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         checked: HashMap::new(),
     };
     let alerts = check.alerts(&raw.alerts);
+    let self_check_url = check.self_check_url(&raw.self_check_url);
     let globals = Globals {
         heartbeat,
         raw_timeout: &raw.probe_timeout_seconds,
@@ -195,6 +197,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         metrics: MetricsConfig {
             v1_names: raw.metrics.v1_names.given().is_some_and(|flag| flag.value),
         },
+        self_check_url,
         site: raw
             .site
             .given()
@@ -217,6 +220,25 @@ impl Check<'_> {
             field: field.to_string(),
             message,
         });
+    }
+
+    /// `self_check_url`: http or https with a host.
+    fn self_check_url(&mut self, raw: &Field<String>) -> Option<CameraUrl> {
+        let Field::Given(text) = raw else {
+            return None;
+        };
+        let url = CameraUrl::new(text.value.trim());
+        let scheme_ok = matches!(url.scheme().as_deref(), Some("http" | "https"));
+        let has_host = url.host_port().is_some_and(|(host, _)| !host.is_empty());
+        if !scheme_ok || !has_host {
+            self.push(
+                text.line,
+                "self_check_url",
+                "must be an http:// or https:// URL with a host".to_string(),
+            );
+            return None;
+        }
+        Some(url)
     }
 
     /// A whole number of `unit_seconds` that must be above zero.
