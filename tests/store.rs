@@ -865,7 +865,10 @@ fn batched_recording_of_a_fleet() {
     assert_eq!(statuses.len(), STREAMS);
     let total: u64 = all.values().map(Uptime::total).sum();
     assert_eq!(total as usize, rows - STREAMS * 28);
-    assert!(elapsed < Duration::from_secs(60), "recording took {elapsed:?}");
+    // A sanity bound, not a benchmark (`make bench` measures): ~10 s on a quiet 2-core machine,
+    // 61 s once with three builds and a soak on the same cores; row-by-row commits would take
+    // many minutes.
+    assert!(elapsed < Duration::from_secs(300), "recording took {elapsed:?}");
 }
 
 #[test]
