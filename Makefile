@@ -24,6 +24,11 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	else echo "deps: all Debian packages present"; fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then re-run"; exit 1; }
+	@# promtool checks the shipped alert rules (tests/prometheus_files.rs). Unpacked from Debian's
+	@# prometheus package, not installed: that would start a Prometheus server on this machine.
+	@[ -x target/tools/prometheus/usr/bin/promtool ] || { mkdir -p target/tools && cd target/tools && \
+	  apt-get download prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb && \
+	  echo "deps: promtool unpacked to target/tools"; } || echo "deps: promtool unavailable; the rules are checked without it"
 
 build: deps
 	$(CARGO) build --locked

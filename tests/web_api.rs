@@ -224,6 +224,27 @@ async fn metrics_in_prometheus_text_format() {
     }
 }
 
+/// `site:` labels every series, so one Prometheus can scrape many boxes.
+#[tokio::test]
+async fn metrics_carry_the_site_label_on_every_sample() {
+    let fixture = Fixture::new(&format!("site: north-gate\n{}", standard_config()));
+    let token = fixture.token("tests");
+    let text = body(&fixture.get_with_token("/metrics", &token).await);
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect();
+    assert!(samples.len() > 10, "{text}");
+    for sample in samples {
+        assert_eq!(sample.matches("site=\"north-gate\"").count(), 1, "{sample}");
+    }
+    assert!(
+        text.contains("streampulse_stream_up{site=\"north-gate\",stream=\"Gate\"} "),
+        "{text}"
+    );
+    assert!(text.contains("process_open_fds{site=\"north-gate\"} "), "{text}");
+}
+
 #[tokio::test]
 async fn snapshots_come_from_the_camera_or_say_why_not() {
     let camera = tokio::task::spawn_blocking(streampulse::demo::mjpeg::MjpegTestServer::start)

@@ -139,6 +139,38 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
     out
 }
 
+/// Adds `site="<site>"` to every sample of an exposition text (comments untouched), so one
+/// Prometheus can scrape many boxes and tell them apart even without relabelling. A sample that
+/// already carries a `site` label keeps its own.
+pub fn with_site_label(text: &str, site: &str) -> String {
+    let site_label = format!("site=\"{}\"", label(site));
+    let mut out = String::with_capacity(text.len() + text.lines().count() * (site_label.len() + 3));
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            out.push_str(line);
+        } else {
+            match line.find(['{', ' ']) {
+                Some(at) if line[at..].starts_with("{}") => {
+                    let _ = write!(out, "{}{{{site_label}}}{}", &line[..at], &line[at + 2..]);
+                }
+                Some(at) if line[at..].starts_with('{') => {
+                    if line[at..].starts_with("{site=") || line[at..].contains(",site=\"") {
+                        out.push_str(line);
+                    } else {
+                        let _ = write!(out, "{}{{{site_label},{}", &line[..at], &line[at + 1..]);
+                    }
+                }
+                Some(at) => {
+                    let _ = write!(out, "{}{{{site_label}}}{}", &line[..at], &line[at..]);
+                }
+                None => out.push_str(line),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Notifications in the outbox by status: `failed` ones gave up after `alerts.retry_attempts`,
 /// `pending` ones wait for their receiver (a growing number means one is down).
 pub fn render_alerts(counts: &[(String, u64)]) -> String {
@@ -235,6 +267,31 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn the_site_label_goes_on_every_sample_and_nowhere_else() {
+        let text = "# HELP a_total A.\n# TYPE a_total counter\na_total 3\nb{stream=\"Gate\"} 1\nc{} 2\n\
+                    d{site=\"own\"} 4\n";
+        assert_eq!(
+            with_site_label(text, "lab \"2\""),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{site=\"lab \\\"2\\\"\"} 3\n\
+             b{site=\"lab \\\"2\\\"\",stream=\"Gate\"} 1\nc{site=\"lab \\\"2\\\"\"} 2\nd{site=\"own\"} 4\n"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the site and stream names, every sample line gets exactly one site label and
+        /// keeps its name, other labels and value.
+        #[test]
+        fn site_labels_never_break_a_sample(site in "\\PC{0,20}", stream in "\\PC{0,20}", value in 0u32..1000) {
+            let text = format!("# TYPE x gauge\nx{{stream=\"{}\"}} {value}\ny {value}\n", label(&stream));
+            let labelled = with_site_label(&text, &site);
+            let lines: Vec<&str> = labelled.lines().collect();
+            let expected_x = format!("x{{site=\"{}\",stream=\"{}\"}} {value}", label(&site), label(&stream));
+            let expected_y = format!("y{{site=\"{}\"}} {value}", label(&site));
+            proptest::prop_assert_eq!(lines, vec!["# TYPE x gauge", expected_x.as_str(), expected_y.as_str()]);
+        }
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub async fn metrics(state: Arc<WebState>, credentials: Credentials) -> Response
     }
     let started = state.started();
     let (v1_names, now_ms) = (state.config().metrics.v1_names, state.now_ms());
+    let site = state.config().site.clone();
     let text = match state.fleet(false).await {
         Ok((_, streams)) => {
             state
@@ -105,6 +106,9 @@ pub async fn metrics(state: Arc<WebState>, credentials: Credentials) -> Response
     match text {
         Ok(mut text) => {
             text.push_str(&state.store_health().metrics());
+            if let Some(site) = &site {
+                text = metrics::with_site_label(&text, site);
+            }
             let mut response = Response::new(text.into());
             response
                 .headers_mut()
