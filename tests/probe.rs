@@ -134,3 +134,51 @@ fn rtsp_probes_intern_nothing_per_session() {
     );
     assert!(run.succeeded(), "the probing child failed: {run:?}");
 }
+
+/// A server that answers DESCRIBE without `Content-Base` and with relative media controls, and
+/// knows only the appended control URL (what ffmpeg and VLC send): rtspsrc's strict SETUP gets
+/// a 404, it retries with the appended form, and the camera is up over UDP and TCP.
+#[tokio::test]
+async fn a_relative_control_without_a_base_header_is_up_like_ffmpeg_sees_it() {
+    use std::io::{Read, Write};
+    let server = RtspTestServer::start().expect("rtsp server");
+    let camera = streampulse::demo::NoBaseRtspServer::start(server.addr()).expect("relay");
+    let url = camera.url("/test");
+
+    // The camera as a strict client meets it: no base header, and the RFC form is refused.
+    let mut raw = std::net::TcpStream::connect(url.trim_start_matches("rtsp://").trim_end_matches("/test"))
+        .expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut exchange = |request: String| {
+        raw.write_all(request.as_bytes()).expect("send");
+        let mut answer = vec![0u8; 4096];
+        let length = raw.read(&mut answer).expect("answer");
+        String::from_utf8_lossy(&answer[..length]).into_owned()
+    };
+    let described = exchange(format!(
+        "DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
+    ));
+    assert!(described.starts_with("RTSP/1.0 200"), "{described}");
+    assert!(
+        !described.to_ascii_lowercase().contains("content-base"),
+        "{described}"
+    );
+    assert!(described.contains("a=control:stream=0"), "{described}");
+    let strict = url.replace("/test", "/stream=0");
+    let refused = exchange(format!(
+        "SETUP {strict} RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"
+    ));
+    assert!(refused.starts_with("RTSP/1.0 404"), "{refused}");
+
+    let reaper = Reaper::new();
+    for template in ["rtsp", "rtsp-tcp"] {
+        let mut probe_request = request(&url, Duration::from_secs(5));
+        probe_request.template = TemplateLibrary::new(None)
+            .find(template)
+            .expect("shipped template");
+        let outcome = probe(&probe_request, &reaper).await;
+        assert_eq!(outcome.health, Health::Up, "{template}: {outcome:?}");
+    }
+    assert!(reaper.drain(Duration::from_secs(5), 2), "teardowns finish");
+}

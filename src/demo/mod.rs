@@ -9,11 +9,13 @@
 
 pub mod mjpeg;
 mod mjpeg_frames;
+pub mod no_base;
 pub mod rtsp;
 pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
+pub use no_base::NoBaseRtspServer;
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
 };

@@ -1,0 +1,165 @@
+//! A camera that answers DESCRIBE without a `Content-Base` or `Content-Location` header, as some
+//! real RTSP servers do, with relative `a=control:stream=0` media controls. RFC 2326 resolves
+//! such a control against the request URL as a relative reference, dropping its last path
+//! segment (`rtsp://h/test` + `stream=0` → `rtsp://h/stream=0`); ffmpeg, VLC and live555 append
+//! it instead (`rtsp://h/test/stream=0`), and the server only knows the appended form.
+//!
+//! Built as a relay in front of a [`super::RtspTestServer`]: requests pass unchanged (so a
+//! strict SETUP reaches gst-rtsp-server as `/stream=0`, which no mount matches: 404), responses
+//! lose their base headers until PLAY; after that every byte (interleaved RTP) passes as is.
+//! UDP media goes from the server to the client directly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::DemoError;
+
+/// The relay; stops accepting when dropped (connections in flight end with their peers).
+#[derive(Debug)]
+pub struct NoBaseRtspServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl NoBaseRtspServer {
+    /// Relays to the RTSP server at `upstream` (`127.0.0.1:PORT`).
+    pub fn start(upstream: SocketAddr) -> Result<NoBaseRtspServer, DemoError> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(DemoError::Io)?;
+        let addr = listener.local_addr().map_err(DemoError::Io)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("no-base-rtsp".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if stopping.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let Ok(server) = TcpStream::connect(upstream) else {
+                        continue;
+                    };
+                    relay(client, server);
+                }
+            })
+            .map_err(DemoError::Io)?;
+        Ok(NoBaseRtspServer { addr, stop })
+    }
+
+    /// `rtsp://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{path}", self.addr.port())
+    }
+}
+
+impl Drop for NoBaseRtspServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wakes the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+/// One RTSP message head (request or response) and its body, or `None` at the end of the stream.
+fn read_message(reader: &mut BufReader<TcpStream>) -> Option<(Vec<String>, Vec<u8>)> {
+    let mut lines = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+        lines.push(line);
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body).ok()?;
+    Some((lines, body))
+}
+
+fn write_message(to: &mut TcpStream, lines: &[String], body: &[u8]) -> std::io::Result<()> {
+    let mut bytes = lines.concat().into_bytes();
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(body);
+    to.write_all(&bytes)
+}
+
+/// Until PLAY, one request and its answer at a time: DESCRIBE's answer loses its base headers
+/// and a SETUP of a control not appended to the described URL is refused here with 404. Then
+/// every byte both ways (interleaved media, keep-alives, TEARDOWN).
+fn relay(client: TcpStream, server: TcpStream) {
+    std::thread::spawn(move || {
+        let (Ok(mut to_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) else {
+            return;
+        };
+        let mut from_client = BufReader::new(client);
+        let mut from_server = BufReader::new(server);
+        let mut described: Option<String> = None;
+        loop {
+            let Some((request, body)) = read_message(&mut from_client) else {
+                return;
+            };
+            let request_line = request.first().cloned().unwrap_or_default();
+            let mut words = request_line.split_whitespace();
+            let (method, url) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            if method == "DESCRIBE" {
+                described = Some(url.trim_end_matches('/').to_string());
+            }
+            if method == "SETUP" {
+                let appended = described
+                    .as_deref()
+                    .is_some_and(|base| url.starts_with(&format!("{base}/")));
+                if !appended {
+                    let cseq = request
+                        .iter()
+                        .find(|line| line.to_ascii_lowercase().starts_with("cseq:"))
+                        .cloned()
+                        .unwrap_or_default();
+                    let refusal = ["RTSP/1.0 404 Not Found\r\n".to_string(), cseq];
+                    if write_message(&mut to_client, &refusal, &[]).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if write_message(&mut to_server, &request, &body).is_err() {
+                return;
+            }
+            let Some((mut answer, answer_body)) = read_message(&mut from_server) else {
+                return;
+            };
+            answer.retain(|line| {
+                let lower = line.to_ascii_lowercase();
+                !(lower.starts_with("content-base:") || lower.starts_with("content-location:"))
+            });
+            if write_message(&mut to_client, &answer, &answer_body).is_err() {
+                return;
+            }
+            if method == "PLAY" {
+                break;
+            }
+        }
+        // What each reader buffered already goes first.
+        let (client_rest, server_rest) = (from_client.buffer().to_vec(), from_server.buffer().to_vec());
+        if to_server.write_all(&client_rest).is_err() || to_client.write_all(&server_rest).is_err() {
+            return;
+        }
+        let (client, server) = (from_client.into_inner(), from_server.into_inner());
+        std::thread::spawn(move || copy_and_close(client, to_server));
+        copy_and_close(server, to_client);
+    });
+}
+
+fn copy_and_close(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
