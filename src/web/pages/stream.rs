@@ -1,7 +1,7 @@
 //! One stream's page: its current state, a latency chart and a state timeline over a chosen
 //! range (raw heartbeats up to a day, hourly rollups beyond), its outages and latest problems.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::dashboard::dashboard_row;
+use crate::alert::quiet::Quiet;
 use crate::clock::{format_local, human_duration, HOUR_MS};
 use crate::fleet;
 use crate::heartbeat::{Health, Heartbeat};
@@ -50,6 +51,16 @@ struct History {
     outages: Vec<Outage>,
     /// The latest heartbeats that were not plainly up.
     problems: Vec<Heartbeat>,
+    /// The raw heartbeats' quiet ones (muted, maintenance), by time.
+    quiet: HashMap<i64, Quiet>,
+}
+
+/// The timeline's class of a quiet heartbeat.
+fn quiet_class(quiet: Quiet) -> &'static str {
+    match quiet {
+        Quiet::Muted => "muted-time",
+        Quiet::Maintenance => "maintenance",
+    }
 }
 
 fn health_class(health: Health) -> &'static str {
@@ -109,6 +120,14 @@ async fn stream_page_inner(
                 store.hourly(id, from_ms, to_ms)?
             };
             let outages = store.outages(id, from_ms, to_ms)?;
+            let quiet = if raw {
+                store
+                    .quiet_heartbeats(id, from_ms, to_ms, MAX_CHART_HEARTBEATS)?
+                    .into_iter()
+                    .collect()
+            } else {
+                HashMap::new()
+            };
             let recent = if raw {
                 heartbeats.iter().take(2_000).cloned().collect()
             } else {
@@ -126,6 +145,7 @@ async fn stream_page_inner(
                     hourly,
                     outages,
                     problems,
+                    quiet,
                 }),
             ))
         })
@@ -140,6 +160,7 @@ async fn stream_page_inner(
         hourly: Vec::new(),
         outages: Vec::new(),
         problems: Vec::new(),
+        quiet: HashMap::new(),
     });
 
     // Chart samples and timeline periods, oldest first.
@@ -170,7 +191,10 @@ async fn stream_page_inner(
                 Period {
                     start_ms: h.ts_ms,
                     end_ms: next.min(h.ts_ms + gap_ms),
-                    health: health_class(h.outcome.health),
+                    health: history
+                        .quiet
+                        .get(&h.ts_ms)
+                        .map_or_else(|| health_class(h.outcome.health), |q| quiet_class(*q)),
                 }
             })
             .collect();
@@ -191,7 +215,10 @@ async fn stream_page_inner(
             .map(|p| Period {
                 start_ms: p.hour_ms,
                 end_ms: p.hour_ms + HOUR_MS,
-                health: if p.up + p.degraded == 0 {
+                // An hour mostly muted or in maintenance is shown as such.
+                health: if p.quiet > p.up + p.degraded + p.down {
+                    "quiet"
+                } else if p.up + p.degraded == 0 {
                     "down"
                 } else if p.degraded > p.up {
                     "degraded"
@@ -290,6 +317,9 @@ async fn stream_page_inner(
         },
         "reasons": reasons,
         "timezone": config.timezone_name,
+        "back": "stream",
+        "quiet_24h": summary.last_24h.quiet.filter(|share| *share > 0.0).map(|share| fleet::percent(Some(share))),
+        "quiet_7d": fleet::percent(summary.last_7d.quiet),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
 }
