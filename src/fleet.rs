@@ -483,6 +483,24 @@ mod tests {
     }
 
     #[test]
+    fn quiet_heartbeats_are_left_out_of_uptime_and_reported_apart() {
+        let figures = UptimeFigures::of(Uptime {
+            up: 3,
+            degraded: 0,
+            down: 1,
+            quiet: 4,
+        });
+        assert_eq!(
+            figures,
+            UptimeFigures {
+                uptime: Some(0.75),
+                healthy: Some(0.75),
+                quiet: Some(0.5)
+            }
+        );
+    }
+
+    #[test]
     fn percentages_read_naturally() {
         let uptime = Uptime {
             up: 997,
@@ -502,7 +520,8 @@ mod tests {
             UptimeFigures::of(degraded),
             UptimeFigures {
                 uptime: Some(0.5),
-                healthy: Some(0.25)
+                healthy: Some(0.25),
+                quiet: Some(0.0)
             }
         );
     }
