@@ -44,9 +44,11 @@ fn flagged(db: &Path) -> Vec<(i64, i64)> {
 
 fn confirmed_state(db: &Path) -> Option<i64> {
     let conn = rusqlite::Connection::open(db).ok()?;
-    conn.query_row("SELECT confirmed_state FROM stream_alert_state", [], |row| row.get(0))
-        .ok()
-        .flatten()
+    conn.query_row("SELECT confirmed_state FROM stream_alert_state", [], |row| {
+        row.get(0)
+    })
+    .ok()
+    .flatten()
 }
 
 fn outbox_rows(db: &Path) -> i64 {
@@ -78,7 +80,12 @@ fn a_muted_camera_that_dies_tells_nothing_until_unmuted_then_one_down() {
     let db = dir.db_path();
     let (mut monitor, _) = spawn_monitor(&config_path, &db);
     common::wait_for(Duration::from_secs(30), || {
-        (flagged(&db).iter().filter(|(health, _)| *health == Health::Up.code()).count() >= 2).then_some(())
+        (flagged(&db)
+            .iter()
+            .filter(|(health, _)| *health == Health::Up.code())
+            .count()
+            >= 2)
+            .then_some(())
     })
     .expect("two up heartbeats");
 
@@ -112,8 +119,10 @@ fn a_muted_camera_that_dies_tells_nothing_until_unmuted_then_one_down() {
         "{down}"
     );
     let seen = flagged(&db).len();
-    common::wait_for(Duration::from_secs(30), || (flagged(&db).len() >= seen + 3).then_some(()))
-        .expect("more heartbeats");
+    common::wait_for(Duration::from_secs(30), || {
+        (flagged(&db).len() >= seen + 3).then_some(())
+    })
+    .expect("more heartbeats");
     assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
     monitor.signal(libc::SIGTERM);
     monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
@@ -153,7 +162,9 @@ fn a_maintenance_window_covering_now_keeps_a_dead_camera_quiet_and_out_of_uptime
     .expect("down heartbeats, confirmed down");
     let beats = flagged(&db);
     assert!(
-        beats.iter().all(|&(health, quiet)| health == Health::Down.code() && quiet == 1),
+        beats
+            .iter()
+            .all(|&(health, quiet)| health == Health::Down.code() && quiet == 1),
         "every heartbeat down and flagged maintenance: {beats:?}"
     );
     assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
@@ -161,7 +172,14 @@ fn a_maintenance_window_covering_now_keeps_a_dead_camera_quiet_and_out_of_uptime
 
     // Uptime leaves the window out (nothing else to count), the quiet share is reported apart.
     let status = run(
-        &["status", "--json", "--config", args[2].as_str(), "--db", args[4].as_str()],
+        &[
+            "status",
+            "--json",
+            "--config",
+            args[2].as_str(),
+            "--db",
+            args[4].as_str(),
+        ],
         Duration::from_secs(30),
     );
     let row = &status.json()[0];
@@ -180,7 +198,10 @@ fn maintenance_windows_are_read_per_stream_and_for_all_and_problems_name_their_l
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.maintenance[0].to_string(), "daily 03:00–03:15");
-    assert_eq!(parsed.streams[0].maintenance[0].to_string(), "sat,sun 22:00–02:00");
+    assert_eq!(
+        parsed.streams[0].maintenance[0].to_string(),
+        "sat,sun 22:00–02:00"
+    );
 
     let error = config::parse(
         "maintenance:\n  - {from: \"25:00\", to: \"03:00\"}\n  - {to: \"03:00\"}\n  - {from: \"03:00\", to: \"03:00\"}\n\

@@ -20,7 +20,8 @@ const HOUR_MS: i64 = 3_600_000;
 /// One request over a fresh connection; the status and the body.
 async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
+    let mut text =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -68,12 +69,22 @@ async fn the_mute_api_takes_an_admin_token_and_refuses_a_read_token_and_a_viewer
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(streampulse::web::serve(listener, fixture.state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(streampulse::web::serve(
+        listener,
+        fixture.state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
 
     let (name, value) = bearer(&admin_token);
-    let (status, body) = request(addr, "POST", "/api/v1/streams/Gate/mute?minutes=60", &[(name, &value)]).await;
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/v1/streams/Gate/mute?minutes=60",
+        &[(name, &value)],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(answer["stream"], "Gate");
@@ -89,7 +100,10 @@ async fn the_mute_api_takes_an_admin_token_and_refuses_a_read_token_and_a_viewer
     assert_eq!(stream["mute"]["by"], "token deploy", "{stream}");
     let store = Store::open_read_only(&fixture.db_path).expect("store");
     let mutes = store.active_mutes(since).expect("mutes");
-    assert_eq!(mutes.values().next().map(|m| m.until_ms), Some(Some(since + HOUR_MS)));
+    assert_eq!(
+        mutes.values().next().map(|m| m.until_ms),
+        Some(Some(since + HOUR_MS))
+    );
 
     // A read token, a viewer's session (with or without a CSRF header): 403, nothing changes.
     for path in ["/api/v1/streams/Gate/unmute", "/api/v1/streams/Gate/mute"] {
@@ -104,14 +118,26 @@ async fn the_mute_api_takes_an_admin_token_and_refuses_a_read_token_and_a_viewer
     // Until unmuted, then unmuted; a stream not configured is 404; a bad length 400.
     let (status, body) = request(addr, "POST", "/api/v1/streams/Gate/mute", &[(name, &value)]).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON")["mute"]["until_ms"], Value::Null);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON")["mute"]["until_ms"],
+        Value::Null
+    );
     let (status, body) = request(addr, "POST", "/api/v1/streams/Gate/unmute", &[(name, &value)]).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON")["mute"], Value::Null);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON")["mute"],
+        Value::Null
+    );
     assert!(store.active_mutes(since).expect("mutes").is_empty());
     let (status, _) = request(addr, "POST", "/api/v1/streams/Nowhere/mute", &[(name, &value)]).await;
     assert_eq!(status, 404);
-    let (status, _) = request(addr, "POST", "/api/v1/streams/Gate/mute?minutes=0", &[(name, &value)]).await;
+    let (status, _) = request(
+        addr,
+        "POST",
+        "/api/v1/streams/Gate/mute?minutes=0",
+        &[(name, &value)],
+    )
+    .await;
     assert_eq!(status, 400);
 
     stop.send(()).expect("server still running");
@@ -144,7 +170,10 @@ async fn admins_mute_and_unmute_from_the_pages_with_the_csrf_token() {
     assert_eq!(location(&muted), "/");
     let dashboard = body(&fixture.get("/", Some(&admin)).await);
     assert!(dashboard.contains("muted by admin until"), "{dashboard}");
-    assert!(dashboard.contains("action=\"/streams/Gate/unmute\""), "{dashboard}");
+    assert!(
+        dashboard.contains("action=\"/streams/Gate/unmute\""),
+        "{dashboard}"
+    );
     let page = body(&fixture.get("/streams/Gate", Some(&admin)).await);
     assert!(page.contains("id=\"stream-quiet\""), "{page}");
 

@@ -83,7 +83,12 @@ pub async fn mute(
     answer(result)
 }
 
-pub async fn unmute(name: String, principal: Principal, state: Arc<WebState>, headers: HeaderMap) -> Response {
+pub async fn unmute(
+    name: String,
+    principal: Principal,
+    state: Arc<WebState>,
+    headers: HeaderMap,
+) -> Response {
     let result = match check_csrf(&principal, &headers) {
         Ok(()) => set_mute(&state, &principal, name, false, None).await,
         Err(error) => Err(error),
