@@ -119,6 +119,11 @@ impl AlertState {
         if !self.quiet {
             return notice;
         }
+        // A return to the state told before is under way (`up_after` > 1): wait for it rather
+        // than tell a "down" that its recovery follows a probe later.
+        if self.pending.is_some() && self.pending == self.quiet_baseline && !self.flapping {
+            return None;
+        }
         self.quiet = false;
         let baseline = self.quiet_baseline.take();
         if self.flapping {
@@ -382,6 +387,53 @@ mod tests {
                 to: Up,
                 since_ms: 4
             }
+        );
+    }
+
+    #[test]
+    fn a_recovery_under_way_when_quiet_time_ends_is_awaited_not_told_as_a_down() {
+        let rules = ConfirmRules {
+            up_after: 2,
+            ..ConfirmRules::default()
+        };
+        let mut state = AlertState::default();
+        let probes = [
+            (Up, 1, false),
+            (Up, 2, false),
+            (Down, 3, true),
+            (Down, 4, true),
+            (Up, 5, false),
+            (Up, 6, false),
+            (Up, 7, false),
+        ];
+        let notices: Vec<Notice> = probes
+            .iter()
+            .filter_map(|&(health, ts, quiet)| state.apply(&rules, health, ts, quiet))
+            .collect();
+        assert_eq!(notices, vec![]);
+        assert!(!state.quiet);
+        // The recovery fails: then the down is told, once.
+        let mut state = AlertState::default();
+        let probes = [
+            (Up, 1, false),
+            (Up, 2, false),
+            (Down, 3, true),
+            (Down, 4, true),
+            (Up, 5, false),
+            (Down, 6, false),
+            (Down, 7, false),
+        ];
+        let notices: Vec<Notice> = probes
+            .iter()
+            .filter_map(|&(health, ts, quiet)| state.apply(&rules, health, ts, quiet))
+            .collect();
+        assert_eq!(
+            notices,
+            vec![Notice::Changed {
+                from: Some(Up),
+                to: Down,
+                since_ms: 3
+            }]
         );
     }
 

@@ -318,7 +318,9 @@ async fn stream_page_inner(
         "reasons": reasons,
         "timezone": config.timezone_name,
         "back": "stream",
-        "quiet_24h": summary.last_24h.quiet.filter(|share| *share > 0.0).map(|share| fleet::percent(Some(share))),
+        // Shown only for a stream that had quiet time this week.
+        "quiet_shown": summary.last_7d.quiet.is_some_and(|share| share > 0.0),
+        "quiet_24h": fleet::percent(summary.last_24h.quiet),
         "quiet_7d": fleet::percent(summary.last_7d.quiet),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
