@@ -176,6 +176,11 @@ async fn admins_mute_and_unmute_from_the_pages_with_the_csrf_token() {
     );
     let page = body(&fixture.get("/streams/Gate", Some(&admin)).await);
     assert!(page.contains("id=\"stream-quiet\""), "{page}");
+    let metrics = body(&fixture.get("/metrics", Some(&admin)).await);
+    assert!(
+        metrics.contains("streampulse_stream_quiet{stream=\"Gate\"} 1"),
+        "{metrics}"
+    );
 
     let unmuted = fixture
         .post(
