@@ -1,7 +1,8 @@
 //! Maintenance and mute against the real monitor binary, real demo cameras, closed ports and a
 //! real HTTP webhook receiver on loopback: a muted camera that dies tells nothing while muted and
 //! one "down" once unmuted; a maintenance window covering now keeps a dead camera's "down" quiet
-//! and out of uptime; the window syntax reports every problem with its line.
+//! and out of uptime; the window syntax reports every problem with its line; muted heartbeats
+//! count apart in the store's rollups and raw edges.
 
 #[allow(dead_code)]
 mod alerts {
@@ -17,8 +18,9 @@ use common::{run, RunningChild, TestConfig, TestDir, TestStream};
 use proptest::prelude::*;
 use streampulse::config::{self, maintenance};
 use streampulse::demo::{closed_port, RtspTestServer, SntpTestServer};
-use streampulse::heartbeat::Health;
+use streampulse::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason};
 use streampulse::store::accounts::Accounts;
+use streampulse::store::{Store, StreamIdentity};
 
 fn alerts_yaml(receiver: &Receiver, down_after: u32) -> String {
     format!(
@@ -219,6 +221,71 @@ fn maintenance_windows_are_read_per_stream_and_for_all_and_problems_name_their_l
     ] {
         assert!(error.contains(expected), "{expected:?} not in:\n{error}");
     }
+}
+
+#[test]
+fn muted_heartbeats_count_apart_in_rollups_and_at_the_edges_and_a_replaced_one_is_corrected() {
+    let dir = TestDir::new();
+    let db = dir.db_path();
+    let mut store = Store::open(&db).expect("store");
+    let ids = store
+        .resolve_streams(
+            &[StreamIdentity {
+                config_id: None,
+                name: "cam".into(),
+                url_redacted: None,
+                url_fingerprint: None,
+            }],
+            0,
+        )
+        .expect("resolve");
+    let hour = 3_600_000_i64;
+    let base = 500 * hour;
+    let beat = |ts: i64, health: Health| {
+        let outcome = match health {
+            Health::Up => ProbeOutcome::up(100),
+            _ => ProbeOutcome::down(Reason::Refused, "connection refused"),
+        };
+        Heartbeat::new(ids[0], ts, true, outcome)
+    };
+    // Up for the first half hour, muted for the second (down), up again after.
+    let accounts = Accounts::open(&db).expect("accounts");
+    accounts
+        .mute("cam", "ann", base + hour / 2, Some(base + hour))
+        .expect("mute");
+    let beats: Vec<Heartbeat> = (0..8)
+        .map(|i| {
+            let ts = base + i * hour / 4;
+            beat(
+                ts,
+                if (2..4).contains(&i) {
+                    Health::Down
+                } else {
+                    Health::Up
+                },
+            )
+        })
+        .collect();
+    store.record(&beats).expect("record");
+    let whole = store.uptime(ids[0], base, base + 2 * hour).expect("uptime");
+    assert_eq!((whole.up, whole.down, whole.quiet), (6, 0, 2), "{whole:?}");
+    // A range with partial hours is answered from raw heartbeats at its edges: the same split.
+    let partial = store
+        .uptime(ids[0], base + 1, base + 2 * hour - 1)
+        .expect("uptime");
+    assert_eq!(
+        (partial.up, partial.down, partial.quiet),
+        (5, 0, 2),
+        "{partial:?}"
+    );
+    // The monitor re-records a muted heartbeat: still counted once, still quiet.
+    store
+        .record(&[beat(base + hour / 2, Health::Up)])
+        .expect("re-record");
+    let again = store.uptime(ids[0], base, base + 2 * hour).expect("uptime");
+    assert_eq!((again.up, again.down, again.quiet), (6, 0, 2), "{again:?}");
+    let hourly = store.hourly(ids[0], base, base + hour).expect("hourly");
+    assert_eq!((hourly[0].up, hourly[0].quiet), (2, 2));
 }
 
 proptest! {
