@@ -1,7 +1,7 @@
 //! One stream's page: its current state, a latency chart and a state timeline over a chosen
 //! range (raw heartbeats up to a day, hourly rollups beyond), its outages and latest problems.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -230,17 +230,16 @@ async fn stream_page_inner(
         (samples, periods)
     };
     let mut timeline = charts::timeline(&periods, from_ms, to_ms, tz);
-    // Outages are exact; draw them over the hourly colours.
-    let outage_periods: Vec<Period> = history
-        .outages
-        .iter()
-        .map(|o| Period {
-            start_ms: o.start_ms,
-            end_ms: o.end_ms.unwrap_or(to_ms),
-            health: "down",
-        })
-        .collect();
+    // Outages are exact; draw them over the hourly colours, except in hours mostly muted or in
+    // maintenance, which stay shown as such.
     if !history.hourly.is_empty() {
+        let quiet_hours: HashSet<i64> = history
+            .hourly
+            .iter()
+            .filter(|p| p.quiet > p.up + p.degraded + p.down)
+            .map(|p| p.hour_ms)
+            .collect();
+        let outage_periods = outage_periods(&history.outages, &quiet_hours, from_ms, to_ms);
         let overlay = charts::timeline(&outage_periods, from_ms, to_ms, tz);
         timeline
             .segments
@@ -326,6 +325,30 @@ async fn stream_page_inner(
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
 }
 
+/// The outages within `[from_ms, to_ms)` as timeline periods, cut out of `quiet_hours`.
+fn outage_periods(outages: &[Outage], quiet_hours: &HashSet<i64>, from_ms: i64, to_ms: i64) -> Vec<Period> {
+    let mut periods = Vec::new();
+    for outage in outages {
+        let start = outage.start_ms.max(from_ms);
+        let end = outage.end_ms.unwrap_or(to_ms).min(to_ms);
+        let mut cursor = start;
+        while cursor < end {
+            let hour_end = (cursor.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+            let piece_end = hour_end.min(end);
+            if !quiet_hours.contains(&(hour_end - HOUR_MS)) {
+                periods.push(Period {
+                    start_ms: cursor,
+                    end_ms: piece_end,
+                    health: "down",
+                });
+            }
+            cursor = piece_end;
+        }
+    }
+    periods.sort_by_key(|period| period.start_ms);
+    periods
+}
+
 /// Points a chart draws at most; denser raw heartbeats are averaged into time buckets (with the
 /// bucket's worst latency kept), so a day at a 15 s heartbeat stays a readable line.
 const MAX_CHART_POINTS: usize = 360;
@@ -355,4 +378,26 @@ fn downsample(samples: Vec<LatencySample>, from_ms: i64, to_ms: i64) -> Vec<Late
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_cut_out_of_quiet_hours() {
+        let outage = Outage {
+            start_ms: HOUR_MS / 2,
+            end_ms: Some(3 * HOUR_MS + 60_000),
+            reason: None,
+            message: String::new(),
+        };
+        let quiet: HashSet<i64> = [HOUR_MS, 2 * HOUR_MS].into_iter().collect();
+        let periods = outage_periods(&[outage], &quiet, 0, 10 * HOUR_MS);
+        let spans: Vec<(i64, i64)> = periods.iter().map(|p| (p.start_ms, p.end_ms)).collect();
+        assert_eq!(
+            spans,
+            [(HOUR_MS / 2, HOUR_MS), (3 * HOUR_MS, 3 * HOUR_MS + 60_000)]
+        );
+    }
 }
