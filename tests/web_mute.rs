@@ -176,6 +176,17 @@ async fn admins_mute_and_unmute_from_the_pages_with_the_csrf_token() {
     );
     let page = body(&fixture.get("/streams/Gate", Some(&admin)).await);
     assert!(page.contains("id=\"stream-quiet\""), "{page}");
+    // Heartbeats recorded while muted are drawn as muted time on the timeline.
+    let muted_at = fixture.now_ms();
+    fixture.seed(&["Gate"], |ids| {
+        (1..=3)
+            .map(|i| heartbeat(ids[0], muted_at + i * 1_000, Health::Down))
+            .collect()
+    });
+    fixture.set_now(muted_at + 4_000);
+    let page = body(&fixture.get("/streams/Gate?range=1h", Some(&admin)).await);
+    assert!(page.contains("class=\"seg muted-time\""), "{page}");
+    assert!(page.contains("id=\"stream-quiet-share\""), "{page}");
     let metrics = body(&fixture.get("/metrics", Some(&admin)).await);
     assert!(
         metrics.contains("streampulse_stream_quiet{stream=\"Gate\"} 1"),
