@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::quiet::Mute;
 use crate::clock::{DAY_MS, HOUR_MS};
 use crate::config::{Config, StreamConfig};
 use crate::heartbeat::Health;
@@ -100,6 +101,10 @@ pub struct StreamSummary {
     pub sparkline: LatencySeries,
     /// A change the latest probes show but that is not confirmed yet ("failing 1/2").
     pub confirming: Option<Confirming>,
+    /// The mute in force now, if any.
+    pub mute: Option<Mute>,
+    /// Inside one of its `maintenance:` windows now.
+    pub in_maintenance: bool,
 }
 
 /// A change seen in `probes` probes in a row, confirmed at `needed`.
@@ -125,13 +130,16 @@ impl Confirming {
 
 /// The uptime figures of one window, each a share (0..1) of the window's heartbeats, `None`
 /// without heartbeats. Shown as `uptime_24h`/`healthy_24h` (and `_7d`) by `status --json` and
-/// the API.
+/// the API. Heartbeats while muted or in maintenance ("quiet") are left out of `uptime` and
+/// `healthy` and reported as `quiet`, their share of all the window's heartbeats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct UptimeFigures {
     /// Share of heartbeats that delivered video: up or degraded.
     pub uptime: Option<f64>,
     /// Share of heartbeats that were plainly up.
     pub healthy: Option<f64>,
+    /// Share of all heartbeats, quiet ones included, that were muted or in maintenance.
+    pub quiet: Option<f64>,
 }
 
 impl UptimeFigures {
@@ -139,6 +147,7 @@ impl UptimeFigures {
         UptimeFigures {
             uptime: counts.reachable_ratio(),
             healthy: counts.healthy_ratio(),
+            quiet: counts.quiet_ratio(),
         }
     }
 }
@@ -224,6 +233,15 @@ pub fn state_of(
     }
 }
 
+/// Whether `stream` is inside one of its (or the top-level) `maintenance:` windows at `ts_ms`.
+pub fn in_maintenance(config: &Config, stream: &StreamConfig, ts_ms: i64) -> bool {
+    config
+        .maintenance
+        .iter()
+        .chain(&stream.maintenance)
+        .any(|window| window.covers(ts_ms, config.timezone))
+}
+
 /// When the config file last changed (Unix ms), for [`state_of`].
 fn config_changed_ms(config: &Config) -> Option<i64> {
     let modified = std::fs::metadata(&config.path).ok()?.modified().ok()?;
@@ -263,6 +281,8 @@ fn summarize(
         last_7d: UptimeFigures::default(),
         sparkline: Vec::new(),
         confirming,
+        mute: None,
+        in_maintenance: false,
     }
 }
 
@@ -321,12 +341,15 @@ pub fn load_with(
         HashMap::new()
     };
     let changed_ms = config_changed_ms(config);
+    let mut mutes = store.active_mutes(now_ms)?;
     Ok(config
         .streams
         .iter()
         .map(|stream| {
             let mut summary = summarize(stream, statuses.remove(&stream.name), now_ms, changed_ms);
+            summary.in_maintenance = in_maintenance(config, stream, now_ms);
             if let Some(id) = summary.stream_id() {
+                summary.mute = mutes.remove(&id);
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
@@ -369,7 +392,9 @@ pub fn load_one(
         now_ms,
         config_changed_ms(config),
     );
+    summary.in_maintenance = in_maintenance(config, stream, now_ms);
     if let Some(id) = summary.stream_id() {
+        summary.mute = store.active_mutes(now_ms)?.remove(&id);
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);
         let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);
@@ -458,11 +483,30 @@ mod tests {
     }
 
     #[test]
+    fn quiet_heartbeats_are_left_out_of_uptime_and_reported_apart() {
+        let figures = UptimeFigures::of(Uptime {
+            up: 3,
+            degraded: 0,
+            down: 1,
+            quiet: 4,
+        });
+        assert_eq!(
+            figures,
+            UptimeFigures {
+                uptime: Some(0.75),
+                healthy: Some(0.75),
+                quiet: Some(0.5)
+            }
+        );
+    }
+
+    #[test]
     fn percentages_read_naturally() {
         let uptime = Uptime {
             up: 997,
             degraded: 0,
             down: 3,
+            quiet: 0,
         };
         assert_eq!(percent(UptimeFigures::of(uptime).uptime), "99.7 %");
         assert_eq!(percent(UptimeFigures::of(Uptime::default()).uptime), "—");
@@ -470,12 +514,14 @@ mod tests {
             up: 1,
             degraded: 1,
             down: 2,
+            quiet: 0,
         };
         assert_eq!(
             UptimeFigures::of(degraded),
             UptimeFigures {
                 uptime: Some(0.5),
-                healthy: Some(0.25)
+                healthy: Some(0.25),
+                quiet: Some(0.0)
             }
         );
     }

@@ -418,7 +418,8 @@ fn status_and_outages_follow_up_down_up() {
         Uptime {
             up: 5,
             degraded: 1,
-            down: 3
+            down: 3,
+            quiet: 0
         }
     );
     let counts = store.probe_counts().expect("counts");
@@ -479,7 +480,8 @@ fn a_late_heartbeat_is_counted_but_does_not_rewind_the_status() {
         Uptime {
             up: 1,
             degraded: 0,
-            down: 1
+            down: 1,
+            quiet: 0
         }
     );
 }
@@ -503,7 +505,8 @@ fn recording_the_same_heartbeat_twice_replaces_it_without_double_counting() {
         Uptime {
             up: 0,
             degraded: 1,
-            down: 0
+            down: 0,
+            quiet: 0
         }
     );
     let hourly = store.hourly(id, T0, T0 + HOUR_MS).expect("hourly");
@@ -564,7 +567,8 @@ fn uptime_counts_whole_hours_from_rollups_and_edges_from_raw_rows() {
         Uptime {
             up: 720 - 40,
             degraded: 0,
-            down: 40
+            down: 40,
+            quiet: 0
         }
     );
     assert_eq!(whole.healthy_ratio(), Some(680.0 / 720.0));
@@ -578,7 +582,8 @@ fn uptime_counts_whole_hours_from_rollups_and_edges_from_raw_rows() {
         Uptime {
             up: 120,
             degraded: 0,
-            down: 20
+            down: 20,
+            quiet: 0
         }
     );
 
@@ -591,7 +596,8 @@ fn uptime_counts_whole_hours_from_rollups_and_edges_from_raw_rows() {
         Uptime {
             up: 40 + 200 + 4,
             degraded: 0,
-            down: 40
+            down: 40,
+            quiet: 0
         }
     );
 
@@ -605,7 +611,8 @@ fn uptime_counts_whole_hours_from_rollups_and_edges_from_raw_rows() {
         Uptime {
             up: 0,
             degraded: 40 + 240 + 4,
-            down: 0
+            down: 0,
+            quiet: 0
         }
     );
     assert_eq!(all[&ids[1]].reachable_ratio(), Some(1.0));

@@ -5,6 +5,12 @@
 //! degraded, `up_after` for up); one odd probe between never confirms anything. More than
 //! `flap_changes` confirmed changes within `flap_window` make it "flapping": one notice, then no
 //! change notices until it has been quiet for `flap_window`, then one "stable" notice.
+//!
+//! A *quiet* heartbeat (the stream muted or in a maintenance window) still moves the state on,
+//! so pages show the truth, but tells nothing and counts nothing towards flapping. The first
+//! heartbeat after the quiet time compares the confirmed state with the one last told before it
+//! (the baseline) and tells the difference once: a camera that died inside a window and is still
+//! down after it gets one "down"; one that recovered inside it gets nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +78,10 @@ pub struct AlertState {
     pub flapping: bool,
     /// Times of the confirmed changes within the flap window, oldest first.
     pub recent_changes_ms: Vec<i64>,
+    /// The last heartbeat applied was quiet (muted or in maintenance).
+    pub quiet: bool,
+    /// While quiet: the confirmed state when the quiet time began, the last one told.
+    pub quiet_baseline: Option<Health>,
 }
 
 /// What a heartbeat made of the confirmed state, to be notified.
@@ -90,12 +100,49 @@ pub enum Notice {
 }
 
 impl AlertState {
-    /// Applies one probe's health at `ts_ms`; returns the notice it causes, if any.
-    pub fn apply(&mut self, rules: &ConfirmRules, health: Health, ts_ms: i64) -> Option<Notice> {
+    /// Applies one probe's health at `ts_ms`; returns the notice it causes, if any. A `quiet`
+    /// heartbeat (muted, maintenance) moves the state but returns nothing; the first one after
+    /// quiet time tells what differs from the state told before it.
+    pub fn apply(&mut self, rules: &ConfirmRules, health: Health, ts_ms: i64, quiet: bool) -> Option<Notice> {
         if ts_ms <= self.last_ts_ms && self.last_ts_ms != 0 {
             return None;
         }
         self.last_ts_ms = ts_ms;
+        if quiet && !self.quiet {
+            self.quiet = true;
+            self.quiet_baseline = self.confirmed;
+        }
+        let notice = self.step(rules, health, ts_ms, quiet);
+        if quiet {
+            return None;
+        }
+        if !self.quiet {
+            return notice;
+        }
+        // A return to the state told before is under way (`up_after` > 1): wait for it rather
+        // than tell a "down" that its recovery follows a probe later.
+        if self.pending.is_some() && self.pending == self.quiet_baseline && !self.flapping {
+            return None;
+        }
+        self.quiet = false;
+        let baseline = self.quiet_baseline.take();
+        if self.flapping {
+            // Flapping was told before the quiet time; its "stable" will follow as usual.
+            return notice.filter(|notice| matches!(notice, Notice::Stable { .. }));
+        }
+        let now = self.confirmed?;
+        if Some(now) == baseline || (baseline.is_none() && now == Health::Up) {
+            return None;
+        }
+        Some(Notice::Changed {
+            from: baseline,
+            to: now,
+            since_ms: self.since_ms,
+        })
+    }
+
+    /// The state machine proper; `quiet` changes count nothing towards flapping.
+    fn step(&mut self, rules: &ConfirmRules, health: Health, ts_ms: i64, quiet: bool) -> Option<Notice> {
         if self.confirmed == Some(health) {
             self.pending = None;
             self.pending_count = 0;
@@ -126,6 +173,13 @@ impl AlertState {
                 since_ms,
             });
         };
+        if quiet {
+            return Some(Notice::Changed {
+                from: Some(from),
+                to: health,
+                since_ms,
+            });
+        }
         self.recent_changes_ms.push(ts_ms);
         self.recent_changes_ms
             .retain(|&change| ts_ms - change < rules.flap_window_ms);
@@ -167,7 +221,7 @@ mod tests {
     fn run(rules: &ConfirmRules, state: &mut AlertState, probes: &[(Health, i64)]) -> Vec<Notice> {
         probes
             .iter()
-            .filter_map(|&(health, ts)| state.apply(rules, health, ts))
+            .filter_map(|&(health, ts)| state.apply(rules, health, ts, false))
             .collect()
     }
 
@@ -227,7 +281,7 @@ mod tests {
         let rules = ConfirmRules::default();
         let mut state = AlertState::default();
         run(&rules, &mut state, &[(Up, 10), (Down, 11)]);
-        assert_eq!(state.apply(&rules, Down, 5), None);
+        assert_eq!(state.apply(&rules, Down, 5, false), None);
         assert_eq!(state.pending_count, 1);
     }
 
@@ -261,5 +315,138 @@ mod tests {
         assert_eq!(kinds, vec!["changed", "changed", "changed", "flapping", "stable"]);
         assert_eq!(notices[4], Notice::Stable { to: Up, since_ms: 19 });
         assert!(!state.flapping);
+    }
+    fn run_quiet(state: &mut AlertState, probes: &[(Health, i64, bool)]) -> Vec<Notice> {
+        let rules = ConfirmRules::default();
+        probes
+            .iter()
+            .filter_map(|&(health, ts, quiet)| state.apply(&rules, health, ts, quiet))
+            .collect()
+    }
+
+    #[test]
+    fn down_inside_quiet_time_is_told_once_after_it_when_still_down() {
+        let mut state = AlertState::default();
+        let notices = run_quiet(
+            &mut state,
+            &[
+                (Up, 1, false),
+                (Up, 2, true),
+                (Down, 3, true),
+                (Down, 4, true),
+                (Down, 5, true),
+                (Down, 6, false),
+                (Down, 7, false),
+            ],
+        );
+        assert_eq!(
+            notices,
+            vec![Notice::Changed {
+                from: Some(Up),
+                to: Down,
+                since_ms: 3
+            }]
+        );
+        assert!(!state.quiet);
+    }
+
+    #[test]
+    fn a_recovery_inside_quiet_time_tells_nothing_and_saves_nothing_up() {
+        let mut state = AlertState::default();
+        let notices = run_quiet(
+            &mut state,
+            &[
+                (Up, 1, false),
+                (Down, 2, true),
+                (Down, 3, true),
+                (Up, 4, true),
+                (Up, 5, false),
+                (Down, 6, false),
+            ],
+        );
+        assert_eq!(notices, vec![]);
+        // The first probe after the window is down but not yet confirmed: nothing either.
+        assert_eq!(state.pending, Some(Down));
+        // A camera down before the window and back inside it: its recovery is told after it.
+        let mut state = AlertState::default();
+        let notices = run_quiet(
+            &mut state,
+            &[
+                (Up, 1, false),
+                (Down, 2, false),
+                (Down, 3, false),
+                (Up, 4, true),
+                (Up, 5, false),
+            ],
+        );
+        assert_eq!(notices.len(), 2);
+        assert_eq!(
+            notices[1],
+            Notice::Changed {
+                from: Some(Down),
+                to: Up,
+                since_ms: 4
+            }
+        );
+    }
+
+    #[test]
+    fn a_recovery_under_way_when_quiet_time_ends_is_awaited_not_told_as_a_down() {
+        let rules = ConfirmRules {
+            up_after: 2,
+            ..ConfirmRules::default()
+        };
+        let mut state = AlertState::default();
+        let probes = [
+            (Up, 1, false),
+            (Up, 2, false),
+            (Down, 3, true),
+            (Down, 4, true),
+            (Up, 5, false),
+            (Up, 6, false),
+            (Up, 7, false),
+        ];
+        let notices: Vec<Notice> = probes
+            .iter()
+            .filter_map(|&(health, ts, quiet)| state.apply(&rules, health, ts, quiet))
+            .collect();
+        assert_eq!(notices, vec![]);
+        assert!(!state.quiet);
+        // The recovery fails: then the down is told, once.
+        let mut state = AlertState::default();
+        let probes = [
+            (Up, 1, false),
+            (Up, 2, false),
+            (Down, 3, true),
+            (Down, 4, true),
+            (Up, 5, false),
+            (Down, 6, false),
+            (Down, 7, false),
+        ];
+        let notices: Vec<Notice> = probes
+            .iter()
+            .filter_map(|&(health, ts, quiet)| state.apply(&rules, health, ts, quiet))
+            .collect();
+        assert_eq!(
+            notices,
+            vec![Notice::Changed {
+                from: Some(Up),
+                to: Down,
+                since_ms: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn changes_in_quiet_time_do_not_count_towards_flapping() {
+        let mut state = AlertState::default();
+        let mut probes = vec![(Up, 1, false)];
+        for ts in 2..40 {
+            probes.push((if ts % 4 < 2 { Down } else { Up }, ts, true));
+        }
+        probes.push((Up, 40, false));
+        assert_eq!(run_quiet(&mut state, &probes), vec![]);
+        assert!(!state.flapping);
+        assert!(state.recent_changes_ms.is_empty());
     }
 }

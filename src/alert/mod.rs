@@ -10,6 +10,7 @@
 pub mod confirm;
 pub mod format;
 pub mod outbox;
+pub mod quiet;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::iso_utc;
+use crate::config::maintenance::MaintenanceWindow;
 use crate::config::Config;
 use confirm::{ConfirmRules, Notice};
 
@@ -162,6 +164,10 @@ pub struct AlertPlan {
     pub channels: Vec<String>,
     pub site: Option<String>,
     pub public_url: Option<String>,
+    /// Where maintenance windows are read (`timezone:`); UTC when `None`.
+    pub timezone: Option<&'static time_tz::Tz>,
+    /// Each stream's `maintenance:` windows, the top-level ones included.
+    pub maintenance_by_stream: HashMap<String, Vec<MaintenanceWindow>>,
 }
 
 impl AlertPlan {
@@ -181,7 +187,26 @@ impl AlertPlan {
                 .collect(),
             site: config.site.clone(),
             public_url: config.alerts.public_url.clone(),
+            timezone: Some(config.timezone),
+            maintenance_by_stream: config
+                .streams
+                .iter()
+                .map(|stream| {
+                    let windows = config.maintenance.iter().chain(&stream.maintenance).copied();
+                    (stream.name.clone(), windows.collect())
+                })
+                .filter(|(_, windows): &(String, Vec<MaintenanceWindow>)| !windows.is_empty())
+                .collect(),
         }
+    }
+
+    /// Whether `stream` is inside one of its maintenance windows at `ts_ms`.
+    pub fn in_maintenance(&self, stream: &str, ts_ms: i64) -> bool {
+        let Some(windows) = self.maintenance_by_stream.get(stream) else {
+            return false;
+        };
+        let tz = self.timezone.unwrap_or(time_tz::timezones::db::UTC);
+        windows.iter().any(|window| window.covers(ts_ms, tz))
     }
 
     pub fn rules_for(&self, stream: &str) -> &ConfirmRules {

@@ -45,6 +45,9 @@ pub struct StatusRow {
     pub reachable_24h: Option<f64>,
     /// A change seen but not confirmed yet, such as `failing 1/2`.
     pub confirming: Option<String>,
+    /// Share of all heartbeats over the last 24 h that were muted or in maintenance (left out
+    /// of the two above).
+    pub quiet_24h: Option<f64>,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
@@ -82,6 +85,7 @@ fn row(summary: &StreamSummary, tz: &time_tz::Tz) -> StatusRow {
         healthy_24h: summary.last_24h.healthy,
         reachable_24h: summary.last_24h.uptime,
         confirming: summary.confirming.map(|confirming| confirming.label()),
+        quiet_24h: summary.last_24h.quiet,
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`Watcher`] reloads the file when it changes, for the monitor and the web alike.
 
 mod alerts;
+pub mod maintenance;
 mod raw;
 mod suggest;
 mod tree;
@@ -86,6 +87,8 @@ pub struct Config {
     /// `site:`, a label for this installation in notifications.
     pub site: Option<String>,
     pub alerts: AlertsConfig,
+    /// `maintenance:` windows of every stream (a stream's own add to them).
+    pub maintenance: Vec<maintenance::MaintenanceWindow>,
     pub streams: Vec<StreamConfig>,
 }
 
@@ -223,6 +226,8 @@ pub struct StreamConfig {
     pub expect: Expectation,
     /// `alerts:` overridden by the stream's own `alerts:`.
     pub alerts: crate::alert::confirm::ConfirmRules,
+    /// The stream's own `maintenance:` windows, besides the top-level ones.
+    pub maintenance: Vec<maintenance::MaintenanceWindow>,
 }
 
 /// One thing wrong with a config file.

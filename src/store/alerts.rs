@@ -1,6 +1,7 @@
 //! The confirmed state of each stream (`stream_alert_state`) and the notification outbox
 //! (`alert_outbox`): written by the heartbeat's transaction, read by the fleet view, delivered
-//! and marked by the monitor's delivery task.
+//! and marked by the monitor's delivery task. Also decides whether a heartbeat is quiet (muted in
+//! `stream_mutes`, or in a `maintenance:` window of the [`AlertPlan`]).
 
 use std::collections::HashMap;
 
@@ -8,6 +9,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{optional_health_at, Heartbeat, Store, StoreError};
 use crate::alert::confirm::AlertState;
+use crate::alert::quiet::{Mute, Quiet};
 use crate::alert::{AlertPlan, Notification, Subject};
 use crate::heartbeat::{Health, Reason};
 
@@ -23,9 +25,42 @@ struct Loaded {
 #[derive(Default)]
 pub(crate) struct AlertBatch {
     streams: HashMap<i64, Loaded>,
+    /// `stream_mutes`, read once per batch (a handful of rows).
+    mutes: Option<HashMap<i64, Mute>>,
 }
 
 impl AlertBatch {
+    /// Whether the heartbeat was quiet: in a maintenance window (which wins: it is planned) or
+    /// muted at its time.
+    pub(crate) fn quiet(
+        &mut self,
+        tx: &Transaction<'_>,
+        plan: Option<&AlertPlan>,
+        heartbeat: &Heartbeat,
+    ) -> Result<Option<Quiet>, StoreError> {
+        if let Some(plan) = plan.filter(|plan| !plan.maintenance_by_stream.is_empty()) {
+            let loaded = self.loaded(tx, heartbeat.stream_id)?;
+            if plan.in_maintenance(&loaded.name, heartbeat.ts_ms) {
+                return Ok(Some(Quiet::Maintenance));
+            }
+        }
+        let mutes = match &mut self.mutes {
+            Some(mutes) => mutes,
+            none => none.insert(super::mutes::load_mutes(tx)?),
+        };
+        let muted = mutes
+            .get(&heartbeat.stream_id)
+            .is_some_and(|mute| mute.covers(heartbeat.ts_ms));
+        Ok(muted.then_some(Quiet::Muted))
+    }
+
+    fn loaded(&mut self, tx: &Transaction<'_>, stream_id: i64) -> Result<&mut Loaded, StoreError> {
+        Ok(match self.streams.entry(stream_id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(load(tx, stream_id)?),
+        })
+    }
+
     /// Moves the stream's confirmed state on by one heartbeat and queues what it causes, one
     /// outbox row per channel.
     pub(crate) fn apply(
@@ -33,17 +68,20 @@ impl AlertBatch {
         tx: &Transaction<'_>,
         plan: &AlertPlan,
         heartbeat: &Heartbeat,
+        quiet: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let loaded = match self.streams.entry(heartbeat.stream_id) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(load(tx, heartbeat.stream_id)?),
+        let loaded = self.loaded(tx, heartbeat.stream_id)?;
+        // The state told last: after quiet time, the one before it began.
+        let old = if loaded.state.quiet {
+            loaded.state.quiet_baseline
+        } else {
+            loaded.state.confirmed
         };
-        let old = loaded.state.confirmed;
         let rules = plan.rules_for(&loaded.name);
         let notice = loaded
             .state
-            .apply(rules, heartbeat.outcome.health, heartbeat.ts_ms);
+            .apply(rules, heartbeat.outcome.health, heartbeat.ts_ms, quiet);
         loaded.changed = true;
         let Some(notice) = notice else {
             return Ok(());
@@ -77,8 +115,8 @@ impl AlertBatch {
     pub(crate) fn save(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut save = tx.prepare_cached(
             "INSERT OR REPLACE INTO stream_alert_state (stream_id, confirmed_state, since_ms, pending_state,
-                 pending_count, pending_since_ms, last_ts_ms, flapping, recent_changes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 pending_count, pending_since_ms, last_ts_ms, flapping, recent_changes, quiet, quiet_baseline)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (stream_id, loaded) in self.streams.iter().filter(|(_, loaded)| loaded.changed) {
             let state = &loaded.state;
@@ -93,6 +131,8 @@ impl AlertBatch {
                 state.last_ts_ms,
                 state.flapping,
                 changes.join(","),
+                state.quiet,
+                state.quiet_baseline.map(Health::code),
             ])?;
         }
         Ok(())
@@ -106,7 +146,7 @@ fn load(tx: &Transaction<'_>, stream_id: i64) -> Result<Loaded, StoreError> {
     let state = tx
         .prepare_cached(
             "SELECT confirmed_state, since_ms, pending_state, pending_count, pending_since_ms, last_ts_ms, flapping,
-                 recent_changes
+                 recent_changes, quiet, quiet_baseline
              FROM stream_alert_state WHERE stream_id = ?1",
         )?
         .query_row([stream_id], state_at)
@@ -131,6 +171,8 @@ fn state_at(row: &rusqlite::Row<'_>) -> rusqlite::Result<AlertState> {
         last_ts_ms: row.get(5)?,
         flapping: row.get(6)?,
         recent_changes_ms: changes.split(',').filter_map(|t| t.parse().ok()).collect(),
+        quiet: row.get(8)?,
+        quiet_baseline: optional_health_at(row, 9)?,
     })
 }
 
@@ -150,10 +192,10 @@ impl Store {
     pub fn alert_states(&self) -> Result<HashMap<i64, AlertState>, StoreError> {
         let mut select = self.conn.prepare_cached(
             "SELECT confirmed_state, since_ms, pending_state, pending_count, pending_since_ms, last_ts_ms, flapping,
-                 recent_changes, stream_id
+                 recent_changes, quiet, quiet_baseline, stream_id
              FROM stream_alert_state",
         )?;
-        let rows = select.query_map([], |row| Ok((row.get::<_, i64>(8)?, state_at(row)?)))?;
+        let rows = select.query_map([], |row| Ok((row.get::<_, i64>(10)?, state_at(row)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

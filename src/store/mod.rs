@@ -14,6 +14,7 @@ mod alerts;
 mod export;
 pub mod import_v1;
 mod monitor_status;
+mod mutes;
 mod queries;
 mod schema;
 mod write;
@@ -182,6 +183,9 @@ pub struct Uptime {
     pub up: u64,
     pub degraded: u64,
     pub down: u64,
+    /// Heartbeats while muted or in maintenance: in none of the three above, so every ratio
+    /// leaves them out; reported on their own.
+    pub quiet: u64,
 }
 
 impl Uptime {
@@ -193,6 +197,12 @@ impl Uptime {
     pub fn healthy_ratio(&self) -> Option<f64> {
         let total = self.total();
         (total > 0).then(|| self.up as f64 / total as f64)
+    }
+
+    /// Share of all heartbeats, quiet ones included, that were quiet; `None` without any.
+    pub fn quiet_ratio(&self) -> Option<f64> {
+        let all = self.total() + self.quiet;
+        (all > 0).then(|| self.quiet as f64 / all as f64)
     }
 
     /// Share of heartbeats that delivered video (up or degraded); `None` without heartbeats.
@@ -224,6 +234,8 @@ pub struct HourlyPoint {
     pub up: u64,
     pub degraded: u64,
     pub down: u64,
+    /// Heartbeats while muted or in maintenance (not in up/degraded/down).
+    pub quiet: u64,
     pub latency_avg_ms: Option<f64>,
     pub latency_max_ms: Option<u64>,
 }
@@ -530,6 +542,7 @@ mod tests {
             up: 2,
             degraded: 1,
             down: 1,
+            quiet: 0,
         };
         assert_eq!(uptime.healthy_ratio(), Some(0.5));
         assert_eq!(uptime.reachable_ratio(), Some(0.75));

@@ -12,6 +12,7 @@ use super::{
     ceil_hour, floor_hour, health_at, optional_health_at, reason_at, u32_from_sql, u64_from_sql, Heartbeat,
     HourlyPoint, LatencySeries, Outage, Store, StoreError, StreamStatus, Uptime, HOUR_MS,
 };
+use crate::alert::quiet::Quiet;
 use crate::heartbeat::ProbeOutcome;
 
 const STATUS_COLUMNS: &str = "s.id, s.name, s.url_redacted, st.health, st.since_ms, st.last_ts_ms,
@@ -109,16 +110,19 @@ impl UptimePlan {
 /// The uptime query; `{streams}` selects the streams (all, or one by `?1`).
 fn uptime_sql(streams: &str) -> String {
     format!(
-        "SELECT stream_id, sum(up), sum(degraded), sum(down) FROM (
-             SELECT r.stream_id AS stream_id, r.up_count AS up, r.degraded_count AS degraded, r.down_count AS down
+        "SELECT stream_id, sum(up), sum(degraded), sum(down), sum(quiet) FROM (
+             SELECT r.stream_id AS stream_id, r.up_count AS up, r.degraded_count AS degraded, r.down_count AS down,
+                 r.quiet_count AS quiet
              FROM {streams} CROSS JOIN heartbeat_hourly AS r
              WHERE r.stream_id = s.id AND r.hour_ms >= ?2 AND r.hour_ms < ?3
              UNION ALL
-             SELECT h.stream_id, h.health = 1, h.health = 2, h.health = 0
+             SELECT h.stream_id, h.quiet = 0 AND h.health = 1, h.quiet = 0 AND h.health = 2,
+                 h.quiet = 0 AND h.health = 0, h.quiet != 0
              FROM {streams} CROSS JOIN heartbeats AS h
              WHERE h.stream_id = s.id AND h.ts_ms >= ?4 AND h.ts_ms < ?5
              UNION ALL
-             SELECT h.stream_id, h.health = 1, h.health = 2, h.health = 0
+             SELECT h.stream_id, h.quiet = 0 AND h.health = 1, h.quiet = 0 AND h.health = 2,
+                 h.quiet = 0 AND h.health = 0, h.quiet != 0
              FROM {streams} CROSS JOIN heartbeats AS h
              WHERE h.stream_id = s.id AND h.ts_ms >= ?6 AND h.ts_ms < ?7
          ) GROUP BY stream_id"
@@ -198,6 +202,7 @@ impl Store {
                     up: u64_from_sql(row.get(1)?),
                     degraded: u64_from_sql(row.get(2)?),
                     down: u64_from_sql(row.get(3)?),
+                    quiet: u64_from_sql(row.get(4)?),
                 };
                 Ok((row.get::<_, i64>(0)?, uptime))
             },
@@ -220,7 +225,8 @@ impl Store {
     /// first. Hours without heartbeats are absent.
     pub fn hourly(&self, stream_id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<HourlyPoint>, StoreError> {
         let mut select = self.conn.prepare_cached(
-            "SELECT hour_ms, up_count, degraded_count, down_count, latency_sum_ms, latency_count, latency_max_ms
+            "SELECT hour_ms, up_count, degraded_count, down_count, latency_sum_ms, latency_count, latency_max_ms,
+                 quiet_count
              FROM heartbeat_hourly WHERE stream_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3 ORDER BY hour_ms",
         )?;
         let rows = select.query_map(params![stream_id, floor_hour(from_ms), to_ms], |row| {
@@ -231,6 +237,7 @@ impl Store {
                 up: u64_from_sql(row.get(1)?),
                 degraded: u64_from_sql(row.get(2)?),
                 down: u64_from_sql(row.get(3)?),
+                quiet: u64_from_sql(row.get(7)?),
                 latency_avg_ms: (latency_count > 0).then(|| latency_sum as f64 / latency_count as f64),
                 latency_max_ms: row.get::<_, Option<i64>>(6)?.map(u64_from_sql),
             })
@@ -268,6 +275,33 @@ impl Store {
             Ok(Heartbeat::new(row.get(0)?, row.get(1)?, row.get(9)?, outcome))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The quiet heartbeats (muted, maintenance) of one stream in `[from_ms, to_ms)`, newest
+    /// first, at most `limit`, for the stream page's timeline.
+    pub fn quiet_heartbeats(
+        &self,
+        stream_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Quiet)>, StoreError> {
+        let mut select = self.conn.prepare_cached(
+            "SELECT ts_ms, quiet FROM heartbeats WHERE stream_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND quiet != 0
+             ORDER BY ts_ms DESC LIMIT ?4",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = select.query_map(params![stream_id, from_ms, to_ms, limit], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut quiet = Vec::new();
+        for row in rows {
+            let (ts_ms, code) = row?;
+            if let Some(why) = Quiet::from_code(code) {
+                quiet.push((ts_ms, why));
+            }
+        }
+        Ok(quiet)
     }
 
     /// For sparklines: the latest `per_stream` heartbeats at or after `since_ms` of every stream,

@@ -196,8 +196,31 @@ CREATE TABLE alert_outbox (
 CREATE INDEX alert_outbox_pending ON alert_outbox (channel, id) WHERE status = 'pending';
 "#;
 
+/// Schema version 7: mutes and quiet time (issue 11, "Maintenance and mute").
+///
+/// `stream_mutes` holds one row per muted stream: who muted it, when, and until when (`NULL`:
+/// until someone unmutes; unmuting deletes the row). Maintenance windows live in the config, not
+/// here. The writer decides per heartbeat whether it was *quiet* (`heartbeats.quiet`: 0 no,
+/// 1 maintenance, 2 muted) in the heartbeat's transaction, so the flag never changes afterwards.
+/// A quiet heartbeat counts in `heartbeat_hourly.quiet_count` instead of up/degraded/down:
+/// uptime (built from those three) leaves it out with no change to its queries, and the quiet
+/// share is reported beside it. `stream_alert_state.quiet`/`quiet_baseline`: the confirmed state
+/// is in quiet time, and the state last told before it began (`alert::confirm`).
+const V7: &str = r#"
+CREATE TABLE stream_mutes (
+    stream_id INTEGER PRIMARY KEY REFERENCES streams (id),
+    muted_by TEXT NOT NULL,
+    muted_ms INTEGER NOT NULL,
+    until_ms INTEGER
+);
+ALTER TABLE heartbeats ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE heartbeat_hourly ADD COLUMN quiet_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stream_alert_state ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stream_alert_state ADD COLUMN quiet_baseline INTEGER;
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

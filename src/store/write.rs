@@ -10,6 +10,7 @@ use super::{
     floor_hour, health_at, reason_at, u32_from_sql, u64_from_sql, u64_to_sql, Heartbeat, Store, StoreError,
     StreamIdentity,
 };
+use crate::alert::quiet::Quiet;
 use crate::heartbeat::{Health, Reason};
 
 /// Rows deleted per prune statement: small enough that the write lock is held for milliseconds.
@@ -56,14 +57,17 @@ struct RollupDelta {
     up: i64,
     degraded: i64,
     down: i64,
+    /// Heartbeats while muted or in maintenance: counted here instead of by health, so uptime
+    /// leaves them out.
+    quiet: i64,
     latency_sum_ms: i64,
     latency_count: i64,
     latency_max_ms: Option<i64>,
 }
 
 impl RollupDelta {
-    fn add(&mut self, health: Health, latency_ms: Option<i64>) {
-        self.count(health, 1);
+    fn add(&mut self, health: Health, quiet: bool, latency_ms: Option<i64>) {
+        self.count(health, quiet, 1);
         if let Some(latency) = latency_ms {
             self.latency_sum_ms = self.latency_sum_ms.saturating_add(latency);
             self.latency_count += 1;
@@ -73,15 +77,19 @@ impl RollupDelta {
 
     /// Takes back a heartbeat that is being replaced. The maximum cannot be taken back; it may
     /// overstate until the hour ends, which only happens when a heartbeat is re-recorded.
-    fn remove(&mut self, health: Health, latency_ms: Option<i64>) {
-        self.count(health, -1);
+    fn remove(&mut self, health: Health, quiet: bool, latency_ms: Option<i64>) {
+        self.count(health, quiet, -1);
         if let Some(latency) = latency_ms {
             self.latency_sum_ms = self.latency_sum_ms.saturating_sub(latency);
             self.latency_count -= 1;
         }
     }
 
-    fn count(&mut self, health: Health, by: i64) {
+    fn count(&mut self, health: Health, quiet: bool, by: i64) {
+        if quiet {
+            self.quiet += by;
+            return;
+        }
         match health {
             Health::Up => self.up += by,
             Health::Degraded => self.degraded += by,
@@ -330,12 +338,13 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO heartbeats (stream_id, ts_ms, health, latency_ms, reason, message, codec, width,
-                     height, ntp_synced, fps, bitrate_kbps)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     height, ntp_synced, fps, bitrate_kbps, quiet)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (stream_id, ts_ms) DO NOTHING",
             )?;
             for heartbeat in batch {
                 let outcome = &heartbeat.outcome;
+                let quiet = alert_batch.quiet(&tx, alert_plan.as_deref(), heartbeat)?;
                 let latency_ms = outcome.latency_ms.map(u64_to_sql);
                 let values = params![
                     heartbeat.stream_id,
@@ -350,6 +359,7 @@ impl Store {
                     heartbeat.ntp_synced,
                     outcome.fps,
                     outcome.bitrate_kbps.map(u64_to_sql),
+                    quiet.map_or(0, Quiet::code),
                 ];
                 let rollup = rollups
                     .entry((heartbeat.stream_id, floor_hour(heartbeat.ts_ms)))
@@ -359,22 +369,27 @@ impl Store {
                         .entry((heartbeat.stream_id, outcome_label(heartbeat)))
                         .or_default() += 1;
                 } else {
-                    let (old_health, old_latency) = tx
+                    let (old_health, old_latency, old_quiet) = tx
                         .prepare_cached(
-                            "SELECT health, latency_ms FROM heartbeats WHERE stream_id = ?1 AND ts_ms = ?2",
+                            "SELECT health, latency_ms, quiet FROM heartbeats WHERE stream_id = ?1 AND ts_ms = ?2",
                         )?
                         .query_row(params![heartbeat.stream_id, heartbeat.ts_ms], |row| {
-                            Ok((health_at(row, 0)?, row.get::<_, Option<i64>>(1)?))
+                            Ok((
+                                health_at(row, 0)?,
+                                row.get::<_, Option<i64>>(1)?,
+                                row.get::<_, i64>(2)? != 0,
+                            ))
                         })?;
-                    rollup.remove(old_health, old_latency);
+                    rollup.remove(old_health, old_quiet, old_latency);
                     tx.prepare_cached(
                         "UPDATE heartbeats SET health = ?3, latency_ms = ?4, reason = ?5, message = ?6, codec = ?7,
-                             width = ?8, height = ?9, ntp_synced = ?10, fps = ?11, bitrate_kbps = ?12
+                             width = ?8, height = ?9, ntp_synced = ?10, fps = ?11, bitrate_kbps = ?12,
+                             quiet = ?13
                          WHERE stream_id = ?1 AND ts_ms = ?2",
                     )?
                     .execute(values)?;
                 }
-                rollup.add(outcome.health, latency_ms);
+                rollup.add(outcome.health, quiet.is_some(), latency_ms);
 
                 let status = match statuses.entry(heartbeat.stream_id) {
                     Entry::Occupied(entry) => entry.into_mut(),
@@ -382,7 +397,7 @@ impl Store {
                 };
                 apply_to_status(&tx, status, heartbeat)?;
                 if let Some(plan) = &alert_plan {
-                    alert_batch.apply(&tx, plan, heartbeat, now_ms)?;
+                    alert_batch.apply(&tx, plan, heartbeat, quiet.is_some(), now_ms)?;
                 }
             }
         }
@@ -415,12 +430,13 @@ impl Store {
 
         let mut save_rollup = tx.prepare_cached(
             "INSERT INTO heartbeat_hourly (stream_id, hour_ms, up_count, degraded_count, down_count, latency_sum_ms,
-                 latency_count, latency_max_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 latency_count, latency_max_ms, quiet_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (stream_id, hour_ms) DO UPDATE SET
                  up_count = up_count + excluded.up_count,
                  degraded_count = degraded_count + excluded.degraded_count,
                  down_count = down_count + excluded.down_count,
+                 quiet_count = quiet_count + excluded.quiet_count,
                  latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
                  latency_count = latency_count + excluded.latency_count,
                  latency_max_ms = CASE
@@ -439,6 +455,7 @@ impl Store {
                 delta.latency_sum_ms,
                 delta.latency_count,
                 delta.latency_max_ms,
+                delta.quiet,
             ])?;
         }
         drop(save_rollup);

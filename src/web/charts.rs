@@ -77,7 +77,7 @@ pub struct LatencyChart {
 pub struct Segment {
     pub x: f64,
     pub width: f64,
-    /// `up`, `degraded`, `down` or `nodata`: a CSS class.
+    /// `up`, `degraded`, `down`, `muted-time`, `maintenance` or `nodata`: a CSS class.
     pub health: &'static str,
     /// Tooltip text.
     pub title: String,
@@ -357,6 +357,9 @@ fn label_of(health: &str) -> &'static str {
         "up" => "up",
         "degraded" => "degraded",
         "down" => "down",
+        "muted-time" => "muted",
+        "maintenance" => "maintenance",
+        "quiet" => "muted / maintenance",
         _ => "no data",
     }
 }

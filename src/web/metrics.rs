@@ -58,6 +58,21 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
     }
     header(
         &mut out,
+        "streampulse_stream_quiet",
+        "gauge",
+        "1 while the stream is muted or inside a maintenance window: no notifications are sent for it.",
+    );
+    for stream in streams {
+        let quiet = stream.mute.is_some() || stream.in_maintenance;
+        let _ = writeln!(
+            out,
+            "streampulse_stream_quiet{{stream=\"{}\"}} {}",
+            label(&stream.name),
+            u8::from(quiet)
+        );
+    }
+    header(
+        &mut out,
         "streampulse_stream_latency_seconds",
         "gauge",
         "Time to the first decoded frame in the latest probe that delivered video.",

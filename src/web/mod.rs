@@ -105,7 +105,9 @@ impl WebError {
             }
             WebError::Config(ConfigError::Invalid { .. }) => StatusCode::BAD_REQUEST,
             WebError::Accounts(AccountError::LastAdmin | AccountError::UserExists(_)) => StatusCode::CONFLICT,
-            WebError::Accounts(AccountError::NoSuchUser(_)) => StatusCode::NOT_FOUND,
+            WebError::Accounts(AccountError::NoSuchUser(_) | AccountError::NoSuchStream(_)) => {
+                StatusCode::NOT_FOUND
+            }
             WebError::Accounts(
                 AccountError::BadUserName | AccountError::BadRole(_) | AccountError::PasswordTooShort,
             ) => StatusCode::BAD_REQUEST,

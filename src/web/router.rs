@@ -19,7 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::{self, csrf, Access, Credentials, Principal};
-use super::pages::{self, account, config, confirm, dashboard, profile, status, stream, users};
+use super::pages::{self, account, config, confirm, dashboard, mute, profile, status, stream, users};
 use super::respond::{self, compress};
 use super::{api, links, WebError, WebState};
 
@@ -390,6 +390,27 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
                 }
             },
         );
+    let stream_action = warp::path!("streams" / String / String)
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(
+            |raw_name: String,
+             action: String,
+             principal: Principal,
+             state: Arc<WebState>,
+             headers: HeaderMap,
+             form: mute::MuteForm| async move {
+                let name = links::decode(&raw_name);
+                match (name, action.as_str()) {
+                    (Some(name), "mute") => mute::mute(name, true, principal, state, headers, form).await,
+                    (Some(name), "unmute") => mute::mute(name, false, principal, state, headers, form).await,
+                    _ => respond::not_found_page(&state, &principal),
+                }
+            },
+        );
     let people = account_form
         .or(password)
         .unify()
@@ -402,6 +423,8 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .boxed();
     dashboard
         .or(stream)
+        .unify()
+        .or(stream_action)
         .unify()
         .or(people)
         .unify()
@@ -422,6 +445,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
 
 fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
     let auth = || authenticated(Arc::clone(&state), Access::Read);
+    let admin = || authenticated(Arc::clone(&state), Access::Admin);
     let st = || with_state(Arc::clone(&state));
     let streams = warp::path!("streams")
         .and(warp::get())
@@ -451,6 +475,23 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(st())
         .and(query())
         .then(api::streams::outages);
+    let mute = stream_path()
+        .and(warp::path("mute"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(query())
+        .then(api::mute::mute);
+    let unmute = stream_path()
+        .and(warp::path("unmute"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .then(api::mute::unmute);
     let snapshot = stream_path()
         .and(warp::path("snapshot.jpg"))
         .and(warp::path::end())
@@ -484,6 +525,10 @@ fn api_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .or(outages)
         .unify()
         .or(snapshot)
+        .unify()
+        .or(mute)
+        .unify()
+        .or(unmute)
         .unify()
         // Anything else under /api/v1: 401 without credentials (so anonymous clients cannot map
         // the API), 404 with them.

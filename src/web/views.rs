@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/latency_chart.hbs"),
     ),
     ("timeline", include_str!("../../web/templates/timeline.hbs")),
+    ("mute_form", include_str!("../../web/templates/mute_form.hbs")),
 ];
 
 /// Static files: name, content type, bytes.

@@ -8,11 +8,13 @@
 //! thresholds, expectations and template parameters), [`web`] the `web:` section.
 
 mod alerts;
+mod maintenance;
 mod streams;
 mod values;
 mod web;
 
 pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
+pub(crate) use maintenance::RawWindow;
 
 pub(crate) use streams::{RawQuality, RawStream};
 pub(crate) use web::{RawMetrics, RawTls, RawWeb};
@@ -40,6 +42,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "self_check_url",
     "site",
     "alerts",
+    "maintenance",
     "streams",
 ];
 
@@ -56,6 +59,7 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "quality",
     "expect",
     "alerts",
+    "maintenance",
 ];
 
 pub(crate) const QUALITY_KEYS: &[&str] = &[
@@ -130,6 +134,7 @@ pub(crate) struct RawConfig {
     pub self_check_url: Field<String>,
     pub site: Field<String>,
     pub alerts: RawAlerts,
+    pub maintenance: Vec<RawWindow>,
     pub streams: Vec<RawStream>,
 }
 
@@ -193,6 +198,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             }
             "site" => raw.site = shape.label(value, line, &key),
             "alerts" => raw.alerts = shape.alerts(value, line),
+            "maintenance" => raw.maintenance = shape.maintenance(value, line, "maintenance"),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -24,6 +24,7 @@ pub(crate) struct RawStream {
     pub quality: RawQuality,
     pub expect: RawExpect,
     pub alerts: super::RawRules,
+    pub maintenance: Vec<super::RawWindow>,
 }
 
 /// Picture-check thresholds (top level, or per stream overriding it).
@@ -147,6 +148,7 @@ impl Shape<'_> {
                     "quality" => stream.quality = self.quality(value, line, &field),
                     "expect" => stream.expect = self.expect(value, line, &field),
                     "alerts" => stream.alerts = self.stream_alert_rules(value, line, &field),
+                    "maintenance" => stream.maintenance = self.maintenance(value, line, &field),
                     _ => {}
                 }
             }

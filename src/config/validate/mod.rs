@@ -7,6 +7,7 @@
 //! section.
 
 mod alerts;
+mod maintenance;
 mod streams;
 mod web;
 
@@ -153,6 +154,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
     };
     let alerts = check.alerts(&raw.alerts);
     let self_check_url = check.self_check_url(&raw.self_check_url);
+    let maintenance = check.maintenance(&raw.maintenance);
     let globals = Globals {
         heartbeat,
         raw_timeout: &raw.probe_timeout_seconds,
@@ -204,6 +206,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
             .map(|site| site.value.trim().to_string())
             .filter(|site| !site.is_empty()),
         alerts,
+        maintenance,
         streams,
     })
 }

@@ -175,6 +175,7 @@ impl Check<'_> {
             quality,
             expect,
             alerts: self.rules(&globals.alert_rules, &raw.alerts, &raw.path("alerts.")),
+            maintenance: self.maintenance(&raw.maintenance),
         })
     }
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, BUSY_TIMEOUT};
 
+mod mutes;
 mod tokens;
 mod users;
 
@@ -55,6 +56,8 @@ pub enum AccountError {
     BadRole(String),
     #[error("this is the last administrator: make another user an admin first")]
     LastAdmin,
+    #[error("no stream named {0:?} has been monitored yet")]
+    NoSuchStream(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
 }

@@ -4,6 +4,7 @@
 //! Errors are `{"error": {"status": 404, "message": "…"}}` with the matching HTTP status.
 
 pub mod export;
+pub mod mute;
 pub mod streams;
 pub mod types;
 

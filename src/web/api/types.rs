@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::quiet::Mute;
 use crate::clock::iso_utc;
 use crate::fleet::{self, State, StreamSummary};
 use crate::heartbeat::{Health, Heartbeat};
@@ -145,6 +146,54 @@ pub struct StreamAnswer {
     /// A change the latest probes show but not confirmed yet (`alerts.down_after` ...).
     #[serde(default)]
     pub confirming: Option<fleet::Confirming>,
+    /// Share of all heartbeats that were muted or in maintenance (left out of the uptimes).
+    #[serde(default)]
+    pub quiet_24h: Option<f64>,
+    #[serde(default)]
+    pub quiet_7d: Option<f64>,
+    /// The mute in force, if any.
+    #[serde(default)]
+    pub mute: Option<MuteInfo>,
+    /// Inside one of its `maintenance:` windows now.
+    #[serde(default)]
+    pub in_maintenance: bool,
+}
+
+/// A mute in force: who made it, since and until when (`until` null: until unmuted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteInfo {
+    pub by: String,
+    pub since: String,
+    pub since_ms: i64,
+    pub until: Option<String>,
+    pub until_ms: Option<i64>,
+}
+
+impl MuteInfo {
+    pub fn of(mute: &Mute) -> MuteInfo {
+        MuteInfo {
+            by: mute.muted_by.clone(),
+            since: iso_utc(mute.muted_ms),
+            since_ms: mute.muted_ms,
+            until: mute.until_ms.map(iso_utc),
+            until_ms: mute.until_ms,
+        }
+    }
+}
+
+/// `POST /api/v1/streams/{name}/mute?minutes=`: without `minutes`, until unmuted.
+#[derive(Debug, Default, Deserialize)]
+pub struct MuteQuery {
+    pub minutes: Option<String>,
+}
+
+/// The answer to `POST …/mute` and `POST …/unmute`: the stream's mute now (`null`: not muted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteAnswer {
+    pub stream: String,
+    pub mute: Option<MuteInfo>,
 }
 
 impl StreamAnswer {
@@ -181,6 +230,10 @@ impl StreamAnswer {
             healthy_24h: summary.last_24h.healthy,
             healthy_7d: summary.last_7d.healthy,
             confirming: summary.confirming,
+            quiet_24h: summary.last_24h.quiet,
+            quiet_7d: summary.last_7d.quiet,
+            mute: summary.mute.as_ref().map(MuteInfo::of),
+            in_maintenance: summary.in_maintenance,
         }
     }
 }
@@ -392,6 +445,9 @@ mod tests {
                     check::<ExportedHeartbeat>(heading, example)
                 }
                 "GET /api/status" => check::<V1Status>(heading, example),
+                "POST /api/v1/streams/{name}/mute" | "POST /api/v1/streams/{name}/unmute" => {
+                    check::<MuteAnswer>(heading, example)
+                }
                 _ => panic!("docs/api.md has a JSON example under {heading:?}, which no test knows"),
             }
         }

@@ -65,6 +65,24 @@ pub(super) struct DashboardRow<'a> {
     spark: charts::Sparkline,
     reason: Option<&'static str>,
     enabled: bool,
+    /// "muted by ann until 14:00", "in maintenance": no notifications now.
+    quiet: Option<String>,
+    muted: bool,
+    /// The mute forms' address (`…/mute`, `…/unmute`), when the store knows the stream.
+    mute_href: Option<String>,
+    unmute_href: Option<String>,
+}
+
+/// What a stream's quiet time says on the pages, if it is quiet now.
+pub(super) fn quiet_text(summary: &StreamSummary, tz: &time_tz::Tz) -> Option<String> {
+    match (&summary.mute, summary.in_maintenance) {
+        (Some(mute), _) => Some(match mute.until_ms {
+            Some(until) => format!("muted by {} until {}", mute.muted_by, format_local(until, tz)),
+            None => format!("muted by {} until unmuted", mute.muted_by),
+        }),
+        (None, true) => Some("in maintenance".to_string()),
+        (None, false) => None,
+    }
 }
 
 pub(super) fn dashboard_row<'a>(
@@ -99,6 +117,14 @@ pub(super) fn dashboard_row<'a>(
         spark: charts::sparkline(&summary.sparkline),
         reason,
         enabled: summary.enabled,
+        quiet: quiet_text(summary, tz),
+        muted: summary.mute.is_some(),
+        mute_href: summary
+            .stream_id()
+            .map(|_| format!("{}/mute", links::stream_href(&summary.name))),
+        unmute_href: summary
+            .stream_id()
+            .map(|_| format!("{}/unmute", links::stream_href(&summary.name))),
     }
 }
 

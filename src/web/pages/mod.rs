@@ -1,5 +1,5 @@
 //! The pages for people, one file per page or concern: [`account`] (login, first-run setup,
-//! logout), [`dashboard`], [`stream`] (one stream's history), [`config`] (the editor) and
+//! logout), [`dashboard`], [`stream`] (one stream's history), [`mute`] (their mute buttons), [`config`] (the editor) and
 //! [`confirm`] (re-entering the password before camera passwords are shown), [`profile`] (your own
 //! password and time display), [`users`] (admins manage users and roles) and [`status`] (the
 //! optional public status page). Each
@@ -10,6 +10,7 @@ pub mod account;
 pub mod config;
 pub mod confirm;
 pub mod dashboard;
+pub mod mute;
 pub mod profile;
 pub mod status;
 pub mod stream;

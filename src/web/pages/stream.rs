@@ -1,7 +1,7 @@
 //! One stream's page: its current state, a latency chart and a state timeline over a chosen
 //! range (raw heartbeats up to a day, hourly rollups beyond), its outages and latest problems.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::dashboard::dashboard_row;
+use crate::alert::quiet::Quiet;
 use crate::clock::{format_local, human_duration, HOUR_MS};
 use crate::fleet;
 use crate::heartbeat::{Health, Heartbeat};
@@ -50,6 +51,16 @@ struct History {
     outages: Vec<Outage>,
     /// The latest heartbeats that were not plainly up.
     problems: Vec<Heartbeat>,
+    /// The raw heartbeats' quiet ones (muted, maintenance), by time.
+    quiet: HashMap<i64, Quiet>,
+}
+
+/// The timeline's class of a quiet heartbeat.
+fn quiet_class(quiet: Quiet) -> &'static str {
+    match quiet {
+        Quiet::Muted => "muted-time",
+        Quiet::Maintenance => "maintenance",
+    }
 }
 
 fn health_class(health: Health) -> &'static str {
@@ -109,6 +120,14 @@ async fn stream_page_inner(
                 store.hourly(id, from_ms, to_ms)?
             };
             let outages = store.outages(id, from_ms, to_ms)?;
+            let quiet = if raw {
+                store
+                    .quiet_heartbeats(id, from_ms, to_ms, MAX_CHART_HEARTBEATS)?
+                    .into_iter()
+                    .collect()
+            } else {
+                HashMap::new()
+            };
             let recent = if raw {
                 heartbeats.iter().take(2_000).cloned().collect()
             } else {
@@ -126,6 +145,7 @@ async fn stream_page_inner(
                     hourly,
                     outages,
                     problems,
+                    quiet,
                 }),
             ))
         })
@@ -140,6 +160,7 @@ async fn stream_page_inner(
         hourly: Vec::new(),
         outages: Vec::new(),
         problems: Vec::new(),
+        quiet: HashMap::new(),
     });
 
     // Chart samples and timeline periods, oldest first.
@@ -170,7 +191,10 @@ async fn stream_page_inner(
                 Period {
                     start_ms: h.ts_ms,
                     end_ms: next.min(h.ts_ms + gap_ms),
-                    health: health_class(h.outcome.health),
+                    health: history
+                        .quiet
+                        .get(&h.ts_ms)
+                        .map_or_else(|| health_class(h.outcome.health), |q| quiet_class(*q)),
                 }
             })
             .collect();
@@ -191,7 +215,10 @@ async fn stream_page_inner(
             .map(|p| Period {
                 start_ms: p.hour_ms,
                 end_ms: p.hour_ms + HOUR_MS,
-                health: if p.up + p.degraded == 0 {
+                // An hour mostly muted or in maintenance is shown as such.
+                health: if p.quiet > p.up + p.degraded + p.down {
+                    "quiet"
+                } else if p.up + p.degraded == 0 {
                     "down"
                 } else if p.degraded > p.up {
                     "degraded"
@@ -203,17 +230,16 @@ async fn stream_page_inner(
         (samples, periods)
     };
     let mut timeline = charts::timeline(&periods, from_ms, to_ms, tz);
-    // Outages are exact; draw them over the hourly colours.
-    let outage_periods: Vec<Period> = history
-        .outages
-        .iter()
-        .map(|o| Period {
-            start_ms: o.start_ms,
-            end_ms: o.end_ms.unwrap_or(to_ms),
-            health: "down",
-        })
-        .collect();
+    // Outages are exact; draw them over the hourly colours, except in hours mostly muted or in
+    // maintenance, which stay shown as such.
     if !history.hourly.is_empty() {
+        let quiet_hours: HashSet<i64> = history
+            .hourly
+            .iter()
+            .filter(|p| p.quiet > p.up + p.degraded + p.down)
+            .map(|p| p.hour_ms)
+            .collect();
+        let outage_periods = outage_periods(&history.outages, &quiet_hours, from_ms, to_ms);
         let overlay = charts::timeline(&outage_periods, from_ms, to_ms, tz);
         timeline
             .segments
@@ -290,8 +316,37 @@ async fn stream_page_inner(
         },
         "reasons": reasons,
         "timezone": config.timezone_name,
+        "back": "stream",
+        // Shown only for a stream that had quiet time this week.
+        "quiet_shown": summary.last_7d.quiet.is_some_and(|share| share > 0.0),
+        "quiet_24h": fleet::percent(summary.last_24h.quiet),
+        "quiet_7d": fleet::percent(summary.last_7d.quiet),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
+}
+
+/// The outages within `[from_ms, to_ms)` as timeline periods, cut out of `quiet_hours`.
+fn outage_periods(outages: &[Outage], quiet_hours: &HashSet<i64>, from_ms: i64, to_ms: i64) -> Vec<Period> {
+    let mut periods = Vec::new();
+    for outage in outages {
+        let start = outage.start_ms.max(from_ms);
+        let end = outage.end_ms.unwrap_or(to_ms).min(to_ms);
+        let mut cursor = start;
+        while cursor < end {
+            let hour_end = (cursor.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+            let piece_end = hour_end.min(end);
+            if !quiet_hours.contains(&(hour_end - HOUR_MS)) {
+                periods.push(Period {
+                    start_ms: cursor,
+                    end_ms: piece_end,
+                    health: "down",
+                });
+            }
+            cursor = piece_end;
+        }
+    }
+    periods.sort_by_key(|period| period.start_ms);
+    periods
 }
 
 /// Points a chart draws at most; denser raw heartbeats are averaged into time buckets (with the
@@ -323,4 +378,26 @@ fn downsample(samples: Vec<LatencySample>, from_ms: i64, to_ms: i64) -> Vec<Late
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_cut_out_of_quiet_hours() {
+        let outage = Outage {
+            start_ms: HOUR_MS / 2,
+            end_ms: Some(3 * HOUR_MS + 60_000),
+            reason: None,
+            message: String::new(),
+        };
+        let quiet: HashSet<i64> = [HOUR_MS, 2 * HOUR_MS].into_iter().collect();
+        let periods = outage_periods(&[outage], &quiet, 0, 10 * HOUR_MS);
+        let spans: Vec<(i64, i64)> = periods.iter().map(|p| (p.start_ms, p.end_ms)).collect();
+        assert_eq!(
+            spans,
+            [(HOUR_MS / 2, HOUR_MS), (3 * HOUR_MS, 3 * HOUR_MS + 60_000)]
+        );
+    }
 }
