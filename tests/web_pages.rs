@@ -89,6 +89,52 @@ async fn dashboard_shows_each_configured_stream_with_its_health() {
     assert!(by_name.contains("data-name=\"Gate\"") && !by_name.contains("data-name=\"Yard\""));
 }
 
+/// One failed probe after a run of good ones: still `up` (the shipped `down_after` is 2), and the
+/// dashboard says a change is under way, as the API's `confirming` does.
+#[tokio::test]
+async fn the_dashboard_shows_a_change_not_yet_confirmed() {
+    let (fixture, session) = Fixture::logged_in(&standard_config()).await;
+    let now = fixture.now_ms();
+    fixture.seed_with_alert_plan(&["Gate", "Yard"], |ids| {
+        let mut beats = Vec::new();
+        for i in 0..10 {
+            let ts = now - (10 - i) * 15 * SECOND;
+            beats.push(heartbeat(
+                ids[0],
+                ts,
+                if i < 9 { Health::Up } else { Health::Down },
+            ));
+            beats.push(heartbeat(ids[1], ts, Health::Up));
+        }
+        beats
+    });
+    let html = body(&fixture.get("/", Some(&session)).await);
+    let row = |name: &str| {
+        let start = html
+            .find(&format!("data-name=\"{name}\""))
+            .unwrap_or_else(|| panic!("{name} row"));
+        html[start..]
+            .split("</tr>")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(health_of(&html, "Gate"), "up", "one failure is not confirmed");
+    assert!(
+        row("Gate").contains("<div class=\"confirming\""),
+        "{}",
+        row("Gate")
+    );
+    assert!(row("Gate").contains(">failing 1/2</div>"), "{}", row("Gate"));
+    assert!(!row("Yard").contains("confirming"), "{}", row("Yard"));
+    let api = fixture
+        .get_with_token("/api/v1/streams/Gate", &fixture.token("tests"))
+        .await;
+    let detail: serde_json::Value = serde_json::from_slice(api.body()).expect("json");
+    assert_eq!(detail["confirming"]["probes"], 1, "{detail}");
+    assert_eq!(detail["confirming"]["needed"], 2, "{detail}");
+}
+
 #[tokio::test]
 async fn a_hostile_stream_name_is_rendered_inert() {
     let evil = "<script>alert(\"pwned\")</script><img src=x onerror=alert(1)>";

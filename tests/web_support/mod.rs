@@ -188,6 +188,34 @@ impl Fixture {
         store.record(&beats).expect("record");
     }
 
+    /// Like [`Fixture::seed`], with the config's alert rules applied as the monitor's writer
+    /// applies them: the confirmed state and the changes still being confirmed.
+    pub fn seed_with_alert_plan(&self, names: &[&str], make: impl FnOnce(&[i64]) -> Vec<Heartbeat>) {
+        let config = streampulse::config::load(&self.config_path).expect("the fixture's config");
+        let mut store = Store::open(&self.db_path).expect("open store");
+        store.set_alert_plan(Arc::new(streampulse::alert::AlertPlan::from_config(&config)));
+        let identities: Vec<StreamIdentity> = config
+            .streams
+            .iter()
+            .filter(|stream| names.contains(&stream.name.as_str()))
+            .map(|stream| StreamIdentity {
+                config_id: stream.id.clone(),
+                name: stream.name.clone(),
+                url_redacted: stream.url.as_ref().map(|url| url.redacted()),
+                url_fingerprint: stream
+                    .url
+                    .as_ref()
+                    .map(streampulse::config::stream_identity_fingerprint),
+            })
+            .collect();
+        let ids = store
+            .resolve_streams(&identities, self.now_ms() - 40 * 86_400_000)
+            .expect("resolve");
+        let mut beats = make(&ids);
+        beats.sort_by_key(|h| h.ts_ms);
+        store.record(&beats).expect("record");
+    }
+
     pub fn add_user(&self, name: &str, password: &str) {
         let accounts = Accounts::open(&self.db_path)
             .expect("accounts")

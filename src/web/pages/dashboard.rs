@@ -64,6 +64,8 @@ pub(super) struct DashboardRow<'a> {
     uptime_7d: String,
     spark: charts::Sparkline,
     reason: Option<&'static str>,
+    /// A change the latest probes show that is not confirmed yet: "failing 1/2".
+    confirming: Option<String>,
     enabled: bool,
     /// "muted by ann until 14:00", "in maintenance": no notifications now.
     quiet: Option<String>,
@@ -116,6 +118,7 @@ pub(super) fn dashboard_row<'a>(
         uptime_7d: fleet::percent(summary.last_7d.uptime),
         spark: charts::sparkline(&summary.sparkline),
         reason,
+        confirming: summary.confirming.map(|c| c.label()),
         enabled: summary.enabled,
         quiet: quiet_text(summary, tz),
         muted: summary.mute.is_some(),
