@@ -465,6 +465,16 @@ done
 [ -n "$up" ] || { in_ct journalctl -u streampulse-monitor --no-pager | tail -n 30; fail "sandboxed monitor never got a frame"; }
 ok "sandboxed monitor probes the demo camera and writes its database"
 in_ct streampulse status --config /etc/streampulse/config.yaml | sed 's/^/  /'
+# Type=notify: systemd saw READY (the unit is active) and the watchdog pings (every 10 s).
+expect "the monitor unit is Type=notify with a watchdog" \
+    bash -c "[ \"\$(nsenter -t $CT_INIT -a systemctl show -p Type -p WatchdogUSec streampulse-monitor | sort | tr '\n' ' ')\" = 'Type=notify WatchdogUSec=1min ' ]"
+pinged=
+for _ in $(seq 30); do
+    stamp=$(in_ct systemctl show -p WatchdogTimestampMonotonic --value streampulse-monitor)
+    [ -n "$stamp" ] && [ "$stamp" != 0 ] && { pinged=1; break; }
+    sleep 1
+done
+expect "the monitor pings the systemd watchdog" test -n "$pinged"
 if [ -n "$with_web" ]; then
     in_ct systemctl restart streampulse-web
     code=000
