@@ -8,6 +8,7 @@
 
 mod alerts;
 pub mod maintenance;
+mod mqtt;
 mod raw;
 mod suggest;
 mod tree;
@@ -15,6 +16,7 @@ mod validate;
 mod watch;
 
 pub use alerts::{AlertsConfig, ChannelConfig, Secret, WebhookFormat};
+pub use mqtt::{MqttConfig, MqttTransport};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
@@ -89,7 +91,11 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `maintenance:` windows of every stream (a stream's own add to them).
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// `mqtt:` with `enabled: true`: fleet status, state topics, Home Assistant discovery.
+    pub mqtt: Option<MqttConfig>,
     pub streams: Vec<StreamConfig>,
+    /// Accepted settings worth a word (`streampulse validate` prints them), in file order.
+    pub notices: Vec<Problem>,
 }
 
 /// The `metrics:` section.

@@ -130,15 +130,22 @@ impl Check<'_> {
             Field::Invalid => None,
         };
         if let Field::Given(kind) = &raw.kind {
-            if kind.value.trim() != "webhook" {
-                self.push(
+            match kind.value.trim() {
+                "webhook" => {}
+                // One broker connection carries retained state, which is what MQTT consumers
+                // read; an event channel beside it would be a second, weaker copy.
+                "mqtt" => self.push(
                     kind.line,
                     &raw.path("type"),
-                    format!(
-                        "unknown channel type {:?}; only `webhook` is supported so far",
-                        kind.value
-                    ),
-                );
+                    "MQTT is set up in the top-level `mqtt:` section (a retained state topic per \
+                     stream and Home Assistant discovery), not as a channel"
+                        .to_string(),
+                ),
+                other => self.push(
+                    kind.line,
+                    &raw.path("type"),
+                    format!("unknown channel type {other:?}; only `webhook` is supported so far"),
+                ),
             }
         }
         let format = match &raw.format {
