@@ -91,17 +91,24 @@ fn check_discovery(configs: &[(String, Value)], stream: &str, device_name: &str)
                     json["value_template"],
                     "{{ 'OFF' if value == 'offline' else 'ON' }}"
                 );
-                assert_eq!((json["payload_on"].as_str(), json["payload_off"].as_str()), (Some("ON"), Some("OFF")));
+                assert_eq!(
+                    (json["payload_on"].as_str(), json["payload_off"].as_str()),
+                    (Some("ON"), Some("OFF"))
+                );
             }
             "sensor" => {
                 assert_eq!(json["state_topic"], attributes.as_str());
-                assert!(json["value_template"].as_str().is_some_and(|t| t.contains("value_json.")));
+                assert!(json["value_template"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("value_json.")));
             }
             other => panic!("unexpected component {other}"),
         }
     }
-    let unique: std::collections::HashSet<&str> =
-        mine.iter().filter_map(|(_, json)| json["unique_id"].as_str()).collect();
+    let unique: std::collections::HashSet<&str> = mine
+        .iter()
+        .filter_map(|(_, json)| json["unique_id"].as_str())
+        .collect();
     assert_eq!(unique.len(), 3, "unique ids differ");
     components.sort();
     assert_eq!(components, ["binary_sensor", "sensor", "sensor"]);
@@ -121,9 +128,10 @@ fn a_dead_camera_is_one_retained_offline_and_home_assistant_follows_across_a_bro
     let watcher = Watcher::connect(broker.port);
     let dir = TestDir::new();
     let base = TestConfig::new(1, 0.8, sntp.port()).stream(TestStream::new("Lobby", &rtsp.url("/test")));
-    let with_yard = base
-        .clone()
-        .stream(TestStream::new("Yard", &format!("rtsp://127.0.0.1:{}/x", closed_port())));
+    let with_yard = base.clone().stream(TestStream::new(
+        "Yard",
+        &format!("rtsp://127.0.0.1:{}/x", closed_port()),
+    ));
     let mqtt_yaml = format!(
         "site: lab\nalerts:\n  down_after: 2\n  up_after: 1\nmqtt:\n  enabled: true\n  host: 127.0.0.1\n  port: {}\n",
         broker.port
@@ -135,15 +143,31 @@ fn a_dead_camera_is_one_retained_offline_and_home_assistant_follows_across_a_bro
 
     let lobby = "streampulse/lab/Lobby/state";
     let yard = "streampulse/lab/Yard/state";
-    assert!(watcher.wait_latest(lobby, "online", WAIT), "{:#?}", watcher.messages());
-    assert!(watcher.wait_latest(yard, "offline", WAIT), "a camera first seen down");
-    assert_eq!(watcher.latest("streampulse/lab/availability").as_deref(), Some("online"));
-    let attributes: Value =
-        serde_json::from_str(&watcher.latest("streampulse/lab/Lobby/attributes").expect("attributes"))
-            .expect("JSON attributes");
+    assert!(
+        watcher.wait_latest(lobby, "online", WAIT),
+        "{:#?}",
+        watcher.messages()
+    );
+    assert!(
+        watcher.wait_latest(yard, "offline", WAIT),
+        "a camera first seen down"
+    );
+    assert_eq!(
+        watcher.latest("streampulse/lab/availability").as_deref(),
+        Some("online")
+    );
+    let attributes: Value = serde_json::from_str(
+        &watcher
+            .latest("streampulse/lab/Lobby/attributes")
+            .expect("attributes"),
+    )
+    .expect("JSON attributes");
     assert_eq!(attributes["state"], "online");
     assert!(attributes["latency_ms"].is_u64(), "{attributes}");
-    assert!(attributes["codec"].is_string() && attributes["size"].is_string(), "{attributes}");
+    assert!(
+        attributes["codec"].is_string() && attributes["size"].is_string(),
+        "{attributes}"
+    );
     assert!(attributes["reason"].is_null(), "{attributes}");
 
     assert!(watcher.wait(WAIT, |messages| discovery_count(messages) >= 6));
@@ -153,26 +177,38 @@ fn a_dead_camera_is_one_retained_offline_and_home_assistant_follows_across_a_bro
 
     // The camera dies: offline once confirmed (two failed probes), then nothing more.
     rtsp.stop();
-    assert!(watcher.wait_latest(lobby, "offline", WAIT), "{:#?}", watcher.on(lobby));
+    assert!(
+        watcher.wait_latest(lobby, "offline", WAIT),
+        "{:#?}",
+        watcher.on(lobby)
+    );
     let beats = common::heartbeats(&db, "Lobby");
     let trailing_downs = beats
         .iter()
         .rev()
         .take_while(|beat| beat.outcome.health == Health::Down)
         .count();
-    assert!(trailing_downs >= 2, "confirmed after down_after = 2 probes, not before: {trailing_downs}");
+    assert!(
+        trailing_downs >= 2,
+        "confirmed after down_after = 2 probes, not before: {trailing_downs}"
+    );
     let seen = beats.len();
-    common::wait_for(WAIT, || (common::heartbeats(&db, "Lobby").len() >= seen + 3).then_some(()))
-        .expect("more failed probes");
+    common::wait_for(WAIT, || {
+        (common::heartbeats(&db, "Lobby").len() >= seen + 3).then_some(())
+    })
+    .expect("more failed probes");
     let offline: Vec<_> = watcher
         .on(lobby)
         .into_iter()
         .filter(|m| m.payload == "offline")
         .collect();
     assert_eq!(offline.len(), 1, "{:#?}", watcher.on(lobby));
-    let attributes: Value =
-        serde_json::from_str(&watcher.latest("streampulse/lab/Lobby/attributes").expect("attributes"))
-            .expect("JSON attributes");
+    let attributes: Value = serde_json::from_str(
+        &watcher
+            .latest("streampulse/lab/Lobby/attributes")
+            .expect("attributes"),
+    )
+    .expect("JSON attributes");
     assert_eq!(attributes["state"], "offline");
     assert!(attributes["reason"].is_string(), "{attributes}");
     let late = Watcher::connect(broker.port);
@@ -189,13 +225,18 @@ fn a_dead_camera_is_one_retained_offline_and_home_assistant_follows_across_a_bro
     rtsp.restart().expect("RTSP restart");
     let after = Watcher::connect(broker.port);
     assert!(after.wait_latest(lobby, "online", WAIT), "{:#?}", after.on(lobby));
-    assert_eq!(after.latest("streampulse/lab/availability").as_deref(), Some("online"));
+    assert_eq!(
+        after.latest("streampulse/lab/availability").as_deref(),
+        Some("online")
+    );
     assert!(after.wait(WAIT, |messages| discovery_count(messages) >= 6));
 
     // Yard leaves the config: its entities leave Home Assistant (empty retained configs).
     dir.write_config_text(&format!("{}{mqtt_yaml}", base.to_yaml()));
     assert!(
-        after.wait(WAIT, |_| yard_configs.iter().all(|topic| after.latest(topic).as_deref() == Some(""))),
+        after.wait(WAIT, |_| yard_configs
+            .iter()
+            .all(|topic| after.latest(topic).as_deref() == Some(""))),
         "{:#?}",
         after.messages()
     );
@@ -255,7 +296,11 @@ fn a_v2_2_block_publishes_the_fleet_status_json_and_never_prints_its_password() 
     let watcher = Watcher::connect_as(broker.port, Some(("pulse", PASSWORD)));
     let dir = TestDir::new();
     let config = TestConfig::new(1, 0.8, sntp.port()).stream(TestStream::new("Lobby", &rtsp.url("/test")));
-    let config_path = dir.write_config_text(&format!("{}{}", config.to_yaml(), v2_2_block(broker.port, PASSWORD, 5)));
+    let config_path = dir.write_config_text(&format!(
+        "{}{}",
+        config.to_yaml(),
+        v2_2_block(broker.port, PASSWORD, 5)
+    ));
     let path = config_path.to_str().expect("UTF-8 path");
 
     let validate = run(&["validate", "--config", path], WAIT);
@@ -284,7 +329,12 @@ fn a_v2_2_block_publishes_the_fleet_status_json_and_never_prints_its_password() 
     let lobby = &last["Lobby"];
     assert_eq!(lobby["status"], "ok", "{last}");
     assert!(lobby["latency"].is_u64(), "{last}");
-    assert!(lobby["ts"].as_str().is_some_and(|ts| ts.ends_with("+00:00") || ts.ends_with('Z')), "{last}");
+    assert!(
+        lobby["ts"]
+            .as_str()
+            .is_some_and(|ts| ts.ends_with("+00:00") || ts.ends_with('Z')),
+        "{last}"
+    );
     assert!(lobby["message"].is_string(), "{last}");
     // Not retained (v2.2's `retain: false`), one every interval_seconds, not every second.
     assert!(statuses.iter().all(|m| !m.retain));
@@ -295,7 +345,10 @@ fn a_v2_2_block_publishes_the_fleet_status_json_and_never_prints_its_password() 
     monitor.signal(libc::SIGTERM);
     monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
     let (stdout, stderr) = monitor.output();
-    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD), "{stderr}");
+    assert!(
+        !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
+        "{stderr}"
+    );
     assert!(stderr.contains("MQTT connected"), "{stderr}");
 }
 
@@ -318,15 +371,23 @@ fn tls_with_tls_insecure_reaches_a_broker_with_a_self_signed_certificate() {
         key_path.display()
     ));
     let watcher = Watcher::connect(broker.port);
-    let config = TestConfig::new(1, 0.8, sntp.port())
-        .stream(TestStream::new("Dead", &format!("rtsp://127.0.0.1:{}/x", closed_port())));
+    let config = TestConfig::new(1, 0.8, sntp.port()).stream(TestStream::new(
+        "Dead",
+        &format!("rtsp://127.0.0.1:{}/x", closed_port()),
+    ));
     let config_path = dir.write_config_text(&format!(
         "{}mqtt:\n  enabled: true\n  host: 127.0.0.1\n  use_tls: true\n  tls_port: {tls_port}\n  tls_insecure: true\n  \
          discovery: false\n  interval_seconds: 5\n",
         config.to_yaml()
     ));
-    let validate = run(&["validate", "--config", config_path.to_str().expect("UTF-8")], WAIT);
-    assert!(validate.stdout.contains("mqtt.tls_insecure: notice:"), "{validate:#?}");
+    let validate = run(
+        &["validate", "--config", config_path.to_str().expect("UTF-8")],
+        WAIT,
+    );
+    assert!(
+        validate.stdout.contains("mqtt.tls_insecure: notice:"),
+        "{validate:#?}"
+    );
     let db = dir.db_path();
     let mut monitor = RunningChild::spawn(&monitor_args(&config_path, &db));
     assert!(
@@ -334,7 +395,9 @@ fn tls_with_tls_insecure_reaches_a_broker_with_a_self_signed_certificate() {
         "{:#?}",
         watcher.messages()
     );
-    assert!(watcher.wait(WAIT, |messages| messages.iter().any(|m| m.topic == "stream_monitor/status")));
+    assert!(watcher.wait(WAIT, |messages| messages
+        .iter()
+        .any(|m| m.topic == "stream_monitor/status")));
     assert_eq!(discovery_count(&watcher.messages()), 0, "discovery: false");
     monitor.signal(libc::SIGTERM);
     monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
@@ -357,9 +420,13 @@ fn the_mqtt_block_is_accepted_as_v2_2_wrote_it_and_its_mistakes_are_named() {
     let config = parse(&format!("{disabled}streams: []\n")).unwrap_or_else(|e| panic!("{e:?}"));
     assert!(config.mqtt.is_none());
 
-    let config = parse(&format!("site: lab\n{}", v2_2_block(1883, "1234", 3))).unwrap_or_else(|e| panic!("{e:?}"));
+    let config =
+        parse(&format!("site: lab\n{}", v2_2_block(1883, "1234", 3))).unwrap_or_else(|e| panic!("{e:?}"));
     let mqtt = config.mqtt.as_ref().expect("enabled");
-    assert_eq!((mqtt.host.as_str(), mqtt.port, mqtt.transport), ("127.0.0.1", 1883, MqttTransport::Tcp));
+    assert_eq!(
+        (mqtt.host.as_str(), mqtt.port, mqtt.transport),
+        ("127.0.0.1", 1883, MqttTransport::Tcp)
+    );
     assert_eq!(mqtt.interval, Duration::from_secs(5), "raised to v2.2's minimum");
     assert_eq!(mqtt.password.as_ref().map(|p| p.expose()), Some("1234"));
     assert!(mqtt.state_topics && mqtt.discovery);
@@ -379,7 +446,10 @@ fn the_mqtt_block_is_accepted_as_v2_2_wrote_it_and_its_mistakes_are_named() {
          interval_seconds: 0\n  hots: x\nalerts:\n  channels:\n    - {name: m, type: mqtt, url: \"http://127.0.0.1/\"}\n",
     )
     .expect_err("problems");
-    let found: Vec<(Option<usize>, &str)> = problems.iter().map(|(line, field, _)| (*line, field.as_str())).collect();
+    let found: Vec<(Option<usize>, &str)> = problems
+        .iter()
+        .map(|(line, field, _)| (*line, field.as_str()))
+        .collect();
     assert_eq!(
         found,
         vec![
@@ -403,7 +473,11 @@ fn the_mqtt_block_is_accepted_as_v2_2_wrote_it_and_its_mistakes_are_named() {
             .unwrap_or_default()
     };
     assert!(message("mqtt").contains("needs `host:`"));
-    assert!(message("mqtt.hots").contains("did you mean \"host\""), "{}", message("mqtt.hots"));
+    assert!(
+        message("mqtt.hots").contains("did you mean \"host\""),
+        "{}",
+        message("mqtt.hots")
+    );
     assert!(message("alerts.channels[0].type").contains("top-level `mqtt:` section"));
 
     // Stream names that give the same topic level are named.

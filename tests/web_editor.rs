@@ -1,6 +1,7 @@
 //! The raw config editor's hidden passwords, through the real routes (issue 12 item 10): cameras
 //! whose URLs look alike once masked save and keep their own passwords, reordered or not; a
 //! hidden password copied to another host is refused naming the line; a typed one replaces it.
+//! The MQTT password (a plain value, not in a URL) is hidden and kept the same way.
 
 mod web_support;
 
@@ -177,4 +178,33 @@ async fn a_refused_add_shows_the_password_hidden_and_never_saves_the_mask() {
     let typed = add("rtsp://admin:typed-secret@192.0.2.9/live", "Gate").await;
     assert_eq!(typed.status(), 303, "{}", body(&typed));
     assert!(config(&fixture).contains("rtsp://admin:typed-secret@192.0.2.9/live"));
+}
+
+#[tokio::test]
+async fn the_mqtt_password_is_hidden_in_the_editor_and_kept_on_save() {
+    let with_mqtt = format!(
+        "{ALIKE}mqtt:\n  enabled: true\n  host: 127.0.0.1\n  username: pulse\n  password: \"mqtt-secret\"  # broker\n"
+    );
+    let (fixture, session) = Fixture::logged_in(&with_mqtt).await;
+    let page = body(&fixture.get("/config", Some(&session)).await);
+    let masked = textarea_of(&page);
+    assert!(!masked.contains("mqtt-secret"), "{masked}");
+    assert!(masked.contains("  password: \"***\"  # broker\n"), "{masked}");
+
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("username: pulse", "username: pulse2")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert_eq!(
+        config(&fixture),
+        with_mqtt.replace("username: pulse", "username: pulse2")
+    );
+
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("\"***\"", "typed-new")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert!(config(&fixture).contains("  password: typed-new  # broker\n"));
 }

@@ -47,9 +47,7 @@ impl Broker {
     fn in_dir(dir: tempfile::TempDir, extra: &str) -> Broker {
         let port = streampulse::demo::closed_port();
         // Running as root (CI), mosquitto would switch to its own user and lose the files.
-        let conf = format!(
-            "listener {port} 127.0.0.1\npersistence false\nuser root\n{extra}"
-        );
+        let conf = format!("listener {port} 127.0.0.1\npersistence false\nuser root\n{extra}");
         std::fs::write(dir.path().join("mosquitto.conf"), conf).expect("write mosquitto.conf");
         let mut broker = Broker {
             dir,
@@ -85,7 +83,11 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

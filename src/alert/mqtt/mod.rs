@@ -65,7 +65,11 @@ impl MqttPublisher {
 
     /// A reloaded config: the same publisher when the broker settings are unchanged, a new one
     /// (after the old one said goodbye) when they changed, none when MQTT is now off.
-    pub async fn reconcile(running: Option<MqttPublisher>, db_path: PathBuf, config: &Config) -> Option<MqttPublisher> {
+    pub async fn reconcile(
+        running: Option<MqttPublisher>,
+        db_path: PathBuf,
+        config: &Config,
+    ) -> Option<MqttPublisher> {
         match (running, &config.mqtt) {
             (Some(running), Some(mqtt)) if running.broker == *mqtt => {
                 running.config.send_replace(Arc::new(config.clone()));
@@ -75,7 +79,8 @@ impl MqttPublisher {
                 if let Some(running) = running {
                     running.stop().await;
                 }
-                mqtt.clone().map(|mqtt| MqttPublisher::start(db_path, config, mqtt))
+                mqtt.clone()
+                    .map(|mqtt| MqttPublisher::start(db_path, config, mqtt))
             }
         }
     }
@@ -96,7 +101,10 @@ enum Link {
     Connected,
     Lost(String),
     /// A message on a subscribed topic (discovery configs of this installation).
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
     Disconnected,
 }
 
@@ -255,7 +263,9 @@ fn wanted(broker: &MqttConfig, topics: &Topics, config: &Config, fleet: Option<&
     for stream in config.streams.iter().filter(|stream| stream.enabled) {
         let (state_topic, attributes_topic) = (topics.state(&stream.name), topics.attributes(&stream.name));
         let summary = fleet.and_then(|fleet| fleet.iter().find(|summary| summary.name == stream.name));
-        if let Some((summary, state)) = summary.and_then(|summary| Some((summary, topics::state_payload(summary)?))) {
+        if let Some((summary, state)) =
+            summary.and_then(|summary| Some((summary, topics::state_payload(summary)?)))
+        {
             wanted.values.push((state_topic.clone(), state.to_string()));
             let attributes = topics::attributes(summary, state);
             if let Ok(json) = serde_json::to_string(&attributes) {
@@ -327,7 +337,13 @@ async fn round(
         if session.next_status.is_none_or(|due| now >= due) {
             let status = fleet::v1_status(config, fleet);
             if let Ok(json) = serde_json::to_string(&status) {
-                if publish(client, &broker.status_topic, &json, qos_of(broker.qos), broker.retain) {
+                if publish(
+                    client,
+                    &broker.status_topic,
+                    &json,
+                    qos_of(broker.qos),
+                    broker.retain,
+                ) {
                     session.next_status = Some(now + broker.interval);
                 }
             }
@@ -367,9 +383,15 @@ fn seen_config(
 /// Empties a discovery config (Home Assistant drops the entity) and the topics it reads, unless
 /// a current stream uses them.
 fn clear_seen(client: &AsyncClient, wanted: &Wanted, topic: &str, seen: &SeenConfig) {
-    tracing::info!(topic, "MQTT: removing a camera no longer configured from Home Assistant");
+    tracing::info!(
+        topic,
+        "MQTT: removing a camera no longer configured from Home Assistant"
+    );
     publish(client, topic, "", QoS::AtLeastOnce, true);
-    for read in [&seen.state_topic, &seen.json_attributes_topic].into_iter().flatten() {
+    for read in [&seen.state_topic, &seen.json_attributes_topic]
+        .into_iter()
+        .flatten()
+    {
         if !wanted.keep.contains(read) {
             publish(client, read, "", QoS::AtLeastOnce, true);
         }

@@ -175,7 +175,9 @@ pub fn attributes(summary: &StreamSummary, state: &str) -> Attributes {
     let height = status.and_then(|s| s.height);
     Attributes {
         state: state.to_string(),
-        reason: status.and_then(|s| s.reason).map(|reason| reason.code().to_string()),
+        reason: status
+            .and_then(|s| s.reason)
+            .map(|reason| reason.code().to_string()),
         message: summary.message.clone(),
         latency_ms: status.and_then(|s| s.last_latency_ms),
         codec: status.and_then(|s| s.codec.clone()),
@@ -256,7 +258,10 @@ pub fn discovery(topics: &Topics, config: &Config, stream: &StreamConfig) -> Vec
     reason["state_topic"] = json!(topics.attributes(&stream.name));
     reason["value_template"] = json!("{{ value_json.reason or 'ok' }}");
     vec![
-        (config_topic("binary_sensor", "connectivity"), connectivity.to_string()),
+        (
+            config_topic("binary_sensor", "connectivity"),
+            connectivity.to_string(),
+        ),
         (config_topic("sensor", "latency"), latency.to_string()),
         (config_topic("sensor", "reason"), reason.to_string()),
     ]

@@ -62,7 +62,12 @@ impl Shape<'_> {
             line: Some(line),
             ..RawMqtt::default()
         };
-        if !self.is_mapping(node, line, "mqtt", "a mapping of MQTT settings (enabled:, host:, ...)") {
+        if !self.is_mapping(
+            node,
+            line,
+            "mqtt",
+            "a mapping of MQTT settings (enabled:, host:, ...)",
+        ) {
             return mqtt;
         }
         for (key, entry) in self.known_entries(node, "mqtt", MQTT_KEYS) {

@@ -24,7 +24,11 @@ impl Check<'_> {
             Field::Given(port) => match u16::try_from(port.value) {
                 Ok(valid @ 1..) => valid,
                 _ => {
-                    check.push(port.line, &format!("mqtt.{name}"), "must be a port from 1 to 65535".into());
+                    check.push(
+                        port.line,
+                        &format!("mqtt.{name}"),
+                        "must be a port from 1 to 65535".into(),
+                    );
                     default
                 }
             },
@@ -69,7 +73,10 @@ impl Check<'_> {
             _ => None,
         };
         let username = raw.username.given().map(|user| user.value.clone());
-        let password = raw.password.given().map(|password| Secret::new(password.value.clone()));
+        let password = raw
+            .password
+            .given()
+            .map(|password| Secret::new(password.value.clone()));
         if let (None, Some(password)) = (&username, raw.password.given()) {
             self.push(
                 password.line,
@@ -79,7 +86,11 @@ impl Check<'_> {
         }
         let client_id = match &raw.client_id {
             Field::Given(id) if id.value.trim().is_empty() => {
-                self.push(id.line, "mqtt.client_id", "is empty; leave it out for a generated one".into());
+                self.push(
+                    id.line,
+                    "mqtt.client_id",
+                    "is empty; leave it out for a generated one".into(),
+                );
                 None
             }
             Field::Given(id) => Some(id.value.trim().to_string()),
@@ -97,7 +108,12 @@ impl Check<'_> {
         };
         let status_topic = topic(self, &raw.topic, "topic", DEFAULT_MQTT_STATUS_TOPIC);
         let prefix = topic(self, &raw.prefix, "prefix", DEFAULT_MQTT_PREFIX);
-        let discovery_prefix = topic(self, &raw.discovery_prefix, "discovery_prefix", DEFAULT_DISCOVERY_PREFIX);
+        let discovery_prefix = topic(
+            self,
+            &raw.discovery_prefix,
+            "discovery_prefix",
+            DEFAULT_DISCOVERY_PREFIX,
+        );
         let qos = match &raw.qos {
             Field::Given(qos) => match u8::try_from(qos.value) {
                 Ok(valid @ 0..=2) => valid,
@@ -110,7 +126,11 @@ impl Check<'_> {
         };
         let interval = match &raw.interval_seconds {
             Field::Given(seconds) if seconds.value <= 0 => {
-                self.push(seconds.line, "mqtt.interval_seconds", "must be more than 0".into());
+                self.push(
+                    seconds.line,
+                    "mqtt.interval_seconds",
+                    "must be more than 0".into(),
+                );
                 DEFAULT_MQTT_INTERVAL_SECONDS
             }
             Field::Given(seconds) => match u64::try_from(seconds.value) {
