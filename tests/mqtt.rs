@@ -248,10 +248,40 @@ fn a_dead_camera_is_one_retained_offline_and_home_assistant_follows_across_a_bro
     assert_eq!(remaining.len(), 3, "{remaining:#?}");
     check_discovery(&remaining, "Lobby", "Lobby (lab)");
 
+    // A new site: the old topics are emptied (Home Assistant drops the old devices), the new
+    // ones appear.
+    let old_topics: Vec<String> = remaining.iter().map(|(topic, _)| topic.clone()).collect();
+    dir.write_config_text(&format!(
+        "{}{}",
+        base.to_yaml(),
+        mqtt_yaml.replace("site: lab", "site: depot")
+    ));
+    assert!(fresh.wait_latest("streampulse/depot/Lobby/state", "online", WAIT));
+    if !fresh.wait_latest(lobby, "", WAIT) {
+        monitor.signal(libc::SIGTERM);
+        monitor.wait_timeout(Duration::from_secs(20));
+        let (_, stderr) = monitor.output();
+        panic!(
+            "the old state topic was not emptied: {:#?}\n{stderr}",
+            fresh.on(lobby)
+        );
+    }
+    assert!(fresh.wait_latest("streampulse/lab/availability", "", WAIT));
+    assert!(
+        fresh.wait(WAIT, |_| old_topics
+            .iter()
+            .all(|topic| fresh.latest(topic).as_deref() == Some(""))),
+        "{:#?}",
+        fresh.messages()
+    );
+    assert!(fresh.wait(WAIT, |messages| messages.iter().any(|m| m
+        .topic
+        .starts_with("homeassistant/binary_sensor/streampulse_depot/"))));
+
     // A clean stop says the monitor is gone (the last will covers a crash).
     monitor.signal(libc::SIGTERM);
     monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
-    assert!(fresh.wait_latest("streampulse/lab/availability", "offline", WAIT));
+    assert!(fresh.wait_latest("streampulse/depot/availability", "offline", WAIT));
 }
 
 fn discovery_count(messages: &[mqtt::broker::Message]) -> usize {
