@@ -128,3 +128,50 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn mqtt(transport: MqttTransport, port: u16) -> MqttConfig {
+        MqttConfig {
+            host: "127.0.0.1".into(),
+            port,
+            transport,
+            tls_insecure: true,
+            username: Some("pulse".into()),
+            password: Some(Secret::new("pw")),
+            client_id: None,
+            status_topic: "s".into(),
+            qos: 0,
+            retain: false,
+            interval: Duration::from_secs(10),
+            state_topics: true,
+            prefix: "streampulse".into(),
+            discovery: true,
+            discovery_prefix: "homeassistant".into(),
+        }
+    }
+
+    #[test]
+    fn every_transport_builds_its_options() {
+        let cases = [
+            (MqttTransport::Tcp, 1883, "127.0.0.1"),
+            (MqttTransport::Tls, 8883, "127.0.0.1"),
+            (MqttTransport::Websocket, 8000, "ws://127.0.0.1:8000/mqtt"),
+            (MqttTransport::TlsWebsocket, 8884, "wss://127.0.0.1:8884/mqtt"),
+        ];
+        for (transport, port, address) in cases {
+            let options = options(&mqtt(transport, port), "streampulse/availability").expect("options");
+            assert_eq!(options.broker_address(), (address.to_string(), port));
+            assert!(options.client_id().starts_with("streampulse-"));
+            let will = options.last_will().expect("a last will");
+            assert_eq!(
+                (will.topic.as_str(), &will.message[..]),
+                ("streampulse/availability", &b"offline"[..])
+            );
+            assert!(will.retain);
+        }
+    }
+}
