@@ -1,7 +1,8 @@
 //! MQTT against Debian's real `mosquitto` on loopback: a camera that dies gives exactly one
 //! retained `offline`, Home Assistant discovery payloads (keys and topics), a broker restarted
 //! mid-outage still gets the recovery, a camera removed from the config leaves Home Assistant,
-//! v2.2's block publishes the fleet status JSON with a password that is never printed, and TLS.
+//! v2.2's block publishes the fleet status JSON with a password that is never printed, TLS, and
+//! a camera quiet in its maintenance window tells nothing.
 
 mod mqtt {
     pub mod broker;
@@ -516,4 +517,51 @@ fn the_mqtt_block_is_accepted_as_v2_2_wrote_it_and_its_mistakes_are_named() {
     )
     .expect_err("a clash");
     assert_eq!(clash[0].1, "streams[1].name", "{clash:#?}");
+}
+
+#[test]
+fn a_camera_that_dies_in_its_maintenance_window_tells_mqtt_nothing_until_the_window_ends() {
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let broker = Broker::start();
+    let watcher = Watcher::connect(broker.port);
+    let dir = TestDir::new();
+    let config = TestConfig::new(1, 0.8, sntp.port()).stream(TestStream::new(
+        "Dead",
+        &format!("rtsp://127.0.0.1:{}/x", closed_port()),
+    ));
+    let mqtt_yaml = format!(
+        "mqtt: {{enabled: true, host: 127.0.0.1, port: {}, discovery: false}}\n",
+        broker.port
+    );
+    // All day, every day: the camera is quiet from the start.
+    let quiet = config.to_yaml().replace(
+        "    url: ",
+        "    maintenance: [{from: \"00:00\", to: \"24:00\"}]\n    url: ",
+    );
+    let config_path = dir.write_config_text(&format!("{quiet}{mqtt_yaml}"));
+    let db = dir.db_path();
+    let mut monitor = RunningChild::spawn(&monitor_args(&config_path, &db));
+    let state = "streampulse/Dead/state";
+    common::wait_for(WAIT, || {
+        (common::heartbeats(&db, "Dead").len() >= 4).then_some(())
+    })
+    .expect("failed probes");
+    // Published to the broker, but nothing about the quiet camera.
+    assert!(watcher.wait(WAIT, |messages| messages
+        .iter()
+        .any(|m| m.topic == "stream_monitor/status")));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(watcher.on(state), vec![], "quiet: nothing told");
+
+    // The window is gone: the state it is in now is told, once.
+    dir.write_config_text(&format!("{}{mqtt_yaml}", config.to_yaml()));
+    assert!(
+        watcher.wait_latest(state, "offline", WAIT),
+        "{:#?}",
+        watcher.messages()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(watcher.on(state).len(), 1, "{:#?}", watcher.on(state));
+    monitor.signal(libc::SIGTERM);
+    monitor.wait_timeout(Duration::from_secs(20)).expect("stopped");
 }

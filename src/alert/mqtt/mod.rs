@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, MqttConfig};
-use publish::{publish, FleetReader, Plan, Session};
+use publish::{publish, FleetReader, Plan, Session, Told};
 use topics::{Topics, AVAILABLE, NOT_AVAILABLE};
 
 /// How often the fleet view is read for changed states.
@@ -218,6 +218,7 @@ async fn run(
     let mut current = Arc::clone(&config.borrow());
     let mut plan = Plan::new(&current, current.mqtt.as_ref().unwrap_or(&broker), &topics);
     let mut session = Session::default();
+    let mut told = Told::default();
     let mut rounds = tokio::time::interval(ROUND_INTERVAL);
     rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures = 0u32;
@@ -232,7 +233,7 @@ async fn run(
                     // Read back this installation's discovery configs (retained), to clear
                     // those of streams no longer configured (all of them with discovery off).
                     let _ = client.try_subscribe(topics.discovery_filter(), QoS::AtLeastOnce);
-                    publish::round(&client, &plan, &current, &reader, &mut session).await;
+                    publish::round(&client, &plan, &current, &reader, &mut session, &mut told).await;
                 }
                 Some(Link::Lost(error)) => {
                     session.connected = false;
@@ -249,7 +250,7 @@ async fn run(
             },
             _ = rounds.tick() => {
                 if session.connected {
-                    publish::round(&client, &plan, &current, &reader, &mut session).await;
+                    publish::round(&client, &plan, &current, &reader, &mut session, &mut told).await;
                 }
             }
             changed = config.changed() => {

@@ -52,6 +52,12 @@ impl Session {
     }
 }
 
+/// The state and attributes last told per topic, kept across connections: while a stream is
+/// quiet (muted or in maintenance) it is what the broker keeps being told, so a camera that dies
+/// in its maintenance window tells nothing, like every other notification.
+#[derive(Default)]
+pub(super) struct Told(HashMap<String, String>);
+
 /// One enabled stream's topics.
 struct PlannedStream {
     name: String,
@@ -108,6 +114,7 @@ pub(super) async fn round(
     config: &Arc<Config>,
     reader: &FleetReader,
     session: &mut Session,
+    told: &mut Told,
 ) {
     let fleet = match reader.read(config).await {
         Ok(fleet) => Some(fleet),
@@ -126,6 +133,14 @@ pub(super) async fn round(
         let Some(summary) = by_name.get(stream.name.as_str()) else {
             continue;
         };
+        if summary.mute.is_some() || summary.in_maintenance {
+            for topic in [&stream.state, &stream.attributes] {
+                if let Some(payload) = told.0.get(topic) {
+                    values.push((topic, payload.clone()));
+                }
+            }
+            continue;
+        }
         // Only a confirmed state is told: the same rule as every other notification.
         let Some(state) = topics::state_payload(summary) else {
             continue;
@@ -135,6 +150,10 @@ pub(super) async fn round(
             values.push((&stream.attributes, json));
         }
     }
+    for (topic, payload) in &values {
+        told.0.insert(topic.to_string(), payload.clone());
+    }
+    told.0.retain(|topic, _| plan.keep.contains(topic));
     let discovery = plan
         .discovery
         .iter()
