@@ -72,6 +72,8 @@ impl ProbeSession {
         // keyframe is decoded and handed over (the channel never fills with more garbage).
         let check_keyframe = wanted == FrameWanted::FirstThenClean && window.is_zero();
         let mut handed_over = false;
+        let decoding = Arc::new(DecoderState::default());
+        let decoded = Arc::clone(&decoding);
         // Appsink: no clock sync (we want the first frame as soon as it is decoded), keep one buffer.
         sink.set_sync(false);
         sink.set_max_buffers(1);
@@ -80,7 +82,7 @@ impl ProbeSession {
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |appsink| {
-                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let sample = decoded.vouch(appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?);
                     if !acceptable(&sample, wanted) {
                         skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
@@ -110,7 +112,7 @@ impl ProbeSession {
         );
         super::sdp::strip_per_session_attributes(&pipeline);
         let data_seen = watch_source_data(&pipeline);
-        prepare_decoders(&pipeline, skip_deltas);
+        prepare_decoders(&pipeline, skip_deltas, decoding);
         let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
         let Some(bus) = pipeline.bus() else {
             return Err(pipeline);
@@ -328,15 +330,25 @@ fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
 /// threading, which holds frames back and, across a fleet of short-lived pipelines, multiplies
 /// threads: a probe decodes a handful of frames, one thread is cheaper. And while `skip_deltas`
 /// is set, delta frames are dropped before the decoder, so only the next keyframe is decoded.
-fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>) {
+fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>, state: Arc<DecoderState>) {
     for_each_decoder(pipeline, move |decoder| {
+        state.decoders.fetch_add(1, Ordering::Relaxed);
         let is_libav = decoder.factory().is_some_and(|f| f.name().starts_with("avdec_"));
         if is_libav && decoder.find_property("max-threads").is_some() {
             decoder.set_property("max-threads", 1i32);
         }
         if let Some(pad) = decoder.static_pad("sink") {
             let skip = Arc::clone(&skip_deltas);
+            let state = Arc::clone(&state);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let keyframe = info.buffer().is_some_and(|buffer| {
+                    !buffer
+                        .flags()
+                        .intersects(gst::BufferFlags::DELTA_UNIT | gst::BufferFlags::HEADER)
+                });
+                if keyframe {
+                    state.keyframe_in.store(true, Ordering::Relaxed);
+                }
                 if !skip.load(Ordering::Relaxed) {
                     return gst::PadProbeReturn::Ok;
                 }
@@ -393,6 +405,41 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
         }
     });
     bytes
+}
+
+/// What the probe knows of its decoders, from their sink pads.
+#[derive(Debug, Default)]
+struct DecoderState {
+    /// Decoders in the pipeline (decodebin adds them as the stream's caps become known).
+    decoders: AtomicU64,
+    /// A keyframe has entered a decoder.
+    keyframe_in: AtomicBool,
+}
+
+impl DecoderState {
+    /// A decoded frame output before any keyframe entered its decoder was made up by the
+    /// decoder (libav conceals a missing reference with a flat picture, sometimes without
+    /// flagging it): marked corrupt here, so no picture verdict is drawn from it. In issue 9's
+    /// soak two such flat black frames in a row once confirmed a healthy camera black.
+    fn vouch(&self, sample: gst::Sample) -> gst::Sample {
+        let decoded = self.decoders.load(Ordering::Relaxed) > 0;
+        if !decoded || self.keyframe_in.load(Ordering::Relaxed) || is_corrupt(&sample) {
+            return sample;
+        }
+        let Some(mut buffer) = sample.buffer_owned() else {
+            return sample;
+        };
+        buffer.make_mut().set_flags(gst::BufferFlags::CORRUPTED);
+        let caps = sample.caps_owned();
+        let mut builder = gst::Sample::builder().buffer(&buffer);
+        if let Some(segment) = sample.segment() {
+            builder = builder.segment(segment);
+        }
+        if let Some(caps) = &caps {
+            builder = builder.caps(caps);
+        }
+        builder.build()
+    }
 }
 
 fn is_corrupt(sample: &gst::Sample) -> bool {
