@@ -1,6 +1,6 @@
 //! Telling people: the confirmed state of each stream ([`confirm`]), the notifications it causes,
-//! their delivery from the SQLite outbox ([`outbox`]) and the webhook channel ([`webhook`], with
-//! the bodies of each format in [`format`]).
+//! their delivery from the SQLite outbox ([`outbox`]), the webhook channel ([`webhook`], with
+//! the bodies of each format in [`format`]) and the email channel ([`email`], SMTP).
 //!
 //! The store writer runs [`confirm`] in the heartbeat's transaction and writes one outbox row
 //! per notification and channel there too ([`crate::store`]'s `alerts`), so a change is never
@@ -8,6 +8,7 @@
 //! off the probe path and never holding the writer.
 
 pub mod confirm;
+pub mod email;
 pub mod format;
 pub mod outbox;
 pub mod quiet;

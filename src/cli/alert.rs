@@ -60,11 +60,11 @@ pub fn run(args: AlertArgs) -> anyhow::Result<i32> {
         let what = format!(
             "{} ({}, {})",
             channel.name,
-            channel.format.as_str(),
+            channel.kind_label(),
             channel.redacted_url()
         );
         match result {
-            Ok(status) => println!("ok      {what}: answered {status}"),
+            Ok(delivered) => println!("ok      {what}: {delivered}"),
             Err(error) => {
                 failed += 1;
                 println!("FAILED  {what}: {error}");

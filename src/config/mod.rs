@@ -14,7 +14,10 @@ mod tree;
 mod validate;
 mod watch;
 
-pub use alerts::{AlertsConfig, ChannelConfig, Secret, WebhookFormat};
+pub use alerts::{
+    parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls, WebhookChannel,
+    WebhookFormat,
+};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).

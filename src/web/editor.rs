@@ -16,6 +16,7 @@ use yaml_rust2::scanner::Marker;
 
 use crate::store::accounts::{hex, random_hex};
 
+mod key_secrets;
 mod mask;
 
 pub use mask::{hides_a_password, mask, unmask, HIDDEN};
