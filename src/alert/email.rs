@@ -179,28 +179,35 @@ fn classify(channel: &EmailChannel, error: &lettre::transport::smtp::Error, time
     if error.is_timeout() {
         return EmailError::Timeout(timeout);
     }
-    if let Some(io) = io_error(error) {
+    // A failed handshake (STARTTLS or implicit) reaches lettre as an I/O error around rustls's.
+    if error.is_tls() || find::<rustls::Error>(error).is_some() {
+        return EmailError::Tls(server, chain(error));
+    }
+    if let Some(io) = find::<std::io::Error>(error) {
         if io.kind() == std::io::ErrorKind::ConnectionRefused {
             return EmailError::Refused(server);
         }
         if io.kind() == std::io::ErrorKind::TimedOut {
             return EmailError::Timeout(timeout);
         }
-        if !error.is_tls() {
-            return EmailError::Connect(server, io.to_string());
-        }
-    }
-    if error.is_tls() {
-        return EmailError::Tls(server, chain(error));
+        return EmailError::Connect(server, io.to_string());
     }
     EmailError::Protocol(server, chain(error))
 }
 
-fn io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+/// The first error of type `T` in `error`'s chain (an `io::Error`'s inner error included).
+fn find<'a, T: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(error) = current {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            return Some(io);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<T>())
+        {
+            return Some(inner);
         }
         current = error.source();
     }

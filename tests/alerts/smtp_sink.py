@@ -54,9 +54,11 @@ def main():
             ok = isinstance(auth_data, LoginPassword) and (
                 auth_data.login.decode() == user and auth_data.password.decode() == password
             )
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd then answers 535 itself.
+            return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
-        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=args.tls != "none")
+        # With implicit TLS aiosmtpd does not know the socket is encrypted: allow AUTH anyway.
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=args.tls == "starttls")
     if args.tls == "starttls":
         kwargs.update(tls_context=context, require_starttls=True)
         controller = Controller(Sink(args.out), hostname="127.0.0.1", port=args.port, server_kwargs=kwargs)
