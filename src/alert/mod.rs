@@ -12,6 +12,7 @@ pub mod email;
 pub mod format;
 pub mod outbox;
 pub mod quiet;
+pub mod trial;
 pub mod webhook;
 
 use std::collections::HashMap;

@@ -1,6 +1,8 @@
 //! A real SMTP sink on loopback for the email channel's tests: Debian's `python3-aiosmtpd`
 //! (`smtp_sink.py` beside this file) as a child process, plain, STARTTLS or implicit TLS with a
 //! certificate made here, with or without a login. It writes what it accepted to a file.
+// Shared by several test crates, each using a part.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -143,9 +145,12 @@ impl SmtpSink {
         if let Some(auth) = &self.auth {
             command.args(["--auth", auth]);
         }
+        // aiosmtpd prints a traceback for each refused TLS handshake: kept beside the mail.
+        let log = std::fs::File::create(self.dir.path().join("sink.log")).expect("sink log");
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{PYTHON} with aiosmtpd (apt-get install python3-aiosmtpd): {e}"));
         let stdin = child.stdin.take().expect("stdin");
