@@ -1,7 +1,7 @@
 //! Secrets that are whole values, not URL passwords: any `password`, `token` or `secret` key
 //! (`*_password`, `*_token` too) anywhere in the file (an email channel's SMTP password, a bot
-//! token, `mqtt.password`), and the `url:` of a Discord or Slack channel or one that carries a
-//! Telegram bot token in its path (`/bot123:ABC`). The editor shows each as a quoted numbered
+//! token, `mqtt.password`), `self_check_url` (its path is the key), and the `url:` of a Discord
+//! or Slack channel or one that carries a Telegram bot token in its path (`/bot123:ABC`). The editor shows each as a quoted numbered
 //! marker (`password: "***3"`), numbered after the URL passwords of [`super::mask`].
 //!
 //! Found with the YAML parser, so a key in a flow mapping (`{password: x}`) or a quoted value is
@@ -38,6 +38,11 @@ fn is_secret_key(key: &str) -> bool {
         || key.ends_with("_password")
         || key.ends_with("_token")
         || key.ends_with("_secret")
+}
+
+/// Keys whose whole URL is a secret: a push-monitoring URL's path is its key.
+fn is_secret_url_key(key: &str) -> bool {
+    key == "self_check_url"
 }
 
 /// Whether a channel's `url` is itself the secret.
@@ -107,14 +112,15 @@ impl Walker {
         }
         let format = sibling("format");
         for value in &values {
-            let secret =
-                is_secret_key(&value.key) || (value.key == "url" && url_is_secret(&value.text, format));
+            let secret = is_secret_key(&value.key)
+                || is_secret_url_key(&value.key)
+                || (value.key == "url" && url_is_secret(&value.text, format));
             if !secret || matches!(value.style, TScalarStyle::Literal | TScalarStyle::Folded) {
                 continue;
             }
             // A secret URL restores only into itself: the URL is the destination.
-            let owner = if value.key == "url" {
-                format!("{path}.url")
+            let owner = if value.key == "url" || is_secret_url_key(&value.key) {
+                format!("{path}.{}", value.key)
             } else {
                 format!("{path}.{}{destination}", value.key)
             };
@@ -327,7 +333,7 @@ mod tests {
                         username: cams\n      password: 'pa''ss # not a comment'\n      from: a@example.org\n      to: [b@example.org]\n    \
                         - {name: bot, format: telegram, token: \"123:ABC\", chat_id: 5}\n    \
                         - {name: chat, format: discord, url: https://discord.com/api/webhooks/1/SECRETPATH}\n\
-                        mqtt:\n  host: broker\n  password: mq-pw # the broker's\nstreams: []\n";
+                        mqtt:\n  host: broker\n  password: mq-pw # the broker's\nself_check_url: https://hc-ping.com/uuid-secret\nstreams: []\n";
 
     #[test]
     fn every_secret_value_is_found_whole() {
@@ -338,11 +344,12 @@ mod tests {
                 "pa'ss # not a comment",
                 "123:ABC",
                 "https://discord.com/api/webhooks/1/SECRETPATH",
-                "mq-pw"
+                "mq-pw",
+                "https://hc-ping.com/uuid-secret"
             ]
         );
         let masked = mask_values(FILE, 1);
-        for secret in ["pa'ss", "123:ABC", "SECRETPATH", "mq-pw"] {
+        for secret in ["pa'ss", "123:ABC", "SECRETPATH", "mq-pw", "uuid-secret"] {
             assert!(!masked.contains(secret), "{secret} in {masked}");
         }
         assert!(masked.contains("password: \"***1\"\n"), "{masked}");
