@@ -2,6 +2,8 @@
 //! real HTTP receiver and a real SMTP sink on loopback: admins only, CSRF-checked, one channel or
 //! all, each shown as delivered or with exactly what failed; secrets never on the page.
 
+// Shared with tests/alerts.rs and tests/alerts_email.rs, which use all of them.
+#[allow(dead_code)]
 mod alerts {
     pub mod receiver;
     pub mod smtp;

@@ -1,7 +1,5 @@
 //! A real HTTP receiver on loopback for notification tests: hyper on its own thread and runtime,
 //! recording every request; it can answer an error status for a while (a receiver that is down).
-// Shared by several test crates, each using a part.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,8 +1,6 @@
 //! A real SMTP sink on loopback for the email channel's tests: Debian's `python3-aiosmtpd`
 //! (`smtp_sink.py` beside this file) as a child process, plain, STARTTLS or implicit TLS with a
 //! certificate made here, with or without a login. It writes what it accepted to a file.
-// Shared by several test crates, each using a part.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
