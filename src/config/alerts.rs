@@ -99,20 +99,33 @@ pub struct WebhookChannel {
 impl WebhookChannel {
     fn redacted_url(&self) -> String {
         let shown = self.url.redacted();
-        match self.format {
-            WebhookFormat::Discord | WebhookFormat::Slack => match shown.find("://") {
-                Some(scheme_end) => {
-                    let after = scheme_end + 3;
-                    let host_end = shown[after..]
-                        .find('/')
-                        .map_or(shown.len(), |slash| after + slash);
-                    format!("{}/***", &shown[..host_end])
-                }
-                None => "***".to_string(),
-            },
-            _ => shown,
+        let secret_path = matches!(self.format, WebhookFormat::Discord | WebhookFormat::Slack)
+            || has_bot_token(self.url.expose());
+        if !secret_path {
+            return shown;
+        }
+        match shown.find("://") {
+            Some(scheme_end) => {
+                let after = scheme_end + 3;
+                let host_end = shown[after..]
+                    .find('/')
+                    .map_or(shown.len(), |slash| after + slash);
+                format!("{}/***", &shown[..host_end])
+            }
+            None => "***".to_string(),
         }
     }
+}
+
+/// Whether a URL carries a Telegram bot token in its path (`/bot123456:ABC.../`), as a user may
+/// write a bot API URL into a plain webhook: then its path is as secret as a password.
+pub fn has_bot_token(url: &str) -> bool {
+    url.split('/').any(|segment| {
+        segment
+            .strip_prefix("bot")
+            .and_then(|token| token.split_once(':'))
+            .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 impl fmt::Debug for WebhookChannel {
@@ -281,6 +294,21 @@ impl fmt::Display for Secret {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_bot_token_in_a_webhook_url_is_never_shown() {
+        let channel = WebhookChannel {
+            format: WebhookFormat::Json,
+            url: CameraUrl::new("https://api.telegram.org/bot123:SECRET/sendMessage"),
+            token: None,
+            chat_id: None,
+            template: None,
+            content_type: "application/json".to_string(),
+        };
+        assert_eq!(channel.redacted_url(), "https://api.telegram.org/***");
+        assert!(!format!("{channel:?}").contains("SECRET"));
+        assert!(!has_bot_token("https://example.org/robots/1:2"));
+    }
 
     #[test]
     fn address_lists_take_names_and_quoted_commas() {

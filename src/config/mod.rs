@@ -15,8 +15,8 @@ mod validate;
 mod watch;
 
 pub use alerts::{
-    parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls, WebhookChannel,
-    WebhookFormat,
+    has_bot_token, parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls,
+    WebhookChannel, WebhookFormat,
 };
 pub use watch::Watcher;
 

@@ -15,6 +15,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::HIDDEN;
+use crate::config::has_bot_token;
 use crate::url::CameraUrl;
 
 /// Siblings that say where a secret is sent.
@@ -50,13 +51,7 @@ fn url_is_secret(url: &str, format: Option<&str>) -> bool {
     if matches!(format, Some("discord" | "slack")) {
         return true;
     }
-    // Telegram's bot API: the token is the path segment after `/bot`.
-    url.split('/').any(|segment| {
-        segment
-            .strip_prefix("bot")
-            .and_then(|token| token.split_once(':'))
-            .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-    })
+    has_bot_token(url)
 }
 
 struct Value {
