@@ -21,6 +21,8 @@ pub enum EmailError {
     Message(String),
     #[error("cannot read the CA file {0}: {1}")]
     CaFile(String, String),
+    #[error("host name {0:?} not found: {1}")]
+    Dns(String, String),
     #[error("connection refused by {0}")]
     Refused(String),
     #[error("cannot connect to {0}: {1}")]
@@ -112,6 +114,18 @@ pub async fn send(
     let message = builder
         .body(body(notification))
         .map_err(|error| EmailError::Message(error.to_string()))?;
+    // lettre reports a name that does not resolve as any other I/O error: asked first, it is
+    // told as what it is.
+    match tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((channel.host.as_str(), channel.port)),
+    )
+    .await
+    {
+        Err(_) => return Err(EmailError::Timeout(timeout)),
+        Ok(Err(error)) => return Err(EmailError::Dns(channel.host.clone(), error.to_string())),
+        Ok(Ok(_)) => {}
+    }
     let transport = transport(channel, timeout)?;
     match tokio::time::timeout(timeout, transport.send(message)).await {
         Err(_) => Err(EmailError::Timeout(timeout)),
