@@ -404,6 +404,51 @@ pub fn load_one(
     Ok(Some(summary))
 }
 
+/// One stream of v1's status answer (`GET /api/status`, and v2.2's MQTT status topic): `ts` in
+/// the configured timezone with its offset, `status` `ok` (video: up or degraded) or `fail`,
+/// empty strings before the first heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct V1StreamStatus {
+    pub ts: String,
+    pub status: String,
+    pub latency: Option<u64>,
+    pub message: String,
+}
+
+/// v1's status answer: stream name → its latest heartbeat.
+pub type V1Status = std::collections::BTreeMap<String, V1StreamStatus>;
+
+/// v1's status answer for `streams` (the web's `/api/status` and the monitor's MQTT status topic).
+pub fn v1_status(config: &Config, streams: &[StreamSummary]) -> V1Status {
+    streams
+        .iter()
+        .map(|summary| {
+            let status = summary.status.as_ref();
+            let entry = match status.and_then(|s| s.last_ts_ms.zip(s.health)) {
+                Some((ts_ms, health)) => V1StreamStatus {
+                    ts: crate::clock::iso_local(ts_ms, config.timezone),
+                    status: if health == Health::Down { "fail" } else { "ok" }.to_string(),
+                    latency: status.and_then(|s| s.last_latency_ms),
+                    message: redact_text(&summary.message),
+                },
+                None => V1StreamStatus {
+                    ts: String::new(),
+                    status: String::new(),
+                    latency: None,
+                    message: if summary.state == State::Disabled {
+                        "disabled"
+                    } else {
+                        "no data yet"
+                    }
+                    .to_string(),
+                },
+            };
+            (summary.name.clone(), entry)
+        })
+        .collect()
+}
+
 /// A share as a percentage with one decimal (`"99.7 %"`), or an em dash without heartbeats.
 pub fn percent(ratio: Option<f64>) -> String {
     match ratio {

@@ -1,7 +1,8 @@
 //! The raw config editor's hidden passwords, through the real routes (issue 12 item 10): cameras
 //! whose URLs look alike once masked save and keep their own passwords, reordered or not; a
 //! hidden password copied to another host is refused naming the line; a typed one replaces it.
-//! Channel secrets (SMTP password, bot token, Discord URL) the same way.
+//! Channel secrets (SMTP password, bot token, Discord URL) and the MQTT password (plain values,
+//! not in a URL) the same way.
 
 mod web_support;
 
@@ -235,4 +236,33 @@ async fn channel_secrets_are_masked_and_saved_back_unchanged_but_never_to_anothe
         saved.contains("123:bot-secret") && saved.contains("path-secret"),
         "{saved}"
     );
+}
+
+#[tokio::test]
+async fn the_mqtt_password_is_hidden_in_the_editor_and_kept_on_save() {
+    let with_mqtt = format!(
+        "{ALIKE}mqtt:\n  enabled: true\n  host: 127.0.0.1\n  username: pulse\n  password: \"mqtt-secret\"  # broker\n"
+    );
+    let (fixture, session) = Fixture::logged_in(&with_mqtt).await;
+    let page = body(&fixture.get("/config", Some(&session)).await);
+    let masked = textarea_of(&page);
+    assert!(!masked.contains("mqtt-secret"), "{masked}");
+    assert!(masked.contains("  password: \"***4\"  # broker\n"), "{masked}");
+
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("username: pulse", "username: pulse2")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert_eq!(
+        config(&fixture),
+        with_mqtt.replace("username: pulse", "username: pulse2")
+    );
+
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("\"***4\"", "typed-new")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert!(config(&fixture).contains("  password: typed-new  # broker\n"));
 }

@@ -1,6 +1,7 @@
 //! Telling people: the confirmed state of each stream ([`confirm`]), the notifications it causes,
 //! their delivery from the SQLite outbox ([`outbox`]), the webhook channel ([`webhook`], with
-//! the bodies of each format in [`format`]) and the email channel ([`email`], SMTP).
+//! the bodies of each format in [`format`]), the email channel ([`email`], SMTP), and MQTT with
+//! Home Assistant discovery ([`mqtt`], which publishes retained state rather than outbox rows).
 //!
 //! The store writer runs [`confirm`] in the heartbeat's transaction and writes one outbox row
 //! per notification and channel there too ([`crate::store`]'s `alerts`), so a change is never
@@ -10,6 +11,7 @@
 pub mod confirm;
 pub mod email;
 pub mod format;
+pub mod mqtt;
 pub mod outbox;
 pub mod quiet;
 pub mod trial;

@@ -211,7 +211,7 @@ fn host_header(host: &str, port: u16, scheme: &str) -> String {
 }
 
 /// The system's CA roots, read once per process.
-fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
         std::sync::OnceLock::new();
     CONFIG

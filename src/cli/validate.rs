@@ -23,6 +23,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
                 config.heartbeat.as_secs(),
                 config.timezone_name
             );
+            for notice in &config.notices {
+                let line = notice.line.map(|line| format!(":{line}")).unwrap_or_default();
+                println!(
+                    "{}{line}: {}: notice: {}",
+                    args.config.display(),
+                    notice.field,
+                    notice.message
+                );
+            }
             Ok(0)
         }
         Err(error) => {

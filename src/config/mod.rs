@@ -8,6 +8,7 @@
 
 mod alerts;
 pub mod maintenance;
+mod mqtt;
 mod raw;
 mod suggest;
 mod tree;
@@ -18,6 +19,7 @@ pub use alerts::{
     has_bot_token, parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls,
     WebhookChannel, WebhookFormat,
 };
+pub use mqtt::{MqttConfig, MqttTransport};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
@@ -92,7 +94,11 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `maintenance:` windows of every stream (a stream's own add to them).
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// `mqtt:` with `enabled: true`: fleet status, state topics, Home Assistant discovery.
+    pub mqtt: Option<MqttConfig>,
     pub streams: Vec<StreamConfig>,
+    /// Accepted settings worth a word (`streampulse validate` prints them), in file order.
+    pub notices: Vec<Problem>,
 }
 
 /// The `metrics:` section.

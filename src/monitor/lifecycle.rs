@@ -4,7 +4,7 @@
 
 use super::watchdog::{WatchSettings, Watchdog};
 use super::{apply_config, MonitorError, MonitorOptions, MonitorStats, Shared, StreamTask, TEARDOWN_HOLD};
-use crate::alert::{outbox::Delivery, AlertPlan};
+use crate::alert::{mqtt::MqttPublisher, outbox::Delivery, AlertPlan};
 use crate::clock::{self, Clock};
 use crate::config::{Config, ConfigError};
 use crate::probe::Reaper;
@@ -40,6 +40,9 @@ pub(super) struct Running {
     delivery: Delivery,
     /// Tells systemd the monitor is alive while it is, and calls `self_check_url`.
     watchdog: Watchdog,
+    /// Publishes over MQTT when `mqtt.enabled` (never on the probe path either).
+    mqtt: Option<MqttPublisher>,
+    db_path: std::path::PathBuf,
 }
 
 impl Running {
@@ -69,6 +72,7 @@ impl Running {
         // Before the first heartbeat, so every one is judged for the confirmed state.
         writer.set_alert_plan(AlertPlan::from_config(&config))?;
         let delivery = Delivery::start(db_path.clone(), &config.alerts);
+        let mqtt = MqttPublisher::reconcile(None, db_path.clone(), &config).await;
         tracing::info!(
             "monitoring {} stream(s) from {}, heartbeats in {}",
             config.streams.iter().filter(|s| s.enabled).count(),
@@ -109,6 +113,8 @@ impl Running {
             writer_thread,
             next_prune: Instant::now() + FIRST_PRUNE_DELAY,
             delivery,
+            mqtt,
+            db_path,
         })
     }
 
@@ -146,6 +152,7 @@ impl Running {
             .writer
             .set_alert_plan(AlertPlan::from_config(&new_config))?;
         self.delivery.update(&new_config.alerts);
+        self.mqtt = MqttPublisher::reconcile(self.mqtt.take(), self.db_path.clone(), &new_config).await;
         apply_config(&new_config, &self.shared, &mut self.fleet).await?;
         self.watchdog.update(WatchSettings::from_config(&new_config));
         self.config = new_config;
@@ -179,6 +186,9 @@ impl Running {
         self.watchdog.stop();
         self.ntp.stop();
         self.delivery.stop().await;
+        if let Some(mqtt) = self.mqtt {
+            mqtt.stop().await;
+        }
         let longest_probe = self
             .fleet
             .values()

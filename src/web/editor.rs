@@ -1,6 +1,7 @@
-//! The config editor's file work: masking camera passwords for display and restoring them on
-//! save ([`mask`]), the add / remove / rename stream edits (made on the text, so comments and layout
-//! survive), and the atomic write with a backup.
+//! The config editor's file work: masking camera passwords and secret values (SMTP and MQTT
+//! passwords, tokens) for display and restoring them on save ([`mask`], [`unmask`]), the add / remove /
+//! rename stream edits (made on the text, so comments and layout survive), and the atomic write
+//! with a backup.
 //!
 //! Nothing here decides whether a config is acceptable: every edit goes through
 //! [`crate::config::parse`], the same validation `streampulse validate` runs, before a byte is
@@ -19,6 +20,7 @@ use crate::store::accounts::{hex, random_hex};
 mod key_secrets;
 mod mask;
 
+// Camera passwords and secret values (SMTP and MQTT passwords, tokens) as numbered markers.
 pub use mask::{hides_a_password, mask, unmask, HIDDEN};
 
 /// A version stamp of the file's text, so a save can tell the file changed under the editor.

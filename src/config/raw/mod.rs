@@ -9,12 +9,14 @@
 
 mod alerts;
 mod maintenance;
+mod mqtt;
 mod streams;
 mod values;
 mod web;
 
 pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
 pub(crate) use maintenance::RawWindow;
+pub(crate) use mqtt::RawMqtt;
 
 pub(crate) use streams::{RawQuality, RawStream};
 pub(crate) use web::{RawMetrics, RawTls, RawWeb};
@@ -43,6 +45,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "site",
     "alerts",
     "maintenance",
+    "mqtt",
     "streams",
 ];
 
@@ -135,6 +138,7 @@ pub(crate) struct RawConfig {
     pub site: Field<String>,
     pub alerts: RawAlerts,
     pub maintenance: Vec<RawWindow>,
+    pub mqtt: RawMqtt,
     pub streams: Vec<RawStream>,
 }
 
@@ -199,6 +203,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "site" => raw.site = shape.label(value, line, &key),
             "alerts" => raw.alerts = shape.alerts(value, line),
             "maintenance" => raw.maintenance = shape.maintenance(value, line, "maintenance"),
+            "mqtt" => raw.mqtt = shape.mqtt(value, line),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -136,6 +136,18 @@ impl Check<'_> {
             Field::Given(kind) => match kind.value.trim() {
                 "webhook" => ChannelType::Webhook,
                 "email" => ChannelType::Email,
+                // One broker connection carries retained state, which is what MQTT consumers
+                // read; an event channel beside it would be a second, weaker copy.
+                "mqtt" => {
+                    self.push(
+                        kind.line,
+                        &raw.path("type"),
+                        "MQTT is set up in the top-level `mqtt:` section (a retained state topic per \
+                         stream and Home Assistant discovery), not as a channel"
+                            .to_string(),
+                    );
+                    return None;
+                }
                 other => {
                     self.push(
                         kind.line,

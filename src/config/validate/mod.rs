@@ -8,6 +8,7 @@
 
 mod alerts;
 mod maintenance;
+mod mqtt;
 mod streams;
 mod web;
 
@@ -30,7 +31,10 @@ const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
 /// Builds the config; `None` when anything is wrong (every problem is then in `problems`).
 pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>) -> Option<Config> {
-    let mut check = Check { problems };
+    let mut check = Check {
+        problems,
+        notices: Vec::new(),
+    };
     let base_dir = path.parent().unwrap_or(Path::new(""));
 
     let heartbeat = match &raw.heartbeat_seconds {
@@ -171,6 +175,10 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
     }
     check.duplicates(&raw.streams, |s| s.name.given(), "stream name", "name");
     check.duplicates(&raw.streams, |s| s.id.given(), "stream id", "id");
+    let mqtt = check.mqtt(&raw.mqtt);
+    if mqtt.as_ref().is_some_and(|mqtt| mqtt.state_topics) {
+        check.mqtt_topic_clashes(&raw.streams);
+    }
     // A stream that could not be built must never vanish silently.
     if check.problems.is_empty() {
         for stream in unbuilt {
@@ -207,13 +215,16 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
             .filter(|site| !site.is_empty()),
         alerts,
         maintenance,
+        mqtt,
         streams,
+        notices: check.notices,
     })
 }
 
-/// Collects the problems found while checking.
+/// Collects the problems found while checking, and the notices (accepted, but worth saying).
 struct Check<'p> {
     problems: &'p mut Vec<Problem>,
+    notices: Vec<Problem>,
 }
 
 impl Check<'_> {
@@ -242,6 +253,15 @@ impl Check<'_> {
             return None;
         }
         Some(url)
+    }
+
+    /// Something accepted that the user should know about; `validate` prints it.
+    fn notice(&mut self, line: usize, field: &str, message: String) {
+        self.notices.push(Problem {
+            line: Some(line),
+            field: field.to_string(),
+            message,
+        });
     }
 
     /// A whole number of `unit_seconds` that must be above zero.

@@ -14,11 +14,9 @@ use bytes::Bytes;
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
 
-use super::types::{ExportQuery, ExportedHeartbeat, V1Status, V1StreamStatus};
+use super::types::{ExportQuery, ExportedHeartbeat};
 use super::{answer, error_response, failure};
 use crate::clock::{iso_local, iso_utc, parse_time_param};
-use crate::fleet::State;
-use crate::heartbeat::Health;
 use crate::store::{Store, StoreError, EXPORT_PAGE_ROWS};
 use crate::url::redact_text;
 use crate::web::auth::Principal;
@@ -363,34 +361,12 @@ pub async fn export(
 
 /// `GET /api/status`: v1's status answer, for v1 scripts and MQTT bridges that read it.
 pub async fn v1_status(_principal: Principal, state: Arc<WebState>) -> Response {
-    answer(state.fleet(false).await.map(|(config, streams)| {
-        streams
-            .iter()
-            .map(|summary| {
-                let status = summary.status.as_ref();
-                let entry = match status.and_then(|s| s.last_ts_ms.zip(s.health)) {
-                    Some((ts_ms, health)) => V1StreamStatus {
-                        ts: iso_local(ts_ms, config.timezone),
-                        status: if health == Health::Down { "fail" } else { "ok" }.to_string(),
-                        latency: status.and_then(|s| s.last_latency_ms),
-                        message: redact_text(&summary.message),
-                    },
-                    None => V1StreamStatus {
-                        ts: String::new(),
-                        status: String::new(),
-                        latency: None,
-                        message: if summary.state == State::Disabled {
-                            "disabled"
-                        } else {
-                            "no data yet"
-                        }
-                        .to_string(),
-                    },
-                };
-                (summary.name.clone(), entry)
-            })
-            .collect::<V1Status>()
-    }))
+    answer(
+        state
+            .fleet(false)
+            .await
+            .map(|(config, streams)| crate::fleet::v1_status(&config, &streams)),
+    )
 }
 
 #[cfg(test)]

@@ -83,19 +83,8 @@ impl ExportedHeartbeat {
     }
 }
 
-/// One stream of `GET /api/status`, v1's shape: `ts` in the configured timezone with its offset,
-/// `status` `ok` (video: up or degraded) or `fail`, empty strings before the first heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct V1StreamStatus {
-    pub ts: String,
-    pub status: String,
-    pub latency: Option<u64>,
-    pub message: String,
-}
-
-/// `GET /api/status`: v1's answer, stream name → its latest heartbeat.
-pub type V1Status = std::collections::BTreeMap<String, V1StreamStatus>;
+/// `GET /api/status`: v1's answer (also what `mqtt.topic` carries), defined with the fleet view.
+pub use crate::fleet::{V1Status, V1StreamStatus};
 
 /// `GET /api/v1/streams`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

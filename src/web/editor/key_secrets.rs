@@ -6,7 +6,7 @@
 //!
 //! Found with the YAML parser, so a key in a flow mapping (`{password: x}`) or a quoted value is
 //! found as well as a block one. A marker is put back only under the same key, in a mapping at
-//! the same place (list positions aside) with the same `host`, `port`, `url` and `username`: a
+//! the same place (list positions aside) with the same `host`, `port` and `url`: a
 //! secret moved to another server is refused, naming the line.
 
 use std::collections::HashMap;
@@ -18,8 +18,8 @@ use super::HIDDEN;
 use crate::config::has_bot_token;
 use crate::url::CameraUrl;
 
-/// Siblings that say where a secret is sent.
-const DESTINATION_KEYS: [&str; 4] = ["host", "port", "url", "username"];
+/// Siblings that say where a secret is sent (a new user name on the same server is no risk).
+const DESTINATION_KEYS: [&str; 3] = ["host", "port", "url"];
 
 /// One secret value in a text.
 #[derive(Debug, Clone)]
