@@ -211,12 +211,10 @@ fn scalar_end(text: &str, start: usize, style: TScalarStyle, in_flow: bool) -> u
     }
 }
 
-/// Every secret value of `text`, in file order; empty when it is not YAML.
-pub(super) fn key_secrets(text: &str) -> Vec<KeySecret> {
+/// Every secret value of `text`, in file order; `None` when it is not YAML.
+fn parsed_secrets(text: &str) -> Option<Vec<KeySecret>> {
     let mut walker = Walker::default();
-    if crate::config::read_yaml_events(text, &mut walker, false).is_err() {
-        return Vec::new();
-    }
+    crate::config::read_yaml_events(text, &mut walker, false).ok()?;
     let byte_of: HashMap<usize, usize> = walker
         .found
         .iter()
@@ -247,11 +245,50 @@ pub(super) fn key_secrets(text: &str) -> Vec<KeySecret> {
         })
         .collect();
     found.sort_by_key(|secret| secret.start);
-    found
+    Some(found)
+}
+
+/// Every secret value of `text`, in file order; none when it is not YAML.
+pub(super) fn key_secrets(text: &str) -> Vec<KeySecret> {
+    parsed_secrets(text).unwrap_or_default()
+}
+
+/// Text that is not YAML (a file broken by hand): where values are is unknown, so the rest of
+/// every line holding a secret key (`password:`, `token:`, ...) is hidden, and nothing can be
+/// restored from it (the save fails validation anyway).
+fn mask_secret_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let mut cut = None;
+            for (at, _) in line.match_indices(':') {
+                let before = &line[..at];
+                let key_start = before
+                    .char_indices()
+                    .rev()
+                    .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .map_or(0, |(i, c)| i + c.len_utf8());
+                let key = &before[key_start..];
+                if is_secret_key(key) || is_secret_url_key(key) {
+                    cut = Some(at + 1);
+                    break;
+                }
+            }
+            match cut {
+                Some(at) => {
+                    let newline = if line.ends_with('\n') { "\n" } else { "" };
+                    format!("{} \"{HIDDEN}\"{newline}", &line[..at])
+                }
+                None => line.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// `text` with each secret value replaced by `"***n"`, numbered from `first`.
 pub(super) fn mask_values(text: &str, first: usize) -> String {
+    if parsed_secrets(text).is_none() {
+        return mask_secret_lines(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     for (index, secret) in key_secrets(text).iter().enumerate() {
@@ -365,6 +402,18 @@ mod tests {
         assert!(unmask_values(FILE, &typed, 1)
             .expect("typed")
             .contains("password: new-pw"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_yaml_still_hides_every_secret_line() {
+        let broken =
+            "mqtt:\n  password: mq-pw\n  host: [unclosed\nalerts: {channels: [{name: m, token: tk-1}\n";
+        let masked = mask_values(broken, 1);
+        assert!(!masked.contains("mq-pw") && !masked.contains("tk-1"), "{masked}");
+        assert!(
+            masked.starts_with("mqtt:\n  password: \"***\"\n  host: [unclosed\n"),
+            "{masked}"
+        );
     }
 
     #[test]
