@@ -1,7 +1,8 @@
 //! The raw config editor's hidden passwords, through the real routes (issue 12 item 10): cameras
 //! whose URLs look alike once masked save and keep their own passwords, reordered or not; a
 //! hidden password copied to another host is refused naming the line; a typed one replaces it.
-//! The MQTT password (a plain value, not in a URL) is hidden and kept the same way.
+//! Channel secrets (SMTP password, bot token, Discord URL) and the MQTT password (plain values,
+//! not in a URL) the same way.
 
 mod web_support;
 
@@ -180,6 +181,63 @@ async fn a_refused_add_shows_the_password_hidden_and_never_saves_the_mask() {
     assert!(config(&fixture).contains("rtsp://admin:typed-secret@192.0.2.9/live"));
 }
 
+/// Channel secrets that are whole values: an SMTP password, a bot token, a Discord URL.
+const CHANNELS: &str = "database: streams.db\nalerts:\n  channels:\n    - name: mail\n      type: email\n      host: smtp.example.org\n      \
+                        username: cams\n      password: \"smtp-secret\"\n      from: cams@example.org\n      to: [ops@example.org]\n    \
+                        - {name: bot, format: telegram, token: \"123:bot-secret\", chat_id: 5}\n    \
+                        - {name: chat, format: discord, url: \"https://discord.com/api/webhooks/1/path-secret\"}\n\
+                        streams:\n  - name: Gate\n    url: rtsp://admin:cam-secret@192.0.2.5/live\n";
+
+#[tokio::test]
+async fn channel_secrets_are_masked_and_saved_back_unchanged_but_never_to_another_server() {
+    let (fixture, session) = Fixture::logged_in(CHANNELS).await;
+    let page = body(&fixture.get("/config", Some(&session)).await);
+    let masked = textarea_of(&page);
+    for secret in ["smtp-secret", "bot-secret", "path-secret", "cam-secret"] {
+        assert!(!masked.contains(secret), "{secret} in {masked}");
+        assert!(!page.contains(secret), "{secret} on the page");
+    }
+    assert!(masked.contains("password: \"***2\""), "{masked}");
+    assert!(masked.contains("token: \"***3\""), "{masked}");
+    assert!(masked.contains("url: \"***4\""), "{masked}");
+
+    // Saved back as shown (with an edit elsewhere): every real value is kept.
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("chat_id: 5", "chat_id: 6")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    assert_eq!(config(&fixture), CHANNELS.replace("chat_id: 5", "chat_id: 6"));
+
+    // The SMTP password pointed at another server: refused, nothing written.
+    let before = config(&fixture);
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("host: smtp.example.org", "host: mail.attacker.example")
+    })
+    .await;
+    assert_eq!(response.status(), 400);
+    let html = body(&response);
+    assert!(
+        html.contains("line 8: the hidden value ***2 belongs to another setting or server"),
+        "{html}"
+    );
+    assert!(!html.contains("smtp-secret"), "{html}");
+    assert_eq!(config(&fixture), before, "nothing written");
+
+    // A typed password replaces the hidden one.
+    let response = save(&fixture, &session, |masked| {
+        masked.replace("\"***2\"", "new-smtp-pw")
+    })
+    .await;
+    assert_eq!(response.status(), 303, "{}", body(&response));
+    let saved = config(&fixture);
+    assert!(saved.contains("password: new-smtp-pw\n"), "{saved}");
+    assert!(
+        saved.contains("123:bot-secret") && saved.contains("path-secret"),
+        "{saved}"
+    );
+}
+
 #[tokio::test]
 async fn the_mqtt_password_is_hidden_in_the_editor_and_kept_on_save() {
     let with_mqtt = format!(
@@ -189,7 +247,7 @@ async fn the_mqtt_password_is_hidden_in_the_editor_and_kept_on_save() {
     let page = body(&fixture.get("/config", Some(&session)).await);
     let masked = textarea_of(&page);
     assert!(!masked.contains("mqtt-secret"), "{masked}");
-    assert!(masked.contains("  password: \"***\"  # broker\n"), "{masked}");
+    assert!(masked.contains("  password: \"***4\"  # broker\n"), "{masked}");
 
     let response = save(&fixture, &session, |masked| {
         masked.replace("username: pulse", "username: pulse2")
@@ -202,7 +260,7 @@ async fn the_mqtt_password_is_hidden_in_the_editor_and_kept_on_save() {
     );
 
     let response = save(&fixture, &session, |masked| {
-        masked.replace("\"***\"", "typed-new")
+        masked.replace("\"***4\"", "typed-new")
     })
     .await;
     assert_eq!(response.status(), 303, "{}", body(&response));

@@ -105,6 +105,7 @@ async fn a_viewer_changes_nothing_on_any_route() {
         ("/users/role", vec![("name", "vera"), ("role", "admin")]),
         ("/streams/Gate/mute", vec![("for", "forever")]),
         ("/streams/Gate/unmute", vec![]),
+        ("/config/notifications/test", vec![("channel", "")]),
     ];
     // The router's POST routes are all covered here or allowed to viewers.
     let covered: Vec<String> = posts
@@ -137,6 +138,7 @@ async fn a_viewer_changes_nothing_on_any_route() {
         "/config",
         "/config?reveal=1",
         "/config/confirm",
+        "/config/notifications",
         "/users",
         "/users?done=role",
     ] {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::webhook::Post;
 use super::{Event, Notification};
-use crate::config::{ChannelConfig, WebhookFormat};
+use crate::config::{WebhookChannel, WebhookFormat};
 
 /// Discord refuses `content` longer than this.
 const DISCORD_MAX_CHARS: usize = 2000;
@@ -24,7 +24,7 @@ pub enum FormatError {
 }
 
 /// The request `channel` sends for `notification`.
-pub fn build(channel: &ChannelConfig, notification: &Notification) -> Result<Post, FormatError> {
+pub fn build(channel: &WebhookChannel, notification: &Notification) -> Result<Post, FormatError> {
     let url = channel.url.expose().trim_end_matches('/').to_string();
     let json_post = |url: String, body: serde_json::Value| -> Result<Post, FormatError> {
         Ok(Post {

@@ -1,7 +1,7 @@
 //! Telling people: the confirmed state of each stream ([`confirm`]), the notifications it causes,
-//! their delivery from the SQLite outbox ([`outbox`]) and the webhook channel ([`webhook`], with
-//! the bodies of each format in [`format`]), and MQTT with Home Assistant discovery ([`mqtt`],
-//! which publishes retained state rather than outbox rows).
+//! their delivery from the SQLite outbox ([`outbox`]), the webhook channel ([`webhook`], with
+//! the bodies of each format in [`format`]), the email channel ([`email`], SMTP), and MQTT with
+//! Home Assistant discovery ([`mqtt`], which publishes retained state rather than outbox rows).
 //!
 //! The store writer runs [`confirm`] in the heartbeat's transaction and writes one outbox row
 //! per notification and channel there too ([`crate::store`]'s `alerts`), so a change is never
@@ -9,10 +9,12 @@
 //! off the probe path and never holding the writer.
 
 pub mod confirm;
+pub mod email;
 pub mod format;
 pub mod mqtt;
 pub mod outbox;
 pub mod quiet;
+pub mod trial;
 pub mod webhook;
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
 //! Delivery of the outbox: a task in the monitor that sends each channel's oldest pending
-//! notification when it is due, marks it delivered after a 2xx, or schedules the next attempt
+//! notification when it is due (webhook or email), marks it delivered after a 2xx or the mail
+//! server's acceptance, or schedules the next attempt
 //! with exponential backoff until `alerts.retry_attempts` (then marks it failed).
 //!
 //! It runs on its own SQLite connection and in its own task, so a slow or dead receiver never
@@ -17,10 +18,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::email::{self, EmailError};
 use super::webhook::{self, SendError};
 use super::{format, Notification};
 use crate::clock::system_now_ms;
-use crate::config::{AlertsConfig, ChannelConfig};
+use crate::config::{AlertsConfig, ChannelConfig, ChannelKind};
 use crate::store::{OutboxItem, Store, StoreError};
 
 /// How often the outbox is looked at when nothing was due.
@@ -178,12 +180,15 @@ pub enum AttemptError {
     Format(#[from] format::FormatError),
     #[error(transparent)]
     Send(#[from] SendError),
+    #[error(transparent)]
+    Email(#[from] EmailError),
 }
 
 impl AttemptError {
     fn is_permanent(&self) -> bool {
         match self {
             AttemptError::Send(error) => error.is_permanent(),
+            AttemptError::Email(error) => error.is_permanent(),
             AttemptError::Gone | AttemptError::Payload(_) | AttemptError::Format(_) => true,
         }
     }
@@ -193,9 +198,27 @@ async fn send_payload(
     channel: &ChannelConfig,
     payload: &str,
     timeout: Duration,
-) -> Result<u16, AttemptError> {
+) -> Result<Delivered, AttemptError> {
     let notification: Notification = serde_json::from_str(payload)?;
     send(channel, &notification, timeout).await
+}
+
+/// What a receiver answered to a delivered notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// A webhook's 2xx status.
+    Http(u16),
+    /// The SMTP server accepted the message.
+    Mail,
+}
+
+impl std::fmt::Display for Delivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Delivered::Http(status) => write!(f, "answered {status}"),
+            Delivered::Mail => f.write_str("accepted by the mail server"),
+        }
+    }
 }
 
 /// Sends `notification` through `channel` once (the delivery task and `streampulse alert test`).
@@ -203,9 +226,17 @@ pub async fn send(
     channel: &ChannelConfig,
     notification: &Notification,
     timeout: Duration,
-) -> Result<u16, AttemptError> {
-    let post = format::build(channel, notification)?;
-    Ok(webhook::send(&post, timeout).await?)
+) -> Result<Delivered, AttemptError> {
+    match &channel.kind {
+        ChannelKind::Webhook(webhook) => {
+            let post = format::build(webhook, notification)?;
+            Ok(Delivered::Http(webhook::send(&post, timeout).await?))
+        }
+        ChannelKind::Email(mail) => {
+            email::send(mail, notification, timeout).await?;
+            Ok(Delivered::Mail)
+        }
+    }
 }
 
 async fn with_store<T, F>(store: &Arc<Mutex<Store>>, work: F) -> Result<T, StoreError>

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::alert::{outbox, AlertPlan, Notification};
-use crate::clock::system_now_ms;
+use crate::alert::trial;
 use crate::config;
 
 #[derive(Debug, clap::Args)]
@@ -30,46 +29,27 @@ pub enum AlertCommand {
 pub fn run(args: AlertArgs) -> anyhow::Result<i32> {
     let AlertCommand::Test { channel, config } = args.command;
     let config = config::load(&config)?;
-    let channels: Vec<_> = config
-        .alerts
-        .channels
-        .iter()
-        .filter(|candidate| channel.as_ref().is_none_or(|name| &candidate.name == name))
-        .collect();
-    if channels.is_empty() {
-        match channel {
-            Some(name) => {
-                let known: Vec<&str> = config.alerts.channels.iter().map(|c| c.name.as_str()).collect();
-                eprintln!(
-                    "no channel named {name:?} under alerts.channels (configured: {})",
-                    known.join(", ")
-                );
-            }
-            None => eprintln!("no channels configured under alerts.channels"),
-        }
-        return Ok(1);
-    }
-    let notification = Notification::test(&AlertPlan::from_config(&config), system_now_ms());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let mut failed = 0;
-    for channel in channels {
-        let result = runtime.block_on(outbox::send(channel, &notification, config.alerts.timeout));
-        let what = format!(
-            "{} ({}, {})",
-            channel.name,
-            channel.format.as_str(),
-            channel.redacted_url()
-        );
-        match result {
-            Ok(status) => println!("ok      {what}: answered {status}"),
-            Err(error) => {
-                failed += 1;
-                println!("FAILED  {what}: {error}");
-            }
+    let tests = match runtime.block_on(trial::send_tests(&config, channel.as_deref())) {
+        Ok(tests) => tests,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(1);
+        }
+    };
+    for test in &tests {
+        let what = format!("{} ({}, {})", test.channel, test.kind, test.target);
+        match &test.result {
+            Ok(delivered) => println!("ok      {what}: {delivered}"),
+            Err(error) => println!("FAILED  {what}: {error}"),
         }
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(if tests.iter().all(trial::ChannelTest::delivered) {
+        0
+    } else {
+        1
+    })
 }

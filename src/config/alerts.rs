@@ -1,9 +1,12 @@
 //! The typed `alerts:` section: confirmation rules, delivery retries and notification channels.
-//! Channel secrets (tokens, passwords in URLs, the path of Discord and Slack webhook URLs) live
-//! in types whose `Debug`/`Display` mask them.
+//! Channel secrets (tokens, SMTP passwords, passwords in URLs, the path of Discord and Slack
+//! webhook URLs) live in types whose `Debug`/`Display` mask them.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use lettre::message::{Mailbox, Mailboxes};
 
 use crate::alert::confirm::ConfirmRules;
 use crate::url::CameraUrl;
@@ -44,10 +47,42 @@ impl Default for AlertsConfig {
     }
 }
 
-/// One entry of `alerts.channels`. Only `type: webhook` exists so far.
-#[derive(Clone, PartialEq)]
+/// One entry of `alerts.channels`: its name and how it delivers.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChannelConfig {
     pub name: String,
+    pub kind: ChannelKind,
+}
+
+/// `type: webhook` or `type: email`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    Webhook(WebhookChannel),
+    Email(EmailChannel),
+}
+
+impl ChannelConfig {
+    /// Where the channel sends, as logs, pages and the API may show it: no password, and for
+    /// Discord and Slack not the path either (their webhook URLs carry the secret in the path).
+    pub fn redacted_url(&self) -> String {
+        match &self.kind {
+            ChannelKind::Webhook(webhook) => webhook.redacted_url(),
+            ChannelKind::Email(email) => email.redacted_url(),
+        }
+    }
+
+    /// The webhook's format, or `email`: what `alert test` and the settings page print.
+    pub fn kind_label(&self) -> &'static str {
+        match &self.kind {
+            ChannelKind::Webhook(webhook) => webhook.format.as_str(),
+            ChannelKind::Email(_) => "email",
+        }
+    }
+}
+
+/// A `type: webhook` channel.
+#[derive(Clone, PartialEq)]
+pub struct WebhookChannel {
     pub format: WebhookFormat,
     /// The receiver (ntfy: server and topic; gotify and telegram: the server's base URL).
     pub url: CameraUrl,
@@ -61,37 +96,129 @@ pub struct ChannelConfig {
     pub content_type: String,
 }
 
-impl ChannelConfig {
-    /// The URL as logs, pages and the API may show it: password masked, and for Discord and
-    /// Slack the path too (their webhook URLs carry the secret in the path).
-    pub fn redacted_url(&self) -> String {
+impl WebhookChannel {
+    fn redacted_url(&self) -> String {
         let shown = self.url.redacted();
-        match self.format {
-            WebhookFormat::Discord | WebhookFormat::Slack => match shown.find("://") {
-                Some(scheme_end) => {
-                    let after = scheme_end + 3;
-                    let host_end = shown[after..]
-                        .find('/')
-                        .map_or(shown.len(), |slash| after + slash);
-                    format!("{}/***", &shown[..host_end])
-                }
-                None => "***".to_string(),
-            },
-            _ => shown,
+        let secret_path = matches!(self.format, WebhookFormat::Discord | WebhookFormat::Slack)
+            || has_bot_token(self.url.expose());
+        if !secret_path {
+            return shown;
+        }
+        match shown.find("://") {
+            Some(scheme_end) => {
+                let after = scheme_end + 3;
+                let host_end = shown[after..]
+                    .find('/')
+                    .map_or(shown.len(), |slash| after + slash);
+                format!("{}/***", &shown[..host_end])
+            }
+            None => "***".to_string(),
         }
     }
 }
 
-impl fmt::Debug for ChannelConfig {
+/// Whether a URL carries a Telegram bot token in its path (`/bot123456:ABC.../`), as a user may
+/// write a bot API URL into a plain webhook: then its path is as secret as a password.
+pub fn has_bot_token(url: &str) -> bool {
+    url.split('/').any(|segment| {
+        segment
+            .strip_prefix("bot")
+            .and_then(|token| token.split_once(':'))
+            .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+impl fmt::Debug for WebhookChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelConfig")
-            .field("name", &self.name)
+        f.debug_struct("WebhookChannel")
             .field("format", &self.format)
             .field("url", &self.redacted_url())
             .field("token", &self.token)
             .field("chat_id", &self.chat_id)
             .finish_non_exhaustive()
     }
+}
+
+/// How an email channel secures its SMTP connection (`tls:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465, "SMTPS").
+    Implicit,
+    /// No TLS at all: only for a relay on the same machine or network.
+    None,
+}
+
+impl SmtpTls {
+    pub const ALL: [SmtpTls; 3] = [SmtpTls::Starttls, SmtpTls::Implicit, SmtpTls::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Implicit => "tls",
+            SmtpTls::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SmtpTls> {
+        SmtpTls::ALL.into_iter().find(|tls| tls.as_str() == text)
+    }
+
+    /// The port when `port:` is not given.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+/// A `type: email` channel: one SMTP submission per notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailChannel {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    /// Extra trusted CA certificates (PEM), for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl EmailChannel {
+    fn redacted_url(&self) -> String {
+        let scheme = match self.tls {
+            SmtpTls::Implicit => "smtps",
+            SmtpTls::Starttls | SmtpTls::None => "smtp",
+        };
+        let user = self
+            .username
+            .as_ref()
+            .map(|user| format!("{user}@"))
+            .unwrap_or_default();
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{user}{host}:{}", self.port)
+    }
+}
+
+/// Email addresses as a user writes them, one list item or several separated by commas:
+/// `ops@example.org`, `Pat <pat@example.org>`, `"Doe, Jane" <jane@example.org>, b@example.org`.
+pub fn parse_addresses(text: &str) -> Result<Vec<Mailbox>, String> {
+    if text.trim().is_empty() {
+        return Err("no address".to_string());
+    }
+    let mailboxes: Mailboxes = text.parse().map_err(|error: lettre::address::AddressError| {
+        format!("{text:?} is not an email address ({error})")
+    })?;
+    Ok(mailboxes.into_iter().collect())
 }
 
 /// The body a webhook channel sends.
@@ -160,5 +287,59 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_bot_token_in_a_webhook_url_is_never_shown() {
+        let channel = WebhookChannel {
+            format: WebhookFormat::Json,
+            url: CameraUrl::new("https://api.telegram.org/bot123:SECRET/sendMessage"),
+            token: None,
+            chat_id: None,
+            template: None,
+            content_type: "application/json".to_string(),
+        };
+        assert_eq!(channel.redacted_url(), "https://api.telegram.org/***");
+        assert!(!format!("{channel:?}").contains("SECRET"));
+        assert!(!has_bot_token("https://example.org/robots/1:2"));
+    }
+
+    #[test]
+    fn address_lists_take_names_and_quoted_commas() {
+        let parsed = parse_addresses("\"Doe, Jane\" <jane@example.org>, ops@example.org").expect("valid");
+        let shown: Vec<String> = parsed.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, vec!["\"Doe, Jane\" <jane@example.org>", "ops@example.org"]);
+        assert!(parse_addresses("ops").is_err());
+        assert!(parse_addresses(" ").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_an_answer_not_a_panic(text in "\\PC{0,60}") {
+            let _ = parse_addresses(&text);
+        }
+
+        #[test]
+        fn written_addresses_read_back(
+            boxes in proptest::collection::vec(("[a-z0-9][a-z0-9_]{0,11}", "[a-z0-9]{1,10}\\.[a-z]{2,5}", proptest::option::of("[A-Za-z ,.]{1,16}")), 1..5)
+        ) {
+            let written: Vec<String> = boxes
+                .iter()
+                .map(|(local, domain, name)| match name {
+                    Some(name) => format!("\"{name}\" <{local}@{domain}>"),
+                    None => format!("{local}@{domain}"),
+                })
+                .collect();
+            let parsed = parse_addresses(&written.join(", ")).expect("valid list");
+            let emails: Vec<String> = parsed.iter().map(|m| m.email.to_string()).collect();
+            let expected: Vec<String> = boxes.iter().map(|(l, d, _)| format!("{l}@{d}")).collect();
+            prop_assert_eq!(emails, expected);
+        }
     }
 }

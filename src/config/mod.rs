@@ -15,7 +15,10 @@ mod tree;
 mod validate;
 mod watch;
 
-pub use alerts::{AlertsConfig, ChannelConfig, Secret, WebhookFormat};
+pub use alerts::{
+    has_bot_token, parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls,
+    WebhookChannel, WebhookFormat,
+};
 pub use mqtt::{MqttConfig, MqttTransport};
 pub use watch::Watcher;
 

@@ -1,5 +1,5 @@
-//! The config editor's file work: masking camera passwords and secret values (the MQTT
-//! password) for display and restoring them on save ([`mask`], [`unmask`]), the add / remove /
+//! The config editor's file work: masking camera passwords and secret values (SMTP and MQTT
+//! passwords, tokens) for display and restoring them on save ([`mask`], [`unmask`]), the add / remove /
 //! rename stream edits (made on the text, so comments and layout survive), and the atomic write
 //! with a backup.
 //!
@@ -17,22 +17,11 @@ use yaml_rust2::scanner::Marker;
 
 use crate::store::accounts::{hex, random_hex};
 
+mod key_secrets;
 mod mask;
-mod secrets;
 
-pub use mask::{hides_a_password, HIDDEN};
-
-/// The text as the editor shows it: camera passwords as numbered markers, secret values (the
-/// MQTT password) as `"***"`.
-pub fn mask(text: &str) -> String {
-    secrets::mask_values(&mask::mask(text))
-}
-
-/// Puts back what [`mask`] hid, where the submitted text still shows it hidden.
-pub fn unmask(original: &str, submitted: &str) -> Result<String, Vec<String>> {
-    let urls_back = mask::unmask(original, submitted)?;
-    secrets::unmask_values(original, &urls_back)
-}
+// Camera passwords and secret values (SMTP and MQTT passwords, tokens) as numbered markers.
+pub use mask::{hides_a_password, mask, unmask, HIDDEN};
 
 /// A version stamp of the file's text, so a save can tell the file changed under the editor.
 pub fn version(text: &str) -> String {

@@ -19,7 +19,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth::{self, csrf, Access, Credentials, Principal};
-use super::pages::{self, account, config, confirm, dashboard, mute, profile, status, stream, users};
+use super::pages::{
+    self, account, config, confirm, dashboard, mute, notifications, profile, status, stream, users,
+};
 use super::respond::{self, compress};
 use super::{api, links, WebError, WebState};
 
@@ -331,6 +333,18 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
                 config::config_edit(principal, state, headers, form, edit).await
             },
         );
+    let notifications_page = warp::path!("config" / "notifications")
+        .and(warp::get())
+        .and(admin())
+        .and(st())
+        .then(notifications::notifications_page);
+    let notifications_test = warp::path!("config" / "notifications" / "test")
+        .and(warp::post())
+        .and(admin())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(form())
+        .then(notifications::send_test);
     let confirm_form = warp::path!("config" / "confirm")
         .and(warp::get())
         .and(admin())
@@ -439,6 +453,10 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .or(config_save)
         .unify()
         .or(config_stream)
+        .unify()
+        .or(notifications_page)
+        .unify()
+        .or(notifications_test)
         .unify()
         .boxed()
 }

@@ -21,6 +21,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("stream", include_str!("../../web/templates/stream.hbs")),
     ("config", include_str!("../../web/templates/config.hbs")),
     ("confirm", include_str!("../../web/templates/confirm.hbs")),
+    (
+        "notifications",
+        include_str!("../../web/templates/notifications.hbs"),
+    ),
     ("error", include_str!("../../web/templates/error.hbs")),
     ("account", include_str!("../../web/templates/account.hbs")),
     ("users", include_str!("../../web/templates/users.hbs")),

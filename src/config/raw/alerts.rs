@@ -3,7 +3,7 @@
 
 use super::super::tree::{Node, Value};
 use super::values::Shape;
-use super::{join, Field};
+use super::{join, Field, Spanned};
 
 pub(crate) const RULE_KEYS: &[&str] = &[
     "down_after",
@@ -36,6 +36,14 @@ pub(crate) const CHANNEL_KEYS: &[&str] = &[
     "chat_id",
     "template",
     "content_type",
+    "host",
+    "port",
+    "tls",
+    "username",
+    "password",
+    "from",
+    "to",
+    "ca_file",
 ];
 
 /// Confirmation counts and flapping; every key optional.
@@ -71,6 +79,15 @@ pub(crate) struct RawChannel {
     pub chat_id: Field<String>,
     pub template: Field<String>,
     pub content_type: Field<String>,
+    // type: email
+    pub host: Field<String>,
+    pub port: Field<i64>,
+    pub tls: Field<String>,
+    pub username: Field<String>,
+    pub password: Field<String>,
+    pub from: Field<String>,
+    pub to: Field<Vec<Spanned<String>>>,
+    pub ca_file: Field<String>,
 }
 
 impl RawChannel {
@@ -189,7 +206,25 @@ impl Shape<'_> {
                 let line = entry.key.line;
                 let value = &entry.value;
                 let field = channel.path(&key);
-                let read = if key == "chat_id" {
+                match key.as_str() {
+                    "port" => {
+                        channel.port = self.whole(value, line, &field, "a port number such as 587");
+                        continue;
+                    }
+                    "to" => {
+                        channel.to = self.text_list(
+                            value,
+                            line,
+                            &field,
+                            "a list of addresses such as [ops@example.org, \"Pat <pat@example.org>\"]",
+                            "an email address",
+                        );
+                        continue;
+                    }
+                    _ => {}
+                }
+                // Numbers are read as written: a chat id, or a password of digits.
+                let read = if matches!(key.as_str(), "chat_id" | "password" | "username" | "token") {
                     self.label(value, line, &field)
                 } else {
                     self.text(value, line, &field, "a text")
@@ -203,6 +238,12 @@ impl Shape<'_> {
                     "chat_id" => channel.chat_id = read,
                     "template" => channel.template = read,
                     "content_type" => channel.content_type = read,
+                    "host" => channel.host = read,
+                    "tls" => channel.tls = read,
+                    "username" => channel.username = read,
+                    "password" => channel.password = read,
+                    "from" => channel.from = read,
+                    "ca_file" => channel.ca_file = read,
                     _ => {}
                 }
             }

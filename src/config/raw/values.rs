@@ -107,8 +107,15 @@ impl Shape<'_> {
     }
 
     /// A list of texts (`[a, b]` or one item per line); a single text is a list of one.
-    pub(super) fn text_list(&mut self, node: &Node, line: usize, field: &str) -> Field<Vec<Spanned<String>>> {
-        const EXPECTED: &str = "a list of IP addresses such as [127.0.0.1, \"::1\"]";
+    /// `expected` describes the list, `expected_item` one item, for the type problems.
+    pub(super) fn text_list(
+        &mut self,
+        node: &Node,
+        line: usize,
+        field: &str,
+        expected: &str,
+        expected_item: &str,
+    ) -> Field<Vec<Spanned<String>>> {
         match &node.value {
             Value::Null => Field::Missing,
             Value::Str(text) => Field::Given(Spanned {
@@ -128,7 +135,7 @@ impl Shape<'_> {
                             line: item.line,
                         }),
                         _ => {
-                            self.type_problem(item, item.line, &format!("{field}[{index}]"), "an IP address");
+                            self.type_problem(item, item.line, &format!("{field}[{index}]"), expected_item);
                             valid = false;
                         }
                     }
@@ -140,7 +147,7 @@ impl Shape<'_> {
                 }
             }
             _ => {
-                self.type_problem(node, line, field, EXPECTED);
+                self.type_problem(node, line, field, expected);
                 Field::Invalid
             }
         }

@@ -73,7 +73,15 @@ impl Shape<'_> {
                 "session_max_hours" => {
                     web.session_max_hours = self.number(value, line, &field, "a number of hours")
                 }
-                "trusted_proxies" => web.trusted_proxies = self.text_list(value, line, &field),
+                "trusted_proxies" => {
+                    web.trusted_proxies = self.text_list(
+                        value,
+                        line,
+                        &field,
+                        "a list of IP addresses such as [127.0.0.1, \"::1\"]",
+                        "an IP address",
+                    )
+                }
                 "tls" => web.tls = self.tls(value, line, &field),
                 "max_connections" => {
                     web.max_connections = self.whole(value, line, &field, "a whole number of connections")

@@ -4,11 +4,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::super::alerts::{AlertsConfig, ChannelConfig, Secret, WebhookFormat};
+use super::super::alerts::{AlertsConfig, ChannelConfig, ChannelKind, Secret, WebhookChannel, WebhookFormat};
 use super::super::raw::{Field, RawAlerts, RawChannel, RawRules, Spanned};
 use super::Check;
+
+mod email;
 use crate::alert::confirm::ConfirmRules;
 use crate::url::CameraUrl;
+use email::{ChannelType, EMAIL_ONLY};
 
 /// Telegram's bot API, when a telegram channel gives no `url:`.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -129,25 +132,42 @@ impl Check<'_> {
             }
             Field::Invalid => None,
         };
-        if let Field::Given(kind) = &raw.kind {
-            match kind.value.trim() {
-                "webhook" => {}
+        let kind = match &raw.kind {
+            Field::Given(kind) => match kind.value.trim() {
+                "webhook" => ChannelType::Webhook,
+                "email" => ChannelType::Email,
                 // One broker connection carries retained state, which is what MQTT consumers
                 // read; an event channel beside it would be a second, weaker copy.
-                "mqtt" => self.push(
-                    kind.line,
-                    &raw.path("type"),
-                    "MQTT is set up in the top-level `mqtt:` section (a retained state topic per \
-                     stream and Home Assistant discovery), not as a channel"
-                        .to_string(),
-                ),
-                other => self.push(
-                    kind.line,
-                    &raw.path("type"),
-                    format!("unknown channel type {other:?}; only `webhook` is supported so far"),
-                ),
-            }
+                "mqtt" => {
+                    self.push(
+                        kind.line,
+                        &raw.path("type"),
+                        "MQTT is set up in the top-level `mqtt:` section (a retained state topic per \
+                         stream and Home Assistant discovery), not as a channel"
+                            .to_string(),
+                    );
+                    return None;
+                }
+                other => {
+                    self.push(
+                        kind.line,
+                        &raw.path("type"),
+                        format!("unknown channel type {other:?}; one of webhook, email"),
+                    );
+                    return None;
+                }
+            },
+            Field::Missing => ChannelType::Webhook,
+            Field::Invalid => return None,
+        };
+        if kind == ChannelType::Email {
+            let email = self.email_channel(raw);
+            return Some(ChannelConfig {
+                name: name?,
+                kind: ChannelKind::Email(email?),
+            });
         }
+        self.misplaced(raw, EMAIL_ONLY, "email");
         let format = match &raw.format {
             Field::Given(format) => match WebhookFormat::parse(format.value.trim()) {
                 Some(parsed) => Some(parsed),
@@ -165,20 +185,7 @@ impl Check<'_> {
             Field::Invalid => None,
         }?;
         let needs =
-            |check: &mut Self, field: &Field<String>, key: &str, why: &str| -> Option<Spanned<String>> {
-                match field {
-                    Field::Given(value) if !value.value.trim().is_empty() => Some(value.clone()),
-                    Field::Given(value) => {
-                        check.push(value.line, &raw.path(key), format!("is empty; {why}"));
-                        None
-                    }
-                    Field::Missing => {
-                        check.push(raw.line, &raw.path(""), format!("needs `{key}:` ({why})"));
-                        None
-                    }
-                    Field::Invalid => None,
-                }
-            };
+            |check: &mut Self, field: &Field<String>, key: &str, why: &str| check.needs(raw, field, key, why);
         let url_text = match (&raw.url, format) {
             (Field::Missing, WebhookFormat::Telegram) => Some(TELEGRAM_API.to_string()),
             _ => needs(self, &raw.url, "url", "the receiver's http:// or https:// URL").map(|url| {
@@ -236,15 +243,39 @@ impl Check<'_> {
         }
         Some(ChannelConfig {
             name: name?,
-            format,
-            url: CameraUrl::new(url_text?),
-            token: token.map(|token| Secret::new(token.value)),
-            chat_id,
-            template,
-            content_type: raw
-                .content_type
-                .given()
-                .map_or_else(|| "application/json".to_string(), |c| c.value.clone()),
+            kind: ChannelKind::Webhook(WebhookChannel {
+                format,
+                url: CameraUrl::new(url_text?),
+                token: token.map(|token| Secret::new(token.value)),
+                chat_id,
+                template,
+                content_type: raw
+                    .content_type
+                    .given()
+                    .map_or_else(|| "application/json".to_string(), |c| c.value.clone()),
+            }),
         })
+    }
+
+    /// `field`, which the channel needs: reported (missing or empty) when it is not there.
+    fn needs(
+        &mut self,
+        raw: &RawChannel,
+        field: &Field<String>,
+        key: &str,
+        why: &str,
+    ) -> Option<Spanned<String>> {
+        match field {
+            Field::Given(value) if !value.value.trim().is_empty() => Some(value.clone()),
+            Field::Given(value) => {
+                self.push(value.line, &raw.path(key), format!("is empty; {why}"));
+                None
+            }
+            Field::Missing => {
+                self.push(raw.line, &raw.path(""), format!("needs `{key}:` ({why})"));
+                None
+            }
+            Field::Invalid => None,
+        }
     }
 }

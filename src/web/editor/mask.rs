@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use super::key_secrets;
 use crate::url::{url_spans, CameraUrl};
 
 /// How a hidden password starts in the editor; the number after it says which one.
@@ -90,8 +91,14 @@ fn line_of(text: &str, byte: usize) -> usize {
     text[..byte].matches('\n').count() + 1
 }
 
-/// The text with every URL password replaced by a numbered marker: `rtsp://admin:***1@cam/x`.
+/// The text with every URL password replaced by a numbered marker (`rtsp://admin:***1@cam/x`),
+/// then every secret value (`password: "***3"`, [`super::key_secrets`]) numbered after them.
 pub fn mask(text: &str) -> String {
+    let urls_masked = mask_urls(text);
+    key_secrets::mask_values(&urls_masked, secrets(text).len() + 1)
+}
+
+fn mask_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     for (index, secret) in secrets(text).iter().enumerate() {
@@ -138,9 +145,11 @@ pub fn hides_a_password(text: &str) -> bool {
 /// n-th password back if its URL still has the same scheme, user, host and port; a bare `***`
 /// (pasted from elsewhere) gets one back only if exactly one URL of the file masks to the same
 /// text. Anything else is refused line by line, so a marker is never saved as a password and
-/// never sends a password to another host.
+/// never sends a password to another host. Secret values ([`super::key_secrets`]) are restored
+/// first, with the same care.
 pub fn unmask(original: &str, submitted: &str) -> Result<String, Vec<String>> {
     let known = secrets(original);
+    let submitted = &key_secrets::unmask_values(original, submitted, known.len() + 1)?;
     // Bare masked tail -> Some(real userinfo), or None when different real ones mask alike.
     let mut bare: HashMap<String, Option<&str>> = HashMap::new();
     for secret in &known {

@@ -1,16 +1,17 @@
 //! The pages for people, one file per page or concern: [`account`] (login, first-run setup,
-//! logout), [`dashboard`], [`stream`] (one stream's history), [`mute`] (their mute buttons), [`config`] (the editor) and
-//! [`confirm`] (re-entering the password before camera passwords are shown), [`profile`] (your own
-//! password and time display), [`users`] (admins manage users and roles) and [`status`] (the
-//! optional public status page). Each
-//! gathers data, shapes it for its template and renders through [`super::respond`]; failures
-//! become an error page with the right status.
+//! logout), [`dashboard`], [`stream`] (one stream's history), [`mute`] (their mute buttons),
+//! [`config`] (the editor) and [`confirm`] (re-entering the password before camera passwords are
+//! shown), [`notifications`] (the channels, "Send a test"), [`profile`] (your own password and
+//! time display), [`users`] (admins manage users and roles) and [`status`] (the optional public
+//! status page). Each gathers data, shapes it for its template and renders through
+//! [`super::respond`]; failures become an error page with the right status.
 
 pub mod account;
 pub mod config;
 pub mod confirm;
 pub mod dashboard;
 pub mod mute;
+pub mod notifications;
 pub mod profile;
 pub mod status;
 pub mod stream;
