@@ -341,11 +341,9 @@ fn prepare_decoders(pipeline: &gst::Pipeline, skip_deltas: Arc<AtomicBool>, stat
             let skip = Arc::clone(&skip_deltas);
             let state = Arc::clone(&state);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                let keyframe = info.buffer().is_some_and(|buffer| {
-                    !buffer
-                        .flags()
-                        .intersects(gst::BufferFlags::DELTA_UNIT | gst::BufferFlags::HEADER)
-                });
+                let keyframe = info
+                    .buffer()
+                    .is_some_and(|buffer| !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
                 if keyframe {
                     state.keyframe_in.store(true, Ordering::Relaxed);
                 }
@@ -412,7 +410,8 @@ fn count_encoded_bytes(pipeline: &gst::Pipeline) -> Arc<AtomicU64> {
 struct DecoderState {
     /// Decoders in the pipeline (decodebin adds them as the stream's caps become known).
     decoders: AtomicU64,
-    /// A keyframe has entered a decoder.
+    /// A keyframe has entered a decoder (any buffer not flagged DELTA_UNIT; h264parse also flags
+    /// an IDR access unit HEADER when it carries SPS/PPS, so that flag must not count against it).
     keyframe_in: AtomicBool,
 }
 
