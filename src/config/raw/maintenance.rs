@@ -68,46 +68,12 @@ impl Shape<'_> {
 
     /// `days: mon`, `days: [mon, wed-fri]` or one item per line.
     fn days(&mut self, node: &Node, line: usize, field: &str) -> Field<Vec<Spanned<String>>> {
-        const EXPECTED: &str = "a list of days such as [mon, tue] or [mon-fri]";
-        match &node.value {
-            Value::Null => Field::Missing,
-            Value::Str(text) => Field::Given(Spanned {
-                value: vec![Spanned {
-                    value: text.clone(),
-                    line,
-                }],
-                line,
-            }),
-            Value::Seq(items) => {
-                let mut days = Vec::new();
-                let mut valid = true;
-                for (index, item) in items.iter().enumerate() {
-                    match &item.value {
-                        Value::Str(text) => days.push(Spanned {
-                            value: text.clone(),
-                            line: item.line,
-                        }),
-                        _ => {
-                            self.type_problem(
-                                item,
-                                item.line,
-                                &format!("{field}[{index}]"),
-                                "a day such as mon",
-                            );
-                            valid = false;
-                        }
-                    }
-                }
-                if valid {
-                    Field::Given(Spanned { value: days, line })
-                } else {
-                    Field::Invalid
-                }
-            }
-            _ => {
-                self.type_problem(node, line, field, EXPECTED);
-                Field::Invalid
-            }
-        }
+        self.text_list(
+            node,
+            line,
+            field,
+            "a list of days such as [mon, tue] or [mon-fri]",
+            "a day such as mon",
+        )
     }
 }
