@@ -4,6 +4,7 @@ pub mod cells;
 mod classify;
 mod diagnosis;
 pub mod grade;
+pub mod jpeg;
 pub mod picture;
 pub mod quality;
 mod run;
