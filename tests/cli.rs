@@ -124,6 +124,20 @@ fn check_rtsp_with_credentials_is_up_and_never_shows_the_password() {
     assert_no_password(&line);
 }
 
+/// Issue 14's camera: no base header, relative controls, and no answer at all to the SETUP form
+/// rtspsrc resolves (ffmpeg appends and plays it). `check` is up on it too.
+#[test]
+fn check_rtsp_camera_that_ignores_the_strict_setup_is_up() {
+    let server = RtspTestServer::start().expect("RTSP server");
+    let camera = streampulse::demo::NoBaseRtspServer::start_with(
+        server.addr(),
+        streampulse::demo::StrictSetup::Ignore,
+    )
+    .expect("relay");
+    let url = camera.url("/test");
+    assert_up_h264(&check_json(&url, 10_000), &url);
+}
+
 #[test]
 fn check_rtsp_udp_only_and_tcp_only_mounts_are_up() {
     let server = RtspTestServer::start().expect("RTSP server");

@@ -23,6 +23,7 @@ fn request(url: &str, timeout: Duration) -> ProbeRequest {
         expect: Expectation::default(),
         previous_picture: None,
         picture_check: false,
+        memory: Default::default(),
     }
 }
 
@@ -181,4 +182,58 @@ async fn a_relative_control_without_a_base_header_is_up_like_ffmpeg_sees_it() {
         assert_eq!(outcome.health, Health::Up, "{template}: {outcome:?}");
     }
     assert!(reaper.drain(Duration::from_secs(5), 2), "teardowns finish");
+}
+
+/// A camera like the one above that never answers the strict SETUP (the form rtspsrc sends
+/// first; issue 14 met one, called down while ffmpeg played it): the probe gives up on that
+/// SETUP early, retries with the appended form within the same deadline, and remembers it, so
+/// the next probe of the camera starts with it.
+#[tokio::test]
+async fn an_unanswered_strict_setup_is_retried_with_the_appended_control_and_remembered() {
+    use streampulse::probe::learned::ControlForm;
+    let server = RtspTestServer::start().expect("rtsp server");
+    let camera = streampulse::demo::NoBaseRtspServer::start_with(
+        server.addr(),
+        streampulse::demo::StrictSetup::Ignore,
+    )
+    .expect("relay");
+    let reaper = Reaper::new();
+    let probe_request = request(&camera.url("/test"), Duration::from_secs(8));
+    let outcome = probe(&probe_request, &reaper).await;
+    assert_eq!(outcome.health, Health::Up, "{outcome:?}");
+    assert_eq!(probe_request.memory.control_form(), ControlForm::Appended);
+    // The next probe starts with the appended form: up, and no early give-up needed.
+    let again = probe(&probe_request, &reaper).await;
+    assert_eq!(again.health, Health::Up, "{again:?}");
+    assert_eq!(probe_request.memory.control_form(), ControlForm::Appended);
+    // A snapshot-like fresh request knows nothing yet and still gets there.
+    let fresh = probe(&request(&camera.url("/test"), Duration::from_secs(8)), &reaper).await;
+    assert_eq!(fresh.health, Health::Up, "{fresh:?}");
+    // The plain server, whose SDP carries a base, stays up with the form rtspsrc resolves.
+    let plain = request(&server.url("/test"), Duration::from_secs(8));
+    assert_eq!(probe(&plain, &reaper).await.health, Health::Up);
+    assert_eq!(plain.memory.control_form(), ControlForm::AsResolved);
+    assert!(reaper.drain(Duration::from_secs(5), 4), "teardowns finish");
+}
+
+/// A timeout names the last RTSP request the camera answered and the one it did not.
+#[tokio::test]
+async fn an_rtsp_timeout_names_the_request_left_unanswered() {
+    let silent = SilentTcpServer::start().expect("silent server");
+    let reaper = Reaper::new();
+    let outcome = probe(
+        &request(&silent.rtsp_url("/cam"), Duration::from_secs(3)),
+        &reaper,
+    )
+    .await;
+    assert_eq!(
+        outcome.reason,
+        Some(Reason::Timeout(TimeoutStage::Headers)),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.message.contains("no answer to OPTIONS"),
+        "{}",
+        outcome.message
+    );
 }

@@ -33,6 +33,7 @@ fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) 
         expect,
         previous_picture: None,
         picture_check: true,
+        memory: Default::default(),
     }
 }
 

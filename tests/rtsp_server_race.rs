@@ -65,6 +65,7 @@ fn request(url: &str) -> ProbeRequest {
         expect: Expectation::default(),
         previous_picture: None,
         picture_check: false,
+        memory: Default::default(),
     }
 }
 

@@ -92,6 +92,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         previous_picture: None,
         // A one-shot check judges the picture: it waits for a keyframe after a corrupt first frame.
         picture_check: true,
+        memory: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

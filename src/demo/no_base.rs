@@ -17,6 +17,16 @@ use std::time::Duration;
 
 use super::DemoError;
 
+/// What the camera does with a SETUP of the strict (RFC-resolved) control URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictSetup {
+    /// Answers `404 Not Found` (rtspsrc then retries with the appended form by itself).
+    Refuse,
+    /// Never answers it, and ignores the connection from then on (rtspsrc waits until its
+    /// `tcp-timeout`): the case issue 14 met, where ffmpeg still plays the camera.
+    Ignore,
+}
+
 /// The relay; stops accepting when dropped (connections in flight end with their peers).
 #[derive(Debug)]
 pub struct NoBaseRtspServer {
@@ -25,8 +35,13 @@ pub struct NoBaseRtspServer {
 }
 
 impl NoBaseRtspServer {
-    /// Relays to the RTSP server at `upstream` (`127.0.0.1:PORT`).
+    /// Relays to the RTSP server at `upstream` (`127.0.0.1:PORT`), refusing strict SETUPs.
     pub fn start(upstream: SocketAddr) -> Result<NoBaseRtspServer, DemoError> {
+        NoBaseRtspServer::start_with(upstream, StrictSetup::Refuse)
+    }
+
+    /// Relays to `upstream`, treating strict SETUPs as `strict` says.
+    pub fn start_with(upstream: SocketAddr, strict: StrictSetup) -> Result<NoBaseRtspServer, DemoError> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(DemoError::Io)?;
         let addr = listener.local_addr().map_err(DemoError::Io)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -42,7 +57,7 @@ impl NoBaseRtspServer {
                     let Ok(server) = TcpStream::connect(upstream) else {
                         continue;
                     };
-                    relay(client, server);
+                    relay(client, server, strict);
                 }
             })
             .map_err(DemoError::Io)?;
@@ -96,7 +111,7 @@ fn write_message(to: &mut TcpStream, lines: &[String], body: &[u8]) -> std::io::
 /// Until PLAY, one request and its answer at a time: DESCRIBE's answer loses its base headers
 /// and a SETUP of a control not appended to the described URL is refused here with 404. Then
 /// every byte both ways (interleaved media, keep-alives, TEARDOWN).
-fn relay(client: TcpStream, server: TcpStream) {
+fn relay(client: TcpStream, server: TcpStream, strict: StrictSetup) {
     std::thread::spawn(move || {
         let (Ok(mut to_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) else {
             return;
@@ -118,6 +133,11 @@ fn relay(client: TcpStream, server: TcpStream) {
                 let appended = described
                     .as_deref()
                     .is_some_and(|base| url.starts_with(&format!("{base}/")));
+                if !appended && strict == StrictSetup::Ignore {
+                    // Reads on and answers nothing, until the client gives up.
+                    while read_message(&mut from_client).is_some() {}
+                    return;
+                }
                 if !appended {
                     let cseq = request
                         .iter()

@@ -13,13 +13,33 @@ use tokio::task::JoinHandle;
 /// Longest a port check after an ambiguous bus error may take.
 const ERROR_DIAGNOSIS_BUDGET: Duration = Duration::from_secs(2);
 
+/// How far rtspsrc's exchange with the camera got, in order. Each request is known to be
+/// answered when the next one starts (rtspsrc reads the answer before it sends the next).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum RtspStage {
+    /// No progress message yet (not RTSP, or not started).
+    #[default]
+    NotStarted,
+    /// Connecting to the camera.
+    Connecting,
+    /// OPTIONS sent.
+    Options,
+    /// DESCRIBE sent: OPTIONS was answered.
+    Describe,
+    /// SETUP sent: DESCRIBE was answered.
+    Setup,
+    /// Every SETUP answered; PLAY next.
+    Opened,
+    /// PLAY answered: media should flow.
+    Playing,
+}
+
 /// Tracks how far rtspsrc got, from its progress messages.
 #[derive(Debug, Default)]
 pub(super) struct RtspProgress {
-    /// DESCRIBE answered (the server speaks RTSP and knows the stream).
-    described: bool,
-    /// SETUP/PLAY done: media should flow.
-    playing: bool,
+    stage: RtspStage,
+    /// When the current stage began.
+    since: Option<Instant>,
 }
 
 impl RtspProgress {
@@ -39,14 +59,43 @@ impl RtspProgress {
             .unwrap_or_default()
             .to_ascii_lowercase();
         tracing::debug!(?kind, code, text, "rtsp progress");
-        // rtspsrc announces "Sending PLAY request" before it even connects, so only
-        // completions count as progress.
-        if kind == gst::ProgressType::Complete && (code == "open" || code == "request") {
-            self.described = true;
-            if text.contains("play") {
-                self.playing = true;
+        if let Some(stage) = stage_of(kind, code, &text) {
+            if stage > self.stage {
+                self.stage = stage;
+                self.since = Some(Instant::now());
             }
         }
+    }
+
+    pub(super) fn stage(&self) -> RtspStage {
+        self.stage
+    }
+
+    /// When the current stage began (`None` before any progress).
+    pub(super) fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
+    /// DESCRIBE answered (the server speaks RTSP and knows the stream).
+    fn described(&self) -> bool {
+        self.stage >= RtspStage::Setup
+    }
+}
+
+/// The stage a progress message of rtspsrc (GStreamer 1.22) announces. Its codes are stable
+/// ("connect", "open", "request"); which request is only in the (untranslated) text. rtspsrc
+/// announces "Sending PLAY request" before it even connects, so for PLAY only the completion
+/// counts.
+fn stage_of(kind: gst::ProgressType, code: &str, text: &str) -> Option<RtspStage> {
+    match (kind, code) {
+        (gst::ProgressType::Continue, "connect") => Some(RtspStage::Connecting),
+        (gst::ProgressType::Continue, "open") if text.contains("options") => Some(RtspStage::Options),
+        (gst::ProgressType::Continue, "open") if text.contains("media info") => Some(RtspStage::Describe),
+        (gst::ProgressType::Continue, "request") if text.starts_with("setup") => Some(RtspStage::Setup),
+        (gst::ProgressType::Complete, "open") => Some(RtspStage::Opened),
+        (gst::ProgressType::Complete, "request") if text.contains("play") => Some(RtspStage::Playing),
+        (gst::ProgressType::Complete, "request") => Some(RtspStage::Opened),
+        _ => None,
     }
 }
 
@@ -114,8 +163,30 @@ pub(super) fn timeout_outcome(
     diagnosis: ConnectDiagnosis,
 ) -> ProbeOutcome {
     let secs = request.timeout.as_secs_f64();
-    if progress.playing || progress.described || data_seen {
-        let detail = if data_seen && !progress.described {
+    // The RTSP exchange stopped half-way: name the last request answered and the one that was not.
+    let unanswered = match progress.stage() {
+        RtspStage::Options => Some("TCP connection accepted, no answer to OPTIONS"),
+        RtspStage::Describe => Some("answered OPTIONS, no answer to DESCRIBE"),
+        RtspStage::Setup => Some("answered DESCRIBE, no answer to SETUP"),
+        RtspStage::Opened => Some("answered SETUP, no answer to PLAY"),
+        RtspStage::NotStarted | RtspStage::Connecting | RtspStage::Playing => None,
+    };
+    if let Some(unanswered) = unanswered.filter(|_| !data_seen) {
+        return ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::Headers),
+            format!("{unanswered} within {secs:.1} s"),
+        );
+    }
+    if progress.stage() == RtspStage::Playing && !data_seen {
+        return ProbeOutcome::down(
+            Reason::Timeout(TimeoutStage::FirstFrame),
+            format!(
+                "PLAY answered, no media packet within {secs:.1} s (UDP blocked on the way? the `rtsp-tcp` template asks for TCP)"
+            ),
+        );
+    }
+    if progress.described() || data_seen {
+        let detail = if data_seen && !progress.described() {
             "data arrived but no decodable video frame"
         } else {
             "stream opened but no video frame arrived"

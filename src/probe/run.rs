@@ -5,6 +5,7 @@
 //! [`Reaper`] so it never delays the answer.
 
 use super::grade::{grade, Previous};
+use super::learned::{CameraMemory, ControlForm};
 use super::quality::PictureSummary;
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
@@ -15,6 +16,7 @@ use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
 use gstreamer as gst;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// RTSP: how long rtspsrc waits for UDP packets before retrying over TCP. Kept well under the
@@ -36,6 +38,8 @@ pub struct ProbeRequest {
     /// A picture check: after a corrupt first frame, wait (up to the deadline) for the next
     /// keyframe and judge it. Otherwise the first frame ends the probe.
     pub picture_check: bool,
+    /// What earlier probes of this camera learned (shared by clones of the request).
+    pub memory: Arc<CameraMemory>,
 }
 
 impl ProbeRequest {
@@ -53,6 +57,7 @@ impl ProbeRequest {
             expect: stream.expect.clone(),
             previous_picture: None,
             picture_check: true,
+            memory: Arc::default(),
         })
     }
 }
@@ -182,30 +187,95 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
+    let remembered = request.memory.control_form();
+    let mut tried = attempt(request, reaper, wanted, remembered, started, deadline, true).await;
+    if tried.try_other_form && Instant::now() < deadline {
+        // The camera ignored or refused the SETUP of a relative control in this form; ffmpeg's
+        // form (or the RFC's, if that was remembered) may be the one it knows. The first
+        // pipeline's teardown is short (nothing is streaming); waiting for it keeps one
+        // pipeline per probe.
+        let first_teardown = tried.teardown.take();
+        if let Some(teardown) = first_teardown {
+            teardown.wait(RETRY_TEARDOWN_WAIT).await;
+        }
+        let other = remembered.other();
+        tracing::debug!(
+            form = other.describe(),
+            "SETUP unanswered; trying the other control form"
+        );
+        tried = attempt(request, reaper, wanted, other, started, deadline, false).await;
+    }
+    if tried.result.is_ok() && tried.relative_controls {
+        request.memory.remember_control_form(tried.form);
+    }
+    (tried.result, tried.teardown)
+}
+
+/// Longest a probe waits for its first pipeline's teardown before it tries the other control form.
+const RETRY_TEARDOWN_WAIT: Duration = Duration::from_millis(500);
+
+/// One pipeline's try at the probe, and what it found out about the camera's control URLs.
+struct Attempt {
+    result: Watched,
+    teardown: Option<TeardownDone>,
+    form: ControlForm,
+    relative_controls: bool,
+    try_other_form: bool,
+}
+
+async fn attempt(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    wanted: FrameWanted,
+    form: ControlForm,
+    started: Instant,
+    deadline: Instant,
+    may_retry: bool,
+) -> Attempt {
+    let failed = |outcome: ProbeOutcome| Attempt {
+        result: Err(outcome),
+        teardown: None,
+        form,
+        relative_controls: false,
+        try_other_form: false,
+    };
     let rendered = match request.template.render(&template_values(request)) {
         Ok(rendered) => rendered,
-        Err(e) => return (Err(ProbeOutcome::down(Reason::Pipeline, e.to_string())), None),
+        Err(e) => return failed(ProbeOutcome::down(Reason::Pipeline, e.to_string())),
     };
     let (pipeline, sink) = match pipeline::build(&request.template, &rendered) {
         Ok(built) => built,
-        Err(e) => return (Err(ProbeOutcome::down(Reason::Pipeline, e.to_string())), None),
+        Err(e) => return failed(ProbeOutcome::down(Reason::Pipeline, e.to_string())),
     };
     let window = match wanted {
         FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
         FrameWanted::Clean => Duration::ZERO,
     };
-    let (result, pipeline) = match ProbeSession::attach(pipeline, &sink, wanted, window) {
-        Ok(mut session) => {
-            let result = watch(&mut session, request, started, deadline, wanted, window).await;
-            (result, session.into_pipeline())
-        }
-        Err(pipeline) => (
-            Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus")),
-            pipeline,
-        ),
-    };
-    let teardown = reaper.dispose(pipeline);
-    (result, Some(teardown))
+    let (result, pipeline, relative_controls, try_other_form) =
+        match ProbeSession::attach(pipeline, &sink, wanted, window, form) {
+            Ok(mut session) => {
+                if may_retry {
+                    session.allow_setup_retry();
+                }
+                let result = watch(&mut session, request, started, deadline, wanted, window).await;
+                let retry = may_retry && result.is_err() && session.setup_failed();
+                let relative = session.relative_controls();
+                (result, session.into_pipeline(), relative, retry)
+            }
+            Err(pipeline) => (
+                Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus")),
+                pipeline,
+                false,
+                false,
+            ),
+        };
+    Attempt {
+        result,
+        teardown: Some(reaper.dispose(pipeline)),
+        form,
+        relative_controls,
+        try_other_form,
+    }
 }
 
 /// The first frame, then (for a probe, not a snapshot) the sample window and the verdict.

@@ -4,9 +4,11 @@
 //! frame, a bus error, EOS or the tokio deadline; [`ProbeSession::sample_window`] then watches the
 //! stream for the configured window. The caller hands the pipeline back to the reaper.
 
-use super::diagnosis::{error_outcome, timeout_outcome, ConnectCheck, RtspProgress};
+use super::diagnosis::{error_outcome, timeout_outcome, ConnectCheck, RtspProgress, RtspStage};
 use super::grade::{Seen, WindowSeen};
+use super::learned::ControlForm;
 use super::quality;
+use super::sdp::SdpSeen;
 use super::{Health, ProbeOutcome, ProbeRequest, Reason};
 use futures::StreamExt;
 use gstreamer as gst;
@@ -48,6 +50,20 @@ pub(super) struct ProbeSession {
     encoded_bytes: Option<Arc<AtomicU64>>,
     messages: gst::bus::BusStream,
     progress: RtspProgress,
+    /// What rtspsrc's SDP held (relative controls?).
+    sdp: Arc<SdpSeen>,
+    /// The camera did not answer (or refused) a SETUP of a relative control: the other control
+    /// form may work (see [`ControlForm`]).
+    setup_failed: bool,
+    /// Give up on an unanswered SETUP early (the first try of a probe; the second waits on).
+    setup_retry: bool,
+}
+
+/// How long a SETUP of a relative control may go unanswered before the probe tries the other
+/// control form: a share of the deadline (cameras answer SETUP in well under a second), so the
+/// second form still has most of it.
+fn setup_patience(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_secs(1))
 }
 
 impl ProbeSession {
@@ -59,6 +75,7 @@ impl ProbeSession {
         sink: &gst_app::AppSink,
         wanted: FrameWanted,
         window: Duration,
+        form: ControlForm,
     ) -> Result<ProbeSession, gst::Pipeline> {
         // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
         let (frame_tx, frames) = mpsc::channel::<ArrivedFrame>(2);
@@ -110,7 +127,7 @@ impl ProbeSession {
                 })
                 .build(),
         );
-        super::sdp::strip_per_session_attributes(&pipeline);
+        let sdp = super::sdp::hook_rtspsrc(&pipeline, form);
         let data_seen = watch_source_data(&pipeline);
         prepare_decoders(&pipeline, skip_deltas, decoding);
         let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
@@ -126,7 +143,27 @@ impl ProbeSession {
             encoded_bytes,
             messages,
             progress: RtspProgress::default(),
+            sdp,
+            setup_failed: false,
+            setup_retry: false,
         })
+    }
+
+    /// The SDP had relative media controls: which control form was used matters.
+    pub(super) fn relative_controls(&self) -> bool {
+        self.sdp.relative_controls()
+    }
+
+    /// Lets [`Self::first_frame`] give up early on a SETUP of a relative control the camera
+    /// leaves unanswered, so the caller can try the other control form in the same probe.
+    pub(super) fn allow_setup_retry(&mut self) {
+        self.setup_retry = true;
+    }
+
+    /// The camera left a SETUP of a relative control unanswered, or refused it: worth another
+    /// try with the other control form.
+    pub(super) fn setup_failed(&self) -> bool {
+        self.setup_failed
     }
 
     /// The pipeline, for the reaper; the watchers go with the rest of the session.
@@ -160,19 +197,36 @@ impl ProbeSession {
         let diagnose_at = started + request.timeout / 2;
         let mut connect_check: Option<ConnectCheck> = None;
         loop {
+            // A SETUP of a relative control left unanswered this long: give the other form a go.
+            let setup_given_up_at = (self.setup_retry && self.in_relative_setup())
+                .then(|| self.progress.since())
+                .flatten()
+                .map(|since| since + setup_patience(request.timeout));
             tokio::select! {
                 biased;
                 Some(frame) = self.frames.recv() => return Ok(frame),
                 msg = self.messages.next() => {
                     let Some(msg) = msg else { continue };
                     match msg.view() {
-                        gst::MessageView::Error(err) => return Err(error_outcome(err, request, deadline).await),
+                        gst::MessageView::Error(err) => {
+                            let outcome = error_outcome(err, request, deadline).await;
+                            self.setup_failed = self.in_relative_setup() && outcome.reason != Some(Reason::Unauthorized);
+                            return Err(outcome);
+                        }
                         gst::MessageView::Eos(_) => {
                             return Err(ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived"));
                         }
                         gst::MessageView::Progress(p) => self.progress.note(p),
                         _ => {}
                     }
+                }
+                _ = sleep_until_some(setup_given_up_at), if setup_given_up_at.is_some() => {
+                    self.setup_failed = true;
+                    let waited = setup_patience(request.timeout).as_secs_f64();
+                    return Err(ProbeOutcome::down(
+                        Reason::Timeout(super::TimeoutStage::Headers),
+                        format!("answered DESCRIBE, no answer to SETUP within {waited:.1} s"),
+                    ));
                 }
                 _ = tokio::time::sleep_until(diagnose_at.into()), if connect_check.is_none() => {
                     // Halfway through with no frame: find out, in parallel, whether the camera's
@@ -189,6 +243,11 @@ impl ProbeSession {
                 }
             }
         }
+    }
+
+    /// rtspsrc sent a SETUP for a relative media control and has no answer yet.
+    fn in_relative_setup(&self) -> bool {
+        self.progress.stage() == RtspStage::Setup && self.sdp.relative_controls()
     }
 
     /// For a picture check: `first` if it is clean, else the next clean frame, or `first` again
@@ -319,6 +378,13 @@ fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
         return false;
     }
     !(wanted == FrameWanted::Clean && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn caps_framerate(caps: Option<&gst::CapsRef>) -> Option<f64> {
@@ -456,14 +522,27 @@ fn watch_source_data(pipeline: &gst::Pipeline) -> Arc<AtomicBool> {
             continue;
         }
         for pad in element.src_pads() {
-            let seen = Arc::clone(&seen);
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                seen.store(true, Ordering::Relaxed);
-                gst::PadProbeReturn::Remove
-            });
+            mark_first_buffer(&pad, Arc::clone(&seen));
         }
+        // rtspsrc adds its pads only once the media is set up; its data flows through those.
+        let later = Arc::clone(&seen);
+        element.connect_pad_added(move |_, pad| {
+            if pad.direction() == gst::PadDirection::Src {
+                mark_first_buffer(pad, Arc::clone(&later));
+            }
+        });
     }
     seen
+}
+
+fn mark_first_buffer(pad: &gst::Pad, seen: Arc<AtomicBool>) {
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, _| {
+            seen.store(true, Ordering::Relaxed);
+            gst::PadProbeReturn::Remove
+        },
+    );
 }
 
 /// The codec the camera sends: the input caps of the pipeline's decoder (or of the sink when the
