@@ -66,8 +66,8 @@ const TARGET_MAX_RSS_GROWTH: f64 = 0.05;
 /// Every due heartbeat: the schedule gives each slot a probe whose deadline (80% of the heartbeat)
 /// ends before the next slot, so a missing slot is a real five-second gap in a stream's history.
 const TARGET_MIN_HEARTBEATS_PCT: f64 = 100.0;
-/// Threads and fds are "flat" when the largest post-warm-up row is at most the warm-up row plus
-/// this share, or plus the absolute margin, whichever is larger: probes in flight come and go.
+/// Threads and fds are "flat" when their level after warm-up grows by at most this share, or the
+/// absolute margin, whichever is larger (see [`flat`]).
 const FLAT_TOLERANCE: f64 = 0.10;
 const FLAT_MARGIN_THREADS: u64 = 16;
 const FLAT_MARGIN_FDS: u64 = 16;
@@ -1126,11 +1126,37 @@ fn growth(rows: &[Row], warmup_row: usize, rss: impl Fn(&Row) -> f64) -> (f64, f
     )
 }
 
-fn flat(rows: &[Row], warmup_row: usize, value: impl Fn(&Row) -> u64, margin: u64) -> (u64, u64, bool) {
-    let base = value(&rows[warmup_row]);
-    let max = rows[warmup_row..].iter().map(&value).max().unwrap_or(base);
-    let allowed = base + margin.max((base as f64 * FLAT_TOLERANCE).ceil() as u64);
-    (base, max, max <= allowed)
+/// Rows averaged at each end of the post-warm-up span when judging threads and fds.
+const FLAT_ENDS_ROWS: usize = 3;
+
+/// Whether a count (threads, fds) is flat after warm-up. A probe in flight holds a dozen fds and a
+/// few threads, and the per-minute medians swing by ±30 fds with the probes in flight, so single
+/// rows measure concurrency, not leaks. A leak raises the level: the mean of the last rows against
+/// the mean of the first rows after warm-up, and the least-squares slope projected over the span,
+/// must both stay within the tolerance. Returns (start level, end level, largest row, projected
+/// growth, met).
+fn flat(
+    rows: &[Row],
+    warmup_row: usize,
+    value: impl Fn(&Row) -> u64,
+    margin: u64,
+) -> (f64, f64, u64, f64, bool) {
+    let post = &rows[warmup_row..];
+    let ends = FLAT_ENDS_ROWS.min(post.len()).max(1);
+    let mean =
+        |rows: &[Row]| rows.iter().map(|row| value(row) as f64).sum::<f64>() / rows.len().max(1) as f64;
+    let start = mean(&post[..ends]);
+    let end = mean(&post[post.len() - ends..]);
+    let max = post.iter().map(&value).max().unwrap_or(0);
+    let points: Vec<(f64, f64)> = post
+        .iter()
+        .map(|row| (row.at.as_secs_f64() / 60.0, value(row) as f64))
+        .collect();
+    let span_min = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
+    let projected = slope(&points) * span_min;
+    let allowed = (margin as f64).max(start * FLAT_TOLERANCE);
+    let met = end - start <= allowed && (projected.is_nan() || projected <= allowed);
+    (start, end, max, projected, met)
 }
 
 fn verdicts(settings: &Settings, run: &Run) -> Vec<Verdict> {
@@ -1167,17 +1193,11 @@ fn verdicts(settings: &Settings, run: &Run) -> Vec<Verdict> {
             ),
             ("open fds", |row: &ProcRow| row.fds, FLAT_MARGIN_FDS),
         ] {
-            let (base, max, met) = flat(rows, w, |row| value(&pick(row)), margin);
-            let trend = slope(
-                &rows[w..]
-                    .iter()
-                    .map(|row| (row.at.as_secs_f64() / 60.0, value(&pick(row)) as f64))
-                    .collect::<Vec<_>>(),
-            );
+            let (start, end, max, projected, met) = flat(rows, w, |row| value(&pick(row)), margin);
             verdicts.push(Verdict {
                 target: format!("{what}: {name} flat"),
                 measured: format!(
-                    "median {base} at {warm_min:.1} min, at most {max} after (slope {trend:+.2}/min)"
+                    "{start:.0} just after warm-up ({warm_min:.1} min) → {end:.0} at the end; slope projected over the span {projected:+.1}; largest row {max}"
                 ),
                 met,
             });
@@ -1282,8 +1302,11 @@ fn render(settings: &Settings, env: &Environment, run: &Run) -> String {
         out,
         "\nRSS growth: the row at the end against the row at the end of the warm-up, and the least-squares \
          slope over the rows from the warm-up on, projected over the same span; both must stay under 5%. \
-         Threads and fds are flat when no later row exceeds the warm-up row by more than {:.0}% (or {} \
-         threads / {} fds, whichever is larger).\n",
+         Threads and fds are flat when neither the mean of the last {} rows against the mean of the first {} \
+         rows after warm-up, nor the least-squares slope projected over the span, grows by more than {:.0}% \
+         (or {} threads / {} fds, whichever is larger): single rows swing with the probes in flight.\n",
+        FLAT_ENDS_ROWS,
+        FLAT_ENDS_ROWS,
         FLAT_TOLERANCE * 100.0,
         FLAT_MARGIN_THREADS,
         FLAT_MARGIN_FDS
