@@ -237,3 +237,41 @@ async fn an_rtsp_timeout_names_the_request_left_unanswered() {
         outcome.message
     );
 }
+
+/// Issue 14's two misleading verdicts, measured against a UDP-only H.264 mount: the `rtsp-tcp`
+/// template said "video could not be decoded", `rtsp-h265` said "not-linked". Both now name what
+/// happened and what to change; the reason codes stay what they were for the API.
+#[tokio::test]
+async fn a_template_that_does_not_fit_the_camera_says_what_to_use_instead() {
+    let server = RtspTestServer::start().expect("rtsp server");
+    let reaper = Reaper::new();
+    let with_template = |url: &str, template: &str| {
+        let mut probe_request = request(url, Duration::from_secs(5));
+        probe_request.template = TemplateLibrary::new(None)
+            .find(template)
+            .expect("shipped template");
+        probe_request
+    };
+    let tcp_on_udp_only = probe(&with_template(&server.url("/udp"), "rtsp-tcp"), &reaper).await;
+    assert_eq!(
+        tcp_on_udp_only.reason,
+        Some(Reason::Protocol),
+        "{tcp_on_udp_only:?}"
+    );
+    assert!(
+        tcp_on_udp_only
+            .message
+            .contains("transports the `rtsp-tcp` template allows")
+            && tcp_on_udp_only.message.contains("try `rtsp`"),
+        "{}",
+        tcp_on_udp_only.message
+    );
+    let h265_on_h264 = probe(&with_template(&server.url("/test"), "rtsp-h265"), &reaper).await;
+    assert_eq!(h265_on_h264.reason, Some(Reason::Protocol), "{h265_on_h264:?}");
+    assert!(
+        h265_on_h264.message.contains("sends H264") && h265_on_h264.message.contains("use `rtsp`"),
+        "{}",
+        h265_on_h264.message
+    );
+    assert!(reaper.drain(Duration::from_secs(5), 2), "teardowns finish");
+}

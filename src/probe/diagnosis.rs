@@ -2,7 +2,8 @@
 //! timed out, the port asked directly), or — at the deadline — how far rtspsrc got, whether any
 //! data arrived, and what a plain TCP connection to the camera found.
 
-use super::classify::{classify_error, diagnose_connect, diagnose_now, ConnectDiagnosis};
+use super::classify::{classify_error, diagnose_connect, diagnose_now, Cause, ConnectDiagnosis};
+use super::sdp::SdpSeen;
 use super::{ProbeOutcome, ProbeRequest, Reason, TimeoutStage};
 use crate::url::{redact_text, CameraUrl};
 use gstreamer as gst;
@@ -225,10 +226,27 @@ pub(super) async fn error_outcome(
     err: &gst::message::Error,
     request: &ProbeRequest,
     deadline: Instant,
+    sdp: &SdpSeen,
 ) -> ProbeOutcome {
     let classified = classify_error(err);
     let mut reason = classified.reason;
-    let mut message = classified.message;
+    let mut message = match classified.cause {
+        Cause::Plain => classified.message,
+        Cause::RtspNoTransport => format!(
+            "the camera set up no stream over the transports the `{}` template allows: try `rtsp` (UDP, then TCP), `rtsp-udp` or `rtsp-tcp`",
+            request.template.name
+        ),
+        Cause::NotLinked => match sdp.video_encoding() {
+            Some(encoding) => format!(
+                "this camera sends {encoding}, which the `{}` template does not take: use `rtsp`, which finds the decoder itself",
+                request.template.name
+            ),
+            None => format!(
+                "the stream does not fit the `{}` template (its elements do not take what the camera sends)",
+                request.template.name
+            ),
+        },
+    };
     if classified.ambiguous_network {
         // souphttpsrc reports refused and timed-out connections as one generic error: ask the
         // port directly, within what is left of the deadline.

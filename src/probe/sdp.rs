@@ -17,7 +17,7 @@ use gstreamer::glib::translate::ToGlibPtr;
 use gstreamer::prelude::*;
 use gstreamer_rtsp_server::gst_sdp;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::learned::ControlForm;
 
@@ -26,9 +26,15 @@ use super::learned::ControlForm;
 #[derive(Debug, Default)]
 pub(super) struct SdpSeen {
     relative_controls: AtomicBool,
+    /// The first video media's encoding (`H264`, `H265`, `JPEG`…), from its `a=rtpmap`.
+    video_encoding: OnceLock<String>,
 }
 
 impl SdpSeen {
+    pub(super) fn video_encoding(&self) -> Option<&str> {
+        self.video_encoding.get().map(String::as_str)
+    }
+
     pub(super) fn relative_controls(&self) -> bool {
         self.relative_controls.load(Ordering::Relaxed)
     }
@@ -62,6 +68,9 @@ fn hook_if_rtspsrc(element: &gst::Element, form: ControlForm, seen: &Arc<SdpSeen
         if let Some(value) = args.get(1) {
             with_sdp_mut(value, |sdp| {
                 remove_ssrc_attributes(sdp);
+                if let Some(encoding) = video_encoding(sdp) {
+                    let _ = seen.video_encoding.set(encoding);
+                }
                 let relative = has_relative_media_controls(sdp);
                 seen.relative_controls.store(relative, Ordering::Relaxed);
                 if relative && form == ControlForm::Appended && !location.is_empty() {
@@ -71,6 +80,21 @@ fn hook_if_rtspsrc(element: &gst::Element, form: ControlForm, seen: &Arc<SdpSeen
         }
         None
     });
+}
+
+/// The encoding name of the first video media's first format (`a=rtpmap:96 H264/90000` → `H264`).
+fn video_encoding(sdp: &gst_sdp::SDPMessageRef) -> Option<String> {
+    let media = (0..sdp.medias_len())
+        .filter_map(|index| sdp.media(index))
+        .find(|media| media.media() == Some("video"))?;
+    let format = media.format(0)?;
+    let rtpmap = (0..media.attributes_len())
+        .filter_map(|index| media.attribute(index))
+        .filter(|attribute| attribute.key() == "rtpmap")
+        .filter_map(|attribute| attribute.value())
+        .find(|value| value.split_whitespace().next() == Some(format))?;
+    let encoding = rtpmap.split_whitespace().nth(1)?.split('/').next()?;
+    (!encoding.is_empty()).then(|| encoding.to_ascii_uppercase())
 }
 
 /// A media control that rtspsrc resolves against a base: not an absolute URL, not `*`, and no
@@ -191,6 +215,16 @@ mod tests {
             !has_relative_media_controls(&sdp),
             "the session control is the base"
         );
+    }
+
+    #[test]
+    fn the_video_encoding_is_read_from_the_rtpmap() {
+        gst::init().expect("GStreamer");
+        let sdp = gst_sdp::SDPMessage::parse_buffer(SDP.as_bytes()).expect("valid SDP");
+        assert_eq!(video_encoding(&sdp).as_deref(), Some("H264"));
+        let no_rtpmap = SDP.replace("a=rtpmap:96 H264/90000\r\n", "");
+        let sdp = gst_sdp::SDPMessage::parse_buffer(no_rtpmap.as_bytes()).expect("valid SDP");
+        assert_eq!(video_encoding(&sdp), None);
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl ProbeSession {
             if let Some(bus) = self.pipeline.bus() {
                 while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
                     if let gst::MessageView::Error(err) = msg.view() {
-                        return Err(error_outcome(err, request, deadline).await);
+                        return Err(error_outcome(err, request, deadline, &self.sdp).await);
                     }
                 }
             }
@@ -209,7 +209,7 @@ impl ProbeSession {
                     let Some(msg) = msg else { continue };
                     match msg.view() {
                         gst::MessageView::Error(err) => {
-                            let outcome = error_outcome(err, request, deadline).await;
+                            let outcome = error_outcome(err, request, deadline, &self.sdp).await;
                             self.setup_failed = self.in_relative_setup() && outcome.reason != Some(Reason::Unauthorized);
                             return Err(outcome);
                         }
