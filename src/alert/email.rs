@@ -4,6 +4,7 @@
 //! link and the site. Errors say what failed the way a person fixes it (refused, TLS, the
 //! server's code and text), and never hold the password.
 
+use super::transport::TransportError;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
@@ -17,20 +18,12 @@ use crate::config::{EmailChannel, SmtpTls};
 /// Why a message was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot build the message: {0}")]
     Message(String),
     #[error("cannot read the CA file {0}: {1}")]
     CaFile(String, String),
-    #[error("host name {0:?} not found: {1}")]
-    Dns(String, String),
-    #[error("connection refused by {0}")]
-    Refused(String),
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, String),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("TLS with {0} failed: {1}")]
-    Tls(String, String),
     #[error("login refused by {host}: {code} {text}")]
     Auth {
         host: String,
@@ -122,13 +115,18 @@ pub async fn send(
     )
     .await
     {
-        Err(_) => return Err(EmailError::Timeout(timeout)),
-        Ok(Err(error)) => return Err(EmailError::Dns(channel.host.clone(), error.to_string())),
+        Err(_) => return Err(EmailError::from(TransportError::Timeout(timeout))),
+        Ok(Err(error)) => {
+            return Err(EmailError::from(TransportError::Dns(
+                channel.host.clone(),
+                error.to_string(),
+            )))
+        }
         Ok(Ok(_)) => {}
     }
     let transport = transport(channel, timeout)?;
     match tokio::time::timeout(timeout, transport.send(message)).await {
-        Err(_) => Err(EmailError::Timeout(timeout)),
+        Err(_) => Err(EmailError::from(TransportError::Timeout(timeout))),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(error)) => Err(classify(channel, &error, timeout)),
     }
@@ -166,7 +164,7 @@ fn tls_parameters(channel: &EmailChannel) -> Result<TlsParameters, EmailError> {
     }
     builder
         .build_rustls()
-        .map_err(|error| EmailError::Tls(channel.host.clone(), chain(&error)))
+        .map_err(|error| EmailError::from(TransportError::Tls(channel.host.clone(), chain(&error))))
 }
 
 /// lettre's error as what failed: its kind (connection, TLS, an SMTP code) and the I/O error
@@ -191,20 +189,20 @@ fn classify(channel: &EmailChannel, error: &lettre::transport::smtp::Error, time
         };
     }
     if error.is_timeout() {
-        return EmailError::Timeout(timeout);
+        return EmailError::from(TransportError::Timeout(timeout));
     }
     // A failed handshake (STARTTLS or implicit) reaches lettre as an I/O error around rustls's.
     if error.is_tls() || find::<rustls::Error>(error).is_some() {
-        return EmailError::Tls(server, chain(error));
+        return EmailError::from(TransportError::Tls(server, chain(error)));
     }
     if let Some(io) = find::<std::io::Error>(error) {
         if io.kind() == std::io::ErrorKind::ConnectionRefused {
-            return EmailError::Refused(server);
+            return EmailError::from(TransportError::Refused(server));
         }
         if io.kind() == std::io::ErrorKind::TimedOut {
-            return EmailError::Timeout(timeout);
+            return EmailError::from(TransportError::Timeout(timeout));
         }
-        return EmailError::Connect(server, io.to_string());
+        return EmailError::from(TransportError::Connect(server, io.to_string()));
     }
     EmailError::Protocol(server, chain(error))
 }

@@ -14,6 +14,7 @@ pub mod format;
 pub mod mqtt;
 pub mod outbox;
 pub mod quiet;
+pub mod transport;
 pub mod trial;
 pub mod webhook;
 

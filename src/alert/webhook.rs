@@ -3,6 +3,7 @@
 //! person fixes it (name not found, refused, timeout, TLS, the receiver's status and body), and
 //! never hold the URL: its path may carry a secret (Telegram, Discord, Slack).
 
+use super::transport::TransportError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,18 +26,10 @@ const BODY_EXCERPT_CHARS: usize = 200;
 /// Why a POST did not get a 2xx answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("bad receiver URL: {0}")]
     Url(String),
-    #[error("host name {0:?} not found: {1}")]
-    Dns(String, String),
-    #[error("connection refused by {0}")]
-    Refused(String),
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, String),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("TLS with {0} failed: {1}")]
-    Tls(String, String),
     #[error("HTTP exchange failed: {0}")]
     Http(String),
     #[error("the receiver answered {status}: {body}")]
@@ -74,7 +67,7 @@ impl std::fmt::Debug for Post {
 pub async fn send(post: &Post, timeout: Duration) -> Result<u16, SendError> {
     tokio::time::timeout(timeout, exchange(hyper::Method::POST, post))
         .await
-        .map_err(|_| SendError::Timeout(timeout))?
+        .map_err(|_| SendError::from(TransportError::Timeout(timeout)))?
 }
 
 /// A GET of `request`'s URL with its headers (its body is not sent): for ping services, which
@@ -82,7 +75,7 @@ pub async fn send(post: &Post, timeout: Duration) -> Result<u16, SendError> {
 pub async fn get(request: &Post, timeout: Duration) -> Result<u16, SendError> {
     tokio::time::timeout(timeout, exchange(hyper::Method::GET, request))
         .await
-        .map_err(|_| SendError::Timeout(timeout))?
+        .map_err(|_| SendError::from(TransportError::Timeout(timeout)))?
 }
 
 async fn exchange(method: hyper::Method, post: &Post) -> Result<u16, SendError> {
@@ -109,7 +102,7 @@ async fn exchange(method: hyper::Method, post: &Post) -> Result<u16, SendError> 
     let target = format!("{bracketed}:{port}");
     let addresses: Vec<_> = tokio::net::lookup_host(&target)
         .await
-        .map_err(|error| SendError::Dns(host.clone(), error.to_string()))?
+        .map_err(|error| SendError::from(TransportError::Dns(host.clone(), error.to_string())))?
         .collect();
     let stream = connect(&addresses, &target).await?;
     let body = if method == hyper::Method::POST {
@@ -137,14 +130,15 @@ async fn exchange(method: hyper::Method, post: &Post) -> Result<u16, SendError> 
     match scheme.as_str() {
         "http" => request_over(stream, request).await,
         "https" => {
-            let config = client_config().map_err(|error| SendError::Tls(host.clone(), error))?;
+            let config =
+                client_config().map_err(|error| SendError::from(TransportError::Tls(host.clone(), error)))?;
             let connector = tokio_rustls::TlsConnector::from(config);
             let name =
                 ServerName::try_from(host.clone()).map_err(|error| SendError::Url(error.to_string()))?;
             let tls = connector
                 .connect(name, stream)
                 .await
-                .map_err(|error| SendError::Tls(host.clone(), error.to_string()))?;
+                .map_err(|error| SendError::from(TransportError::Tls(host.clone(), error.to_string())))?;
             request_over(tls, request).await
         }
         other => Err(SendError::Url(format!("unsupported scheme {other:?}"))),
@@ -152,14 +146,16 @@ async fn exchange(method: hyper::Method, post: &Post) -> Result<u16, SendError> 
 }
 
 async fn connect(addresses: &[std::net::SocketAddr], target: &str) -> Result<TcpStream, SendError> {
-    let mut last = SendError::Dns(target.to_string(), "no address".to_string());
+    let mut last = SendError::from(TransportError::Dns(target.to_string(), "no address".to_string()));
     for address in addresses {
         match TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
             Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
-                last = SendError::Refused(address.to_string());
+                last = SendError::from(TransportError::Refused(address.to_string()));
             }
-            Err(error) => last = SendError::Connect(address.to_string(), error.to_string()),
+            Err(error) => {
+                last = SendError::from(TransportError::Connect(address.to_string(), error.to_string()))
+            }
         }
     }
     Err(last)
@@ -272,6 +268,6 @@ mod tests {
         assert!(status(400).is_permanent());
         assert!(!status(429).is_permanent());
         assert!(!status(503).is_permanent());
-        assert!(!SendError::Timeout(Duration::from_secs(1)).is_permanent());
+        assert!(!SendError::from(TransportError::Timeout(Duration::from_secs(1))).is_permanent());
     }
 }
