@@ -275,3 +275,53 @@ async fn a_template_that_does_not_fit_the_camera_says_what_to_use_instead() {
     );
     assert!(reaper.drain(Duration::from_secs(5), 2), "teardowns finish");
 }
+
+/// A camera behind a firewall that drops UDP: the first probe waits for rtspsrc's UDP timeout
+/// (40% of the deadline) before it falls back to TCP; the camera's memory then starts the next
+/// probes over TCP, without the wait. Margins are seconds, not milliseconds.
+#[tokio::test]
+async fn a_camera_whose_udp_is_blocked_is_probed_over_tcp_once_learned() {
+    use streampulse::probe::learned::Transport;
+    let server = RtspTestServer::start().expect("rtsp server");
+    let camera = streampulse::demo::RtspRelay::udp_blocked(server.addr()).expect("relay");
+    let reaper = Reaper::new();
+    let probe_request = request(&camera.url("/test"), Duration::from_secs(10));
+    let first = probe(&probe_request, &reaper).await;
+    assert_eq!(first.health, Health::Up, "{}", first.message);
+    let first_latency = first.latency_ms.expect("latency");
+    assert!(
+        first_latency >= 3_000,
+        "waited for the UDP timeout: {first_latency} ms"
+    );
+    assert_eq!(probe_request.memory.transport(), Transport::Tcp);
+    for _ in 0..2 {
+        let learned = probe(&probe_request, &reaper).await;
+        assert_eq!(learned.health, Health::Up, "{}", learned.message);
+        let latency = learned.latency_ms.expect("latency");
+        assert!(
+            latency < 2_000,
+            "no UDP wait once learned: {latency} ms (first: {first_latency} ms)"
+        );
+        eprintln!("udp-blocked camera: first probe {first_latency} ms, learned {latency} ms");
+    }
+    // A camera that does take UDP is not pushed to TCP.
+    let plain = request(&server.url("/test"), Duration::from_secs(10));
+    assert_eq!(probe(&plain, &reaper).await.health, Health::Up);
+    assert_eq!(plain.memory.transport(), Transport::Auto);
+    assert!(reaper.drain(Duration::from_secs(5), 4), "teardowns finish");
+}
+
+/// A camera learned as TCP-only that now refuses TCP (its settings changed) is not lost: the
+/// probe forgets the transport and tries again as the template says, in the same probe.
+#[tokio::test]
+async fn a_learned_transport_the_camera_no_longer_takes_is_forgotten_at_once() {
+    use streampulse::probe::learned::Transport;
+    let server = RtspTestServer::start().expect("rtsp server");
+    let reaper = Reaper::new();
+    let probe_request = request(&server.url("/udp"), Duration::from_secs(10));
+    probe_request.memory.remember_transport(Transport::Tcp);
+    let outcome = probe(&probe_request, &reaper).await;
+    assert_eq!(outcome.health, Health::Up, "{}", outcome.message);
+    assert_eq!(probe_request.memory.transport(), Transport::Auto);
+    assert!(reaper.drain(Duration::from_secs(5), 2), "teardowns finish");
+}

@@ -15,7 +15,7 @@ pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
-pub use no_base::{NoBaseRtspServer, StrictSetup};
+pub use no_base::{NoBaseRtspServer, RtspRelay, StrictSetup};
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
 };

@@ -8,6 +8,10 @@
 //! strict SETUP reaches gst-rtsp-server as `/stream=0`, which no mount matches: 404), responses
 //! lose their base headers until PLAY; after that every byte (interleaved RTP) passes as is.
 //! UDP media goes from the server to the client directly.
+//!
+//! The same relay also plays a camera behind a firewall that drops UDP ([`RtspRelay::udp_blocked`]):
+//! headers untouched, but every UDP SETUP asks the server to send to ports nobody listens on, so
+//! the client sees no media until it retries over TCP, as rtspsrc does after its `timeout`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -27,21 +31,54 @@ pub enum StrictSetup {
     Ignore,
 }
 
+/// What the relay changes in the RTSP exchange.
+#[derive(Debug, Clone, Copy)]
+struct Bends {
+    /// Drop `Content-Base`/`Content-Location`; treat strict SETUPs so.
+    no_base: Option<StrictSetup>,
+    /// Send UDP media to dead ports.
+    udp_blocked: bool,
+}
+
 /// The relay; stops accepting when dropped (connections in flight end with their peers).
 #[derive(Debug)]
-pub struct NoBaseRtspServer {
+pub struct RtspRelay {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
-impl NoBaseRtspServer {
+/// The camera without base headers.
+pub type NoBaseRtspServer = RtspRelay;
+
+impl RtspRelay {
+    /// A camera behind a firewall that drops UDP: RTSP over TCP works, UDP media never arrives.
+    pub fn udp_blocked(upstream: SocketAddr) -> Result<RtspRelay, DemoError> {
+        RtspRelay::start_bent(
+            upstream,
+            Bends {
+                no_base: None,
+                udp_blocked: true,
+            },
+        )
+    }
+
     /// Relays to the RTSP server at `upstream` (`127.0.0.1:PORT`), refusing strict SETUPs.
-    pub fn start(upstream: SocketAddr) -> Result<NoBaseRtspServer, DemoError> {
-        NoBaseRtspServer::start_with(upstream, StrictSetup::Refuse)
+    pub fn start(upstream: SocketAddr) -> Result<RtspRelay, DemoError> {
+        RtspRelay::start_with(upstream, StrictSetup::Refuse)
     }
 
     /// Relays to `upstream`, treating strict SETUPs as `strict` says.
-    pub fn start_with(upstream: SocketAddr, strict: StrictSetup) -> Result<NoBaseRtspServer, DemoError> {
+    pub fn start_with(upstream: SocketAddr, strict: StrictSetup) -> Result<RtspRelay, DemoError> {
+        RtspRelay::start_bent(
+            upstream,
+            Bends {
+                no_base: Some(strict),
+                udp_blocked: false,
+            },
+        )
+    }
+
+    fn start_bent(upstream: SocketAddr, bends: Bends) -> Result<RtspRelay, DemoError> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(DemoError::Io)?;
         let addr = listener.local_addr().map_err(DemoError::Io)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -57,11 +94,11 @@ impl NoBaseRtspServer {
                     let Ok(server) = TcpStream::connect(upstream) else {
                         continue;
                     };
-                    relay(client, server, strict);
+                    relay(client, server, bends);
                 }
             })
             .map_err(DemoError::Io)?;
-        Ok(NoBaseRtspServer { addr, stop })
+        Ok(RtspRelay { addr, stop })
     }
 
     /// `rtsp://127.0.0.1:PORT{path}`.
@@ -70,7 +107,7 @@ impl NoBaseRtspServer {
     }
 }
 
-impl Drop for NoBaseRtspServer {
+impl Drop for RtspRelay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // Wakes the accept loop so it sees the flag.
@@ -111,7 +148,7 @@ fn write_message(to: &mut TcpStream, lines: &[String], body: &[u8]) -> std::io::
 /// Until PLAY, one request and its answer at a time: DESCRIBE's answer loses its base headers
 /// and a SETUP of a control not appended to the described URL is refused here with 404. Then
 /// every byte both ways (interleaved media, keep-alives, TEARDOWN).
-fn relay(client: TcpStream, server: TcpStream, strict: StrictSetup) {
+fn relay(client: TcpStream, server: TcpStream, bends: Bends) {
     std::thread::spawn(move || {
         let (Ok(mut to_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) else {
             return;
@@ -129,7 +166,11 @@ fn relay(client: TcpStream, server: TcpStream, strict: StrictSetup) {
             if method == "DESCRIBE" {
                 described = Some(url.trim_end_matches('/').to_string());
             }
-            if method == "SETUP" {
+            let mut request = request;
+            if method == "SETUP" && bends.udp_blocked {
+                request = request.into_iter().map(|line| misdirect_udp(&line)).collect();
+            }
+            if let (true, Some(strict)) = (method == "SETUP", bends.no_base) {
                 let appended = described
                     .as_deref()
                     .is_some_and(|base| url.starts_with(&format!("{base}/")));
@@ -157,10 +198,12 @@ fn relay(client: TcpStream, server: TcpStream, strict: StrictSetup) {
             let Some((mut answer, answer_body)) = read_message(&mut from_server) else {
                 return;
             };
-            answer.retain(|line| {
-                let lower = line.to_ascii_lowercase();
-                !(lower.starts_with("content-base:") || lower.starts_with("content-location:"))
-            });
+            if bends.no_base.is_some() {
+                answer.retain(|line| {
+                    let lower = line.to_ascii_lowercase();
+                    !(lower.starts_with("content-base:") || lower.starts_with("content-location:"))
+                });
+            }
             if write_message(&mut to_client, &answer, &answer_body).is_err() {
                 return;
             }
@@ -177,6 +220,27 @@ fn relay(client: TcpStream, server: TcpStream, strict: StrictSetup) {
         std::thread::spawn(move || copy_and_close(client, to_server));
         copy_and_close(server, to_client);
     });
+}
+
+/// A `Transport:` header asking for UDP gets `client_port` pairs nobody listens on.
+fn misdirect_udp(line: &str) -> String {
+    if !line.to_ascii_lowercase().starts_with("transport:") || !line.contains("client_port=") {
+        return line.to_string();
+    }
+    let dead = super::closed_udp_port();
+    line.split(';')
+        .map(|part| {
+            if part.trim_start().starts_with("client_port=") {
+                format!("client_port={dead}-{}", dead.saturating_add(1))
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+        .trim_end()
+        .to_string()
+        + "\r\n"
 }
 
 fn copy_and_close(mut from: TcpStream, mut to: TcpStream) {

@@ -1,5 +1,5 @@
 //! What the probes of one camera learn about it and keep for the next probe: which form of a
-//! relative RTSP control URL the camera understands. The monitor's request for a stream lives as
+//! relative RTSP control URL the camera understands, and whether its RTP must come over TCP. The monitor's request for a stream lives as
 //! long as the stream's task, and so does this memory; snapshots start afresh.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -31,10 +31,22 @@ impl ControlForm {
     }
 }
 
+/// How RTSP media reaches the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// As the template says (the shipped `rtsp` template: UDP first, TCP after rtspsrc's UDP
+    /// timeout, 40% of the deadline).
+    #[default]
+    Auto,
+    /// UDP media never arrived (a firewall or NAT on the way): TCP-interleaved from the start.
+    Tcp,
+}
+
 /// One camera's memory, shared by the clones of its probe request.
 #[derive(Debug, Default)]
 pub struct CameraMemory {
     control_form: AtomicU8,
+    transport: AtomicU8,
 }
 
 impl CameraMemory {
@@ -53,6 +65,23 @@ impl CameraMemory {
         };
         self.control_form.store(value, Ordering::Relaxed);
     }
+
+    /// The transport the next probe starts with.
+    pub fn transport(&self) -> Transport {
+        match self.transport.load(Ordering::Relaxed) {
+            1 => Transport::Tcp,
+            _ => Transport::Auto,
+        }
+    }
+
+    /// Returns whether this changed what was known.
+    pub fn remember_transport(&self, transport: Transport) -> bool {
+        let value = match transport {
+            Transport::Auto => 0,
+            Transport::Tcp => 1,
+        };
+        self.transport.swap(value, Ordering::Relaxed) != value
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +95,9 @@ mod tests {
         memory.remember_control_form(ControlForm::Appended);
         assert_eq!(memory.control_form(), ControlForm::Appended);
         assert_eq!(memory.control_form().other(), ControlForm::AsResolved);
+        assert_eq!(memory.transport(), Transport::Auto);
+        assert!(memory.remember_transport(Transport::Tcp));
+        assert!(!memory.remember_transport(Transport::Tcp), "no change");
+        assert_eq!(memory.transport(), Transport::Tcp);
     }
 }

@@ -5,7 +5,7 @@
 //! [`Reaper`] so it never delays the answer.
 
 use super::grade::{grade, Previous};
-use super::learned::{CameraMemory, ControlForm};
+use super::learned::{CameraMemory, ControlForm, Transport};
 use super::quality::PictureSummary;
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
@@ -15,6 +15,7 @@ use crate::config::{Expectation, QualityConfig};
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
 use gstreamer as gst;
+use gstreamer::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -187,47 +188,78 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let remembered = request.memory.control_form();
+    let remembered = Plan {
+        form: request.memory.control_form(),
+        transport: request.memory.transport(),
+    };
     let mut tried = attempt(request, reaper, wanted, remembered, started, deadline, true).await;
-    if tried.try_other_form && Instant::now() < deadline {
+    let second_plan = if tried.result.is_err() && remembered.transport == Transport::Tcp {
+        // Learned TCP no longer works (the camera changed, or is down): forget it and try as
+        // the template says.
+        request.memory.remember_transport(Transport::Auto);
+        Some(Plan {
+            transport: Transport::Auto,
+            ..remembered
+        })
+    } else if tried.try_other_form {
         // The camera ignored or refused the SETUP of a relative control in this form; ffmpeg's
-        // form (or the RFC's, if that was remembered) may be the one it knows. The first
-        // pipeline's teardown is short (nothing is streaming); waiting for it keeps one
-        // pipeline per probe.
-        let first_teardown = tried.teardown.take();
-        if let Some(teardown) = first_teardown {
+        // form (or the RFC's, if that was remembered) may be the one it knows.
+        Some(Plan {
+            form: remembered.form.other(),
+            ..remembered
+        })
+    } else {
+        None
+    };
+    if let Some(plan) = second_plan.filter(|_| Instant::now() < deadline) {
+        // The first pipeline's teardown is short (nothing is streaming); waiting for it keeps
+        // one pipeline per probe.
+        if let Some(teardown) = tried.teardown.take() {
             teardown.wait(RETRY_TEARDOWN_WAIT).await;
         }
-        let other = remembered.other();
-        tracing::debug!(
-            form = other.describe(),
-            "SETUP unanswered; trying the other control form"
-        );
-        tried = attempt(request, reaper, wanted, other, started, deadline, false).await;
+        tracing::debug!(form = plan.form.describe(), ?plan.transport, "probing again");
+        tried = attempt(request, reaper, wanted, plan, started, deadline, false).await;
     }
-    if tried.result.is_ok() && tried.relative_controls {
-        request.memory.remember_control_form(tried.form);
+    if tried.result.is_ok() {
+        if tried.relative_controls {
+            request.memory.remember_control_form(tried.plan.form);
+        }
+        if tried.fell_back_to_tcp && request.memory.remember_transport(Transport::Tcp) {
+            let location = request.url.as_ref().map(CameraUrl::without_credentials);
+            tracing::info!(
+                "{}: no UDP media arrived; RTSP over TCP from now on (learned)",
+                location.unwrap_or_default()
+            );
+        }
     }
     (tried.result, tried.teardown)
 }
 
-/// Longest a probe waits for its first pipeline's teardown before it tries the other control form.
+/// Longest a probe waits for its first pipeline's teardown before it tries again.
 const RETRY_TEARDOWN_WAIT: Duration = Duration::from_millis(500);
 
-/// One pipeline's try at the probe, and what it found out about the camera's control URLs.
+/// How one pipeline of a probe talks to the camera, from what earlier probes learned.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    form: ControlForm,
+    transport: Transport,
+}
+
+/// One pipeline's try at the probe, and what it found out about the camera.
 struct Attempt {
     result: Watched,
     teardown: Option<TeardownDone>,
-    form: ControlForm,
+    plan: Plan,
     relative_controls: bool,
     try_other_form: bool,
+    fell_back_to_tcp: bool,
 }
 
 async fn attempt(
     request: &ProbeRequest,
     reaper: &Reaper,
     wanted: FrameWanted,
-    form: ControlForm,
+    plan: Plan,
     started: Instant,
     deadline: Instant,
     may_retry: bool,
@@ -235,9 +267,10 @@ async fn attempt(
     let failed = |outcome: ProbeOutcome| Attempt {
         result: Err(outcome),
         teardown: None,
-        form,
+        plan,
         relative_controls: false,
         try_other_form: false,
+        fell_back_to_tcp: false,
     };
     let rendered = match request.template.render(&template_values(request)) {
         Ok(rendered) => rendered,
@@ -247,12 +280,16 @@ async fn attempt(
         Ok(built) => built,
         Err(e) => return failed(ProbeOutcome::down(Reason::Pipeline, e.to_string())),
     };
+    // A template that names its transports (`rtsp-tcp`, `rtsp-udp`) is the user's choice.
+    if plan.transport == Transport::Tcp && !rendered.contains("protocols=") {
+        rtsp_over_tcp(&pipeline);
+    }
     let window = match wanted {
         FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
         FrameWanted::Clean => Duration::ZERO,
     };
-    let (result, pipeline, relative_controls, try_other_form) =
-        match ProbeSession::attach(pipeline, &sink, wanted, window, form) {
+    let (result, pipeline, relative_controls, try_other_form, fell_back_to_tcp) =
+        match ProbeSession::attach(pipeline, &sink, wanted, window, plan.form) {
             Ok(mut session) => {
                 if may_retry {
                     session.allow_setup_retry();
@@ -260,11 +297,13 @@ async fn attempt(
                 let result = watch(&mut session, request, started, deadline, wanted, window).await;
                 let retry = may_retry && result.is_err() && session.setup_failed();
                 let relative = session.relative_controls();
-                (result, session.into_pipeline(), relative, retry)
+                let fell_back = session.fell_back_to_tcp();
+                (result, session.into_pipeline(), relative, retry, fell_back)
             }
             Err(pipeline) => (
                 Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus")),
                 pipeline,
+                false,
                 false,
                 false,
             ),
@@ -272,9 +311,19 @@ async fn attempt(
     Attempt {
         result,
         teardown: Some(reaper.dispose(pipeline)),
-        form,
+        plan,
         relative_controls,
         try_other_form,
+        fell_back_to_tcp,
+    }
+}
+
+/// Every rtspsrc of the pipeline asks for TCP-interleaved media only.
+fn rtsp_over_tcp(pipeline: &gst::Pipeline) {
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        if element.factory().is_some_and(|f| f.name() == "rtspsrc") {
+            element.set_property_from_str("protocols", "tcp");
+        }
     }
 }
 

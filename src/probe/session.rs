@@ -57,6 +57,8 @@ pub(super) struct ProbeSession {
     setup_failed: bool,
     /// Give up on an unanswered SETUP early (the first try of a probe; the second waits on).
     setup_retry: bool,
+    /// rtspsrc gave up waiting for UDP media and went on over TCP.
+    fell_back_to_tcp: bool,
 }
 
 /// How long a SETUP of a relative control may go unanswered before the probe tries the other
@@ -146,6 +148,7 @@ impl ProbeSession {
             sdp,
             setup_failed: false,
             setup_retry: false,
+            fell_back_to_tcp: false,
         })
     }
 
@@ -217,6 +220,7 @@ impl ProbeSession {
                             return Err(ProbeOutcome::down(Reason::EndOfStream, "the stream ended before a frame arrived"));
                         }
                         gst::MessageView::Progress(p) => self.progress.note(p),
+                        gst::MessageView::Warning(warning) => self.note_warning(warning),
                         _ => {}
                     }
                 }
@@ -243,6 +247,24 @@ impl ProbeSession {
                 }
             }
         }
+    }
+
+    /// rtspsrc warns (a resource read warning, from itself) when no UDP packet arrived within its
+    /// `timeout` and it retries the session over TCP.
+    fn note_warning(&mut self, warning: &gst::message::Warning) {
+        let from_rtspsrc = warning
+            .src()
+            .and_then(|src| src.downcast_ref::<gst::Element>())
+            .and_then(|element| element.factory())
+            .is_some_and(|factory| factory.name() == "rtspsrc");
+        if from_rtspsrc && warning.error().matches(gst::ResourceError::Read) {
+            self.fell_back_to_tcp = true;
+        }
+    }
+
+    /// UDP media never came and rtspsrc fell back to TCP.
+    pub(super) fn fell_back_to_tcp(&self) -> bool {
+        self.fell_back_to_tcp
     }
 
     /// rtspsrc sent a SETUP for a relative media control and has no answer yet.
