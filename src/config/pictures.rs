@@ -70,13 +70,14 @@ mod tests {
         assert_eq!(
             fields,
             vec![
-                (Some(6), "pictures.enabeld"),
                 (Some(3), "pictures.every_seconds"),
                 (Some(4), "pictures.width"),
                 (Some(5), "pictures.quality"),
+                (Some(6), "pictures.enabeld"),
             ]
         );
-        assert!(problems[1].2.contains("at least 5"), "{problems:?}");
+        assert!(problems[0].2.contains("at least 5"), "{problems:?}");
+        assert!(problems[3].2.contains("did you mean \"enabled\""), "{problems:?}");
         let problems = read("  width: wide\n").unwrap_err();
         assert_eq!(problems[0].1, "pictures.width");
         let problems = parse("pictures: yes\n", Path::new("/tmp/c.yaml"))
