@@ -109,7 +109,9 @@ pub async fn picture(
 /// `GET /status/{name}/picture.jpg`: 404 unless the public page may show pictures.
 pub async fn public_picture(name: String, state: Arc<WebState>, headers: HeaderMap) -> Response {
     let config = state.config();
-    if !(config.web.public_status && config.web.public_pictures) {
+    // Only what the public page shows: enabled cameras, with both switches on.
+    let shown = config.streams.iter().any(|s| s.name == name && s.enabled);
+    if !(config.web.public_status && config.web.public_pictures && shown) {
         return plain(StatusCode::NOT_FOUND, "no such page");
     }
     serve(&state, &name, PictureKind::Last, &headers).await
