@@ -171,8 +171,11 @@ pub(super) async fn keep(
         write_plan(&settings, stream_id, &sample, plan, &reported, ts_ms)
     })
     .await;
-    if let Ok(Some((width, height))) = written {
-        memory.encoded(width, height);
+    match written {
+        Ok(Some((width, height))) => memory.encoded(width, height),
+        // Not encoded after all: the next clean picture tries again.
+        _ if plan.last == Some(Action::Encode) => memory.last = None,
+        _ => {}
     }
 }
 
