@@ -152,7 +152,7 @@ async fn serve(state: &Arc<WebState>, name: &str, kind: PictureKind, headers: &H
     let not_modified = headers
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|offered| offered.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|offered| offers_etag(offered, &etag));
     let mut response = if not_modified {
         let mut response = Response::new(Vec::new().into());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -175,6 +175,14 @@ async fn serve(state: &Arc<WebState>, name: &str, kind: PictureKind, headers: &H
     response
 }
 
+/// Whether an `If-None-Match` value names `etag` (a list, `*`, or weak `W/` tags).
+fn offers_etag(offered: &str, etag: &str) -> bool {
+    offered
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
 fn plain(status: StatusCode, text: &str) -> Response {
     let mut response = Response::new(format!("{text}\n").into());
     *response.status_mut() = status;
@@ -183,4 +191,42 @@ fn plain(status: StatusCode, text: &str) -> Response {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn if_none_match_forms() {
+        let etag = "\"1795615185000-2048\"";
+        assert!(offers_etag(etag, etag));
+        assert!(offers_etag(&format!("\"x\", W/{etag}"), etag));
+        assert!(offers_etag("*", etag));
+        assert!(!offers_etag("\"1795615185000-2047\"", etag));
+        assert!(!offers_etag("", etag));
+    }
+
+    #[test]
+    fn kind_is_verdict_only_when_asked_exactly() {
+        let kind = |text: Option<&str>| {
+            PictureQuery {
+                kind: text.map(str::to_string),
+            }
+            .kind()
+        };
+        assert_eq!(kind(Some("verdict")), PictureKind::Verdict);
+        assert_eq!(kind(None), PictureKind::Last);
+        assert_eq!(kind(Some("VERDICT")), PictureKind::Last);
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_or_query_is_read_without_panicking(text in "\\PC{0,40}") {
+            let _ = offers_etag(&text, "\"1-2\"");
+            let kind = PictureQuery { kind: Some(text.clone()) }.kind();
+            prop_assert_eq!(kind == PictureKind::Verdict, text == "verdict");
+        }
+    }
 }

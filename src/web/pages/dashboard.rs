@@ -290,3 +290,39 @@ async fn dashboard_inner(
     };
     Ok(respond::render(state, "dashboard", StatusCode::OK, &data))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn query(q: Option<&str>, status: Option<&str>, view: Option<&str>) -> DashboardQuery {
+        DashboardQuery {
+            q: q.map(str::to_string),
+            status: status.map(str::to_string),
+            view: view.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_view_comes_from_the_query_then_the_cookie() {
+        assert!(!wall_wanted(&query(None, None, None), None));
+        assert!(wall_wanted(&query(None, None, None), Some("wall")));
+        assert!(!wall_wanted(&query(None, None, Some("table")), Some("wall")));
+        assert!(wall_wanted(&query(None, None, Some("wall")), None));
+        assert_eq!(
+            view_href(&query(Some("gate 1&2"), Some("down"), None), "wall"),
+            "/?view=wall&q=gate%201%262&status=down"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_filter_stays_inside_its_query_value(q in "\\PC{0,20}", status in "\\PC{0,10}") {
+            let href = view_href(&query(Some(&q), Some(&status), None), "table");
+            prop_assert!(href.starts_with("/?view=table"));
+            prop_assert_eq!(href.matches('&').count(), usize::from(!q.is_empty()) + usize::from(!status.is_empty()));
+            prop_assert!(!href.contains(['"', '<', '>', '#', ' ']));
+        }
+    }
+}
