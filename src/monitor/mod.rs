@@ -349,7 +349,14 @@ async fn stream_loop(
         }
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
         let (mut outcome, judged, teardown) = probe_with_picture(&request, &shared.reaper).await;
-        let judged = judged.zip(outcome.picture.clone());
+        // With pictures off, the frame goes at once and its summary is not copied.
+        let keeping = shared
+            .pictures
+            .lock()
+            .is_ok_and(|settings| settings.config.enabled);
+        let judged = judged
+            .filter(|_| keeping)
+            .and_then(|sample| Some((sample, outcome.picture.clone()?)));
         let own_reason = outcome.reason;
         pictures.absorb(&mut outcome, ts_ms, std::time::Instant::now());
         let reported = judged.as_ref().map(|_| pictures::Reported {
