@@ -22,6 +22,11 @@
 //! - `BENCH_MONITOR_BIN`: the `streampulse` binary to measure (default: the one cargo built).
 //! - `BENCH_TEMPLATE=rtsp`, `BENCH_PIPELINES_DIR`: the template of the main runs, and a directory
 //!   of extra templates, to measure a pipeline change without touching the shipped ones.
+//! - `BENCH_PICTURES_STREAMS=1000`: the fleet size at which the last pictures (issue 15) are
+//!   measured: the default run (pictures on, the product default) and one more run of the same
+//!   size with `pictures: {enabled: false}`, reported as a CPU-per-probe ratio; 0 skips it.
+//! - `BENCH_PICTURES_EVERY_SECONDS=60`: `pictures.every_seconds` of every run (5 makes the worst
+//!   case: a picture on every clean frame that changed).
 
 #[path = "fleet/report.rs"]
 mod report;
@@ -66,6 +71,8 @@ const TARGET_MAX_RSS_MB: f64 = 200.0;
 const TARGET_MAX_LAG_P99_MS: f64 = 1000.0;
 const TARGET_MAX_CPU_RATIO: f64 = 0.2;
 const TARGET_MAX_CHECKS_OVERHEAD: f64 = 0.2;
+/// Issue 15: the last pictures may raise the CPU per probe by at most 10%.
+const TARGET_MAX_PICTURES_RATIO: f64 = 1.10;
 
 fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` (make test) runs this program too,
@@ -150,6 +157,8 @@ struct Settings {
     ffmpeg_fleet: Vec<usize>,
     template: String,
     pipelines_dir: Option<PathBuf>,
+    pictures_streams: usize,
+    pictures_every_seconds: usize,
 }
 
 impl Settings {
@@ -178,6 +187,8 @@ impl Settings {
             pipelines_dir: std::env::var_os("BENCH_PIPELINES_DIR")
                 .filter(|dir| !dir.is_empty())
                 .map(|dir| std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir))),
+            pictures_streams: env_number("BENCH_PICTURES_STREAMS", 1000)?,
+            pictures_every_seconds: env_number("BENCH_PICTURES_EVERY_SECONDS", 60)?.max(5),
         })
     }
 
@@ -191,6 +202,7 @@ impl Settings {
                 streams,
                 template: self.template.clone(),
                 sample_seconds: 0.0,
+                pictures: true,
                 variant: false,
             })
             .collect();
@@ -201,6 +213,7 @@ impl Settings {
                     streams,
                     template: self.template.clone(),
                     sample_seconds: 0.0,
+                    pictures: true,
                     variant: false,
                 });
             }
@@ -208,12 +221,34 @@ impl Settings {
                 streams,
                 template: "rtsp-nodecode".into(),
                 sample_seconds: 0.0,
+                pictures: true,
                 variant: true,
             });
             scenarios.push(Scenario {
                 streams,
                 template: self.template.clone(),
                 sample_seconds: 1.0,
+                pictures: true,
+                variant: true,
+            });
+        }
+        if self.pictures_streams > 0 {
+            // Pictures on is the default run of that size; off is the variant it is compared to.
+            let streams = self.pictures_streams;
+            if !scenarios.iter().any(|s| s.streams == streams && s.is_default()) {
+                scenarios.push(Scenario {
+                    streams,
+                    template: self.template.clone(),
+                    sample_seconds: 0.0,
+                    pictures: true,
+                    variant: false,
+                });
+            }
+            scenarios.push(Scenario {
+                streams,
+                template: self.template.clone(),
+                sample_seconds: 0.0,
+                pictures: false,
                 variant: true,
             });
         }
@@ -242,15 +277,20 @@ struct Scenario {
     streams: usize,
     template: String,
     sample_seconds: f64,
-    /// An issue-4 variant, compared with the default run of the same size.
+    /// `pictures.enabled` (issue 15): off only in the run the default is compared with.
+    pictures: bool,
+    /// A variant (issue 4, or pictures off), compared with the default run of the same size.
     variant: bool,
 }
 
 impl Scenario {
     fn label(&self) -> String {
         format!(
-            "{} streams, {}, sample_seconds {}",
-            self.streams, self.template, self.sample_seconds
+            "{} streams, {}, sample_seconds {}{}",
+            self.streams,
+            self.template,
+            self.sample_seconds,
+            if self.pictures { "" } else { ", pictures off" }
         )
     }
 
@@ -736,6 +776,11 @@ fn write_config(path: &Path, scenario: &Scenario, settings: &Settings, servers: 
     let _ = writeln!(yaml, "ntp_server: 127.0.0.1:{}", servers.sntp.port());
     let _ = writeln!(yaml, "max_concurrent_probes: {}", settings.max_concurrent_probes);
     let _ = writeln!(yaml, "sample_seconds: {}", scenario.sample_seconds);
+    let _ = writeln!(
+        yaml,
+        "pictures:\n  enabled: {}\n  every_seconds: {}",
+        scenario.pictures, settings.pictures_every_seconds
+    );
     if let Some(dir) = &settings.pipelines_dir {
         let _ = writeln!(yaml, "pipelines_dir: {}", dir.display());
     }

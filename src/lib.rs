@@ -14,6 +14,7 @@ pub mod heartbeat;
 pub mod logging;
 pub mod monitor;
 pub mod panics;
+pub mod pictures;
 pub mod pipeline;
 pub mod probe;
 pub mod store;

@@ -12,6 +12,9 @@ const PAGES: &[&str] = &[
     "/streams/Gate?range=7d",
     "/config",
     "/config?reveal=1",
+    "/?view=wall",
+    "/streams/Gate/picture.jpg",
+    "/streams/Gate/picture.jpg?kind=verdict",
 ];
 const API: &[&str] = &[
     "/api/v1/streams",
@@ -56,6 +59,9 @@ async fn every_page_and_api_route_needs_a_login() {
     assert_eq!(fixture.get("/metrics", None).await.status(), 401);
     assert_eq!(fixture.get("/login", None).await.status(), 200);
     assert_eq!(fixture.get("/static/style.css", None).await.status(), 200);
+    // The public status page and its pictures exist only when the config says so.
+    assert_eq!(fixture.get("/status", None).await.status(), 404);
+    assert_eq!(fixture.get("/status/Gate/picture.jpg", None).await.status(), 404);
 
     let public = Fixture::new(&format!("{}web:\n  metrics_public: true\n", standard_config()));
     let metrics = public.get("/metrics", None).await;

@@ -92,6 +92,7 @@ impl Report<'_> {
         self.render_monitor(&mut out);
         self.render_ffmpeg(&mut out);
         self.render_checks(&mut out);
+        self.render_pictures(&mut out);
         self.render_targets(&mut out);
         self.render_failures(&mut out);
         self.render_threads(&mut out);
@@ -266,11 +267,9 @@ impl Report<'_> {
             c.total_ms(),
             c.total_ms() / base.cpu_ms_per_probe * 100.0
         );
-        for run in self
-            .monitor
-            .iter()
-            .filter(|run| run.scenario.streams == streams && !run.scenario.is_default())
-        {
+        for run in self.monitor.iter().filter(|run| {
+            run.scenario.streams == streams && !run.scenario.is_default() && run.scenario.pictures
+        }) {
             let name = if run.scenario.template == "rtsp-nodecode" {
                 "`rtsp-nodecode` (no decoding, no picture checks)".to_string()
             } else {
@@ -288,6 +287,41 @@ impl Report<'_> {
             );
         }
         let _ = writeln!(out);
+    }
+
+    /// The pictures-on default run against the same fleet with `pictures.enabled: false`.
+    fn pictures_ratio(&self) -> Option<(&MonitorRun, &MonitorRun, f64)> {
+        let streams = self.settings.pictures_streams;
+        let on = self.default_run(streams)?;
+        let off = self
+            .monitor
+            .iter()
+            .find(|run| run.scenario.streams == streams && !run.scenario.pictures)?;
+        Some((on, off, on.cpu_ms_per_probe / off.cpu_ms_per_probe))
+    }
+
+    fn render_pictures(&self, out: &mut String) {
+        let Some((on, off, ratio)) = self.pictures_ratio() else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "## Last pictures (issue 15)\n\nSame fleet, same run of the bench; `pictures.every_seconds: {}`.\n",
+            self.settings.pictures_every_seconds
+        );
+        let _ = writeln!(
+            out,
+            "| at {} streams | CPU ms / probe | ratio |",
+            on.scenario.streams
+        );
+        let _ = writeln!(out, "|---|---:|---:|");
+        let _ = writeln!(out, "| pictures off | {} | 1.00 |", fmt_ms(off.cpu_ms_per_probe));
+        let _ = writeln!(
+            out,
+            "| pictures on (the default) | {} | {} |\n",
+            fmt_ms(on.cpu_ms_per_probe),
+            fmt_ratio(ratio)
+        );
     }
 
     fn render_targets(&self, out: &mut String) {
@@ -354,6 +388,15 @@ impl Report<'_> {
                     verdict(ratio <= TARGET_MAX_CPU_RATIO)
                 );
             }
+        }
+        if let Some((on, _, ratio)) = self.pictures_ratio() {
+            let _ = writeln!(
+                out,
+                "| {} streams: last pictures add at most 10% to a probe's CPU | ×{:.3} | {} |",
+                on.scenario.streams,
+                ratio,
+                verdict(ratio <= TARGET_MAX_PICTURES_RATIO)
+            );
         }
         if let Some(base) = self.default_run(self.settings.variant_streams) {
             let overhead = self.checks.total_ms() / base.cpu_ms_per_probe;

@@ -153,6 +153,9 @@ timezone: UTC
 ntp_server: 127.0.0.1:{sntp}
 probe_timeout_seconds: {timeout}
 database: streams.db
+# Last pictures for the wall: refreshed more often than the default 60 s, for the demo.
+pictures:
+  every_seconds: 10
 streams:
   - name: Lobby RTSP
     url: rtsp://127.0.0.1:{rtsp}/test

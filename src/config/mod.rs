@@ -9,6 +9,7 @@
 mod alerts;
 pub mod maintenance;
 mod mqtt;
+mod pictures;
 mod raw;
 mod suggest;
 mod tree;
@@ -20,6 +21,7 @@ pub use alerts::{
     WebhookChannel, WebhookFormat,
 };
 pub use mqtt::{MqttConfig, MqttTransport};
+pub use pictures::PicturesConfig;
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
@@ -96,6 +98,8 @@ pub struct Config {
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// `mqtt:` with `enabled: true`: fleet status, state topics, Home Assistant discovery.
     pub mqtt: Option<MqttConfig>,
+    /// `pictures:`: the last picture of each stream, kept beside the database.
+    pub pictures: PicturesConfig,
     pub streams: Vec<StreamConfig>,
     /// Accepted settings worth a word (`streampulse validate` prints them), in file order.
     pub notices: Vec<Problem>,
@@ -118,6 +122,8 @@ pub struct WebConfig {
     pub metrics_public: bool,
     /// Serve `/status` (names, states, uptimes) without a login.
     pub public_status: bool,
+    /// With `public_status`, the public page also shows the last pictures (served without login).
+    pub public_pictures: bool,
     /// A TLS-terminating proxy is in front, so cookies can be marked `Secure`.
     pub behind_tls: bool,
     /// A session ends after this long without a request.
@@ -161,6 +167,7 @@ impl Default for WebConfig {
             listen: DEFAULT_WEB_LISTEN.to_string(),
             metrics_public: false,
             public_status: false,
+            public_pictures: false,
             behind_tls: false,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60),
             session_max: Duration::from_secs(DEFAULT_SESSION_MAX_HOURS * 3600),

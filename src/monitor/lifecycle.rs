@@ -95,6 +95,10 @@ impl Running {
             writer,
             stats: Arc::clone(stats),
             panic_injection: options.panic_injection.clone(),
+            pictures: std::sync::Mutex::new(super::pictures::PictureSettings {
+                config: config.pictures.clone(),
+                dir: crate::pictures::PictureDir::beside(&db_path),
+            }),
         });
         let mut fleet = HashMap::new();
         apply_config(&config, &shared, &mut fleet).await?;

@@ -4,6 +4,7 @@
 //! steps of [`Monitor::run`]: start-up, reload, pruning, shutdown.
 
 mod lifecycle;
+mod pictures;
 mod schedule;
 mod supervise;
 pub mod watchdog;
@@ -16,7 +17,7 @@ use crate::config::{self, Config, ConfigError, StreamConfig};
 use crate::heartbeat::{Health, Heartbeat, ProbeOutcome, Reason};
 use crate::pipeline::TemplateLibrary;
 use crate::probe::picture::PictureMemory;
-use crate::probe::{probe_with_teardown, ProbeRequest, Reaper};
+use crate::probe::{probe_with_picture, ProbeRequest, Reaper};
 use crate::store::{StoreError, StreamIdentity, WriterHandle};
 use lifecycle::Running;
 use std::collections::HashMap;
@@ -139,6 +140,8 @@ struct Shared {
     writer: WriterHandle,
     stats: Arc<MonitorStats>,
     panic_injection: Option<PanicInjection>,
+    /// `pictures:` and the folder beside the database; replaced on reload.
+    pictures: Mutex<pictures::PictureSettings>,
 }
 
 struct StreamTask {
@@ -222,6 +225,7 @@ async fn apply_config(
     let ids = tokio::task::spawn_blocking(move || writer.resolve(&identities, now_ms))
         .await
         .map_err(|_| StoreError::WriterStopped)??;
+    prune_pictures(config, shared, &ids).await;
 
     let library = Arc::new(TemplateLibrary::new(config.pipelines_dir.as_deref()));
     let mut wanted: HashMap<String, (StreamConfig, i64)> = HashMap::new();
@@ -264,6 +268,22 @@ async fn apply_config(
     Ok(())
 }
 
+/// Takes the new `pictures:` settings and deletes the kept pictures of streams no longer in the
+/// config (their ids are never reused by another camera, but the files would pile up).
+async fn prune_pictures(config: &Config, shared: &Shared, ids: &[i64]) {
+    let dir = match shared.pictures.lock() {
+        Ok(mut settings) => {
+            settings.config = config.pictures.clone();
+            settings.dir.clone()
+        }
+        Err(_) => return,
+    };
+    let keep: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    if let Ok(removed @ 1..) = tokio::task::spawn_blocking(move || dir.prune(&keep)).await {
+        tracing::info!("removed {removed} picture file(s) of streams no longer configured");
+    }
+}
+
 /// One stream's life: wait for its slot, take a pool permit, probe, write, repeat. Runs under
 /// [`supervise::supervise_stream`], which reports and restarts it if it panics.
 async fn stream_loop(
@@ -296,6 +316,8 @@ async fn stream_loop(
     let mut last: Option<Health> = None;
     // Picture checks and sticky verdicts live as long as the task (see `probe::picture`).
     let mut pictures = PictureMemory::default();
+    // The last pictures this task wrote (see `pictures`).
+    let mut kept = pictures::StreamPictures::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(cadence.next_due()) => {}
@@ -326,8 +348,23 @@ async fn stream_loop(
             shared.stats.picture_checks.fetch_add(1, Ordering::Relaxed);
         }
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
-        let (mut outcome, teardown) = probe_with_teardown(&request, &shared.reaper).await;
+        let (mut outcome, judged, teardown) = probe_with_picture(&request, &shared.reaper).await;
+        // With pictures off, the frame goes at once and its summary is not copied.
+        let keeping = shared
+            .pictures
+            .lock()
+            .is_ok_and(|settings| settings.config.enabled);
+        let judged = judged
+            .filter(|_| keeping)
+            .and_then(|sample| Some((sample, outcome.picture.clone()?)));
+        let own_reason = outcome.reason;
         pictures.absorb(&mut outcome, ts_ms, std::time::Instant::now());
+        let reported = judged.as_ref().map(|_| pictures::Reported {
+            health: outcome.health,
+            reason: outcome.reason,
+            message: outcome.message.clone(),
+            own_reason,
+        });
         shared.stats.probes.fetch_add(1, Ordering::Relaxed);
         if outcome.is_up() {
             shared.stats.probes_up.fetch_add(1, Ordering::Relaxed);
@@ -343,6 +380,19 @@ async fn stream_loop(
         }
         drop((permit, check_permit));
         shared.stats.slot_holds.record(slot_taken.elapsed());
+        // After the heartbeat and outside the pool: a picture never delays either.
+        if let (Some(judged), Some(reported)) = (judged, reported) {
+            pictures::keep(
+                &shared,
+                stream_id,
+                &mut kept,
+                judged,
+                reported,
+                ts_ms,
+                &stream.quality,
+            )
+            .await;
+        }
         if *stop.borrow() {
             return;
         }

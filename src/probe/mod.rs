@@ -15,5 +15,7 @@ pub mod teardown;
 
 // The probe's vocabulary lives in `heartbeat`; re-exported for the probe's own modules.
 pub use crate::heartbeat::{Health, ProbeOutcome, Reason, TimeoutStage};
-pub use run::{probe, probe_with_teardown, snapshot, template_values, ProbeRequest, Snapshot};
+pub use run::{
+    probe, probe_with_picture, probe_with_teardown, snapshot, template_values, ProbeRequest, Snapshot,
+};
 pub use teardown::{Reaper, TeardownDone};

@@ -236,6 +236,12 @@ fn black(picture: &PictureSummary, quality: &QualityConfig) -> Option<String> {
     })
 }
 
+/// Whether `after` shows the same picture as `before` by the frozen rule (identical, or nearly
+/// every detailed cell unchanged): sensor noise alone makes a live picture differ.
+pub fn same_picture(before: &PictureSummary, after: &PictureSummary, quality: &QualityConfig) -> bool {
+    frozen(before, after, quality).is_some()
+}
+
 /// Frozen: identical, or nearly every cell unchanged while showing detail. The few cells left
 /// may change: an on-screen clock ticks over a frozen picture.
 fn frozen(before: &PictureSummary, after: &PictureSummary, quality: &QualityConfig) -> Option<String> {

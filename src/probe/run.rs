@@ -126,20 +126,38 @@ pub async fn probe_with_teardown(
     request: &ProbeRequest,
     reaper: &Reaper,
 ) -> (ProbeOutcome, Option<TeardownDone>) {
+    let (outcome, _, teardown) = probe_with_picture(request, reaper).await;
+    (outcome, teardown)
+}
+
+/// Like [`probe_with_teardown`], also handing back the clean decoded frame the verdict was drawn
+/// from (`Some` exactly when `outcome.picture` is), for the monitor's last pictures: no second
+/// connection to the camera. Never a frame the decoder flagged corrupt.
+pub async fn probe_with_picture(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+) -> (ProbeOutcome, Option<gst::Sample>, Option<TeardownDone>) {
     let wanted = if request.picture_check {
         FrameWanted::FirstThenClean
     } else {
         FrameWanted::First
     };
     let (result, teardown) = run(request, reaper, wanted).await;
-    let outcome = result.map_or_else(|down| down, |(up, _)| up);
-    (outcome, teardown)
+    let (outcome, sample) = match result {
+        Ok((up, sample)) => {
+            let judged = sample.filter(|_| up.picture.is_some());
+            (up, judged)
+        }
+        Err(down) => (down, None),
+    };
+    (outcome, sample, teardown)
 }
 
 /// Grabs one clean frame and encodes it as JPEG, under the request's deadline.
 pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapshot, ProbeOutcome> {
     let started = Instant::now();
     let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await.0?;
+    let sample = sample.ok_or_else(|| ProbeOutcome::down(Reason::Decode, "no clean frame"))?;
     let remaining = request
         .timeout
         .saturating_sub(started.elapsed())
@@ -179,7 +197,8 @@ pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapsho
     })
 }
 
-type Watched = Result<(ProbeOutcome, gst::Sample), ProbeOutcome>;
+/// The outcome and, for a snapshot the clean frame, for a probe the clean frame judged (if any).
+type Watched = Result<(ProbeOutcome, Option<gst::Sample>), ProbeOutcome>;
 
 async fn run(
     request: &ProbeRequest,
@@ -339,7 +358,7 @@ async fn watch(
     let first = session.first_frame(request, started, deadline).await?;
     let outcome = session.up_outcome(&first, started);
     if wanted == FrameWanted::Clean {
-        return Ok((outcome, first.sample));
+        return Ok((outcome, Some(first.sample)));
     }
     // The latency is the first frame's; a picture check may then wait for a clean one.
     let first = if wanted == FrameWanted::FirstThenClean && window.is_zero() {
@@ -347,11 +366,11 @@ async fn watch(
     } else {
         first
     };
-    let seen = session.sample_window(&first, window, deadline).await;
+    let (seen, judged) = session.sample_window(&first, window, deadline).await;
     let previous = request.previous_picture.as_ref().map(|(picture, at)| Previous {
         picture,
         age: at.elapsed(),
     });
     let outcome = grade(outcome, &seen, previous, &request.quality, &request.expect);
-    Ok((outcome, first.sample))
+    Ok((outcome, judged))
 }

@@ -320,12 +320,13 @@ impl ProbeSession {
     /// What the picture checks judge, from the first frame on: the first clean frame, and over
     /// a non-zero `window` (never past `deadline`) the frames counted, the compressed bytes and
     /// the last clean frame. A bus error or EOS ends the window early: what arrived is judged.
+    /// Also gives back the clean frame judged (the reference), when there is one.
     pub(super) async fn sample_window(
         &mut self,
         first: &ArrivedFrame,
         window: Duration,
         deadline: Instant,
-    ) -> Seen {
+    ) -> (Seen, Option<gst::Sample>) {
         // A corrupt first frame (joined between keyframes) proves the stream flows but shows no
         // real picture: without a sample window there is nothing clean to judge. Only picture
         // checks wait for the next keyframe (`clean_frame`): waiting on every probe would hold
@@ -381,8 +382,12 @@ impl ProbeSession {
                 last,
             });
         }
-        seen.reference = reference.and_then(|(_, sample)| quality::summarize(&sample));
-        seen
+        // The judged frame goes back with its summary: the monitor keeps it as the last picture.
+        let reference =
+            reference.and_then(|(_, sample)| quality::summarize(&sample).map(|summary| (summary, sample)));
+        let (summary, sample) = reference.unzip();
+        seen.reference = summary;
+        (seen, sample)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod links;
 pub mod metrics;
 pub mod metrics_v1;
 pub mod pages;
+pub mod pictures;
 pub mod respond;
 pub mod router;
 pub mod server;

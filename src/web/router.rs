@@ -2,7 +2,8 @@
 //! [`super::auth`]'s business, the answers are [`super::pages`]' and [`super::api`]'s.
 //!
 //! Only `/healthz`, `/static/*`, the login and setup forms (and `/metrics` when the config says
-//! `metrics_public: true`, `/status` when it says `public_status: true`) answer without a session
+//! `metrics_public: true`, `/status` when it says `public_status: true`, `/status/{name}/picture.jpg`
+//! when it also says `public_pictures: true`) answer without a session
 //! cookie or an API token. Every route that changes something needs [`Access::Admin`] (which a
 //! viewer's session lacks), except logging out and a user's own password and time display. Authentication runs
 //! before any body is read, so an anonymous client learns nothing from validation errors.
@@ -23,7 +24,7 @@ use super::pages::{
     self, account, config, confirm, dashboard, mute, notifications, profile, status, stream, users,
 };
 use super::respond::{self, compress};
-use super::{api, links, WebError, WebState};
+use super::{api, links, pictures, WebError, WebState};
 
 mod body;
 
@@ -252,10 +253,20 @@ fn open_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(Arc::clone(&state)))
         .then(status::public_status);
+    let public_picture = warp::path("status")
+        .and(name_segment())
+        .and(warp::path("picture.jpg"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_state(Arc::clone(&state)))
+        .and(warp::header::headers_cloned())
+        .then(pictures::public_picture);
     healthz
         .or(metrics)
         .unify()
         .or(public_status)
+        .unify()
+        .or(public_picture)
         .unify()
         .or(statics)
         .unify()
@@ -279,6 +290,7 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(auth())
         .and(st())
         .and(query())
+        .and(warp::cookie::optional::<String>(dashboard::VIEW_COOKIE))
         .then(dashboard::dashboard);
     let stream = warp::path("streams")
         .and(name_segment())
@@ -288,6 +300,23 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(st())
         .and(query())
         .then(stream::stream_page);
+    // The last picture the monitor kept: the same access as the pages (viewers included).
+    let picture = warp::path("streams")
+        .and(name_segment())
+        .and(warp::path("picture.jpg"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .and(warp::header::headers_cloned())
+        .and(query())
+        .then(
+            |name: String,
+             _: Principal,
+             state: Arc<WebState>,
+             headers: HeaderMap,
+             query: pictures::PictureQuery| { pictures::picture(name, state, headers, query) },
+        );
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(auth())
@@ -437,6 +466,8 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .boxed();
     dashboard
         .or(stream)
+        .unify()
+        .or(picture)
         .unify()
         .or(stream_action)
         .unify()

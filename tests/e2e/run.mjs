@@ -334,6 +334,58 @@ describe("StreamPulse web UI in headless Chromium", () => {
     45_000,
   );
 
+  step(
+    "the wall shows the cameras' last pictures",
+    async () => {
+      // The monitor keeps a picture from a camera's first clean frame: wait for some in the API.
+      const deadline = Date.now() + 40_000;
+      let withPicture = [];
+      for (;;) {
+        const { streams } = await streamsApi();
+        withPicture = streams.filter((stream) => stream.picture);
+        if (withPicture.length >= 1) {
+          break;
+        }
+        assert.ok(Date.now() < deadline, "no camera has a last picture after 40 s");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      await page.goto(at("/"));
+      await Promise.all([page.waitForURL(/view=wall/), page.click("#view-wall")]);
+      const cards = page.locator("#wall .wall-card");
+      assert.equal(await cards.count(), 8, "a card per camera");
+      assert.equal(await page.locator("tr.stream-row").count(), 0, "the wall replaces the table");
+      const name = withPicture[0].name;
+      const card = page.locator(`#wall .wall-card[data-name="${name.replace(/"/g, '\\"')}"]`);
+      await card.locator("img").scrollIntoViewIfNeeded();
+      await page.waitForFunction(
+        (cardName) => {
+          const found = [...document.querySelectorAll("#wall .wall-card")].find((c) => c.dataset.name === cardName);
+          const image = found && found.querySelector("img");
+          return image && image.complete && image.naturalWidth > 0;
+        },
+        name,
+        { timeout: 20_000 },
+      );
+      const width = await card.locator("img").evaluate((image) => image.naturalWidth);
+      assert.equal(width, withPicture[0].picture.width, `${name}'s picture width`);
+      assert.match(await card.locator(".wall-age").innerText(), /ago/);
+      // A camera that never sent video says why it has no picture.
+      const backyard = page.locator('#wall .wall-card[data-name="Backyard (wrong password)"]');
+      assert.match(await backyard.locator(".wall-placeholder").innerText(), /picture/i);
+      await shot("03b-dashboard-wall");
+      await page.setViewportSize(PHONE);
+      await shot("03c-dashboard-wall-phone");
+      await page.setViewportSize(DESKTOP);
+
+      // The choice is remembered; the table comes back when asked for.
+      await page.goto(at("/"));
+      assert.ok((await page.locator("#wall").count()) === 1, "the wall is remembered");
+      await Promise.all([page.waitForURL(/view=table/), page.click("#view-table")]);
+      assert.ok((await page.locator("tr.stream-row").count()) === 8, "back to the table");
+    },
+    75_000,
+  );
+
   step("a snapshot of a down camera shows the reason", async () => {
     const button = page.locator('tr.stream-row[data-name="Backyard (wrong password)"] .snapshot-button');
     await button.click();

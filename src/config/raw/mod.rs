@@ -10,6 +10,7 @@
 mod alerts;
 mod maintenance;
 mod mqtt;
+mod pictures;
 mod streams;
 mod values;
 mod web;
@@ -17,6 +18,7 @@ mod web;
 pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
 pub(crate) use maintenance::RawWindow;
 pub(crate) use mqtt::RawMqtt;
+pub(crate) use pictures::RawPictures;
 
 pub(crate) use streams::{RawQuality, RawStream};
 pub(crate) use web::{RawMetrics, RawTls, RawWeb};
@@ -46,6 +48,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "alerts",
     "maintenance",
     "mqtt",
+    "pictures",
     "streams",
 ];
 
@@ -78,6 +81,7 @@ pub(crate) const WEB_KEYS: &[&str] = &[
     "listen",
     "metrics_public",
     "public_status",
+    "public_pictures",
     "behind_tls",
     "session_idle_minutes",
     "session_max_hours",
@@ -139,6 +143,7 @@ pub(crate) struct RawConfig {
     pub alerts: RawAlerts,
     pub maintenance: Vec<RawWindow>,
     pub mqtt: RawMqtt,
+    pub pictures: RawPictures,
     pub streams: Vec<RawStream>,
 }
 
@@ -204,6 +209,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "alerts" => raw.alerts = shape.alerts(value, line),
             "maintenance" => raw.maintenance = shape.maintenance(value, line, "maintenance"),
             "mqtt" => raw.mqtt = shape.mqtt(value, line),
+            "pictures" => raw.pictures = shape.pictures(value, line),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -22,6 +22,7 @@ pub(crate) struct RawWeb {
     pub listen: Field<String>,
     pub metrics_public: Field<bool>,
     pub public_status: Field<bool>,
+    pub public_pictures: Field<bool>,
     pub behind_tls: Field<bool>,
     pub session_idle_minutes: Field<f64>,
     pub session_max_hours: Field<f64>,
@@ -66,6 +67,7 @@ impl Shape<'_> {
                 "listen" => web.listen = self.text(value, line, &field, "an address such as 127.0.0.1:8000"),
                 "metrics_public" => web.metrics_public = self.boolean(value, line, &field),
                 "public_status" => web.public_status = self.boolean(value, line, &field),
+                "public_pictures" => web.public_pictures = self.boolean(value, line, &field),
                 "behind_tls" => web.behind_tls = self.boolean(value, line, &field),
                 "session_idle_minutes" => {
                     web.session_idle_minutes = self.number(value, line, &field, "a number of minutes")

@@ -9,6 +9,7 @@
 mod alerts;
 mod maintenance;
 mod mqtt;
+mod pictures;
 mod streams;
 mod web;
 
@@ -176,6 +177,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
     check.duplicates(&raw.streams, |s| s.name.given(), "stream name", "name");
     check.duplicates(&raw.streams, |s| s.id.given(), "stream id", "id");
     let mqtt = check.mqtt(&raw.mqtt);
+    let pictures = check.pictures(&raw.pictures);
     if mqtt.as_ref().is_some_and(|mqtt| mqtt.state_topics) {
         check.mqtt_topic_clashes(&raw.streams);
     }
@@ -216,6 +218,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         alerts,
         maintenance,
         mqtt,
+        pictures,
         streams,
         notices: check.notices,
     })

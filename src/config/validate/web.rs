@@ -27,6 +27,9 @@ impl Check<'_> {
         if let Field::Given(flag) = &raw.public_status {
             web.public_status = flag.value;
         }
+        if let Field::Given(flag) = &raw.public_pictures {
+            web.public_pictures = flag.value;
+        }
         if let Field::Given(flag) = &raw.behind_tls {
             web.behind_tls = flag.value;
         }

@@ -14,6 +14,7 @@ use crate::clock::{iso_utc, parse_time_param, DAY_MS, HOUR_MS};
 use crate::fleet;
 use crate::url::redact_text;
 use crate::web::auth::Principal;
+use crate::web::pictures;
 use crate::web::respond;
 use crate::web::snapshot::{self, SnapshotResult};
 use crate::web::{WebError, WebState};
@@ -66,22 +67,34 @@ fn no_such_stream(name: &str) -> WebError {
 
 pub async fn streams(_principal: Principal, state: Arc<WebState>) -> Response {
     let now_ms = state.now_ms();
-    answer(state.fleet(false).await.map(|(_, streams)| StreamList {
+    let streams = match state.fleet(false).await {
+        Ok((_, streams)) => streams,
+        Err(error) => return failure(error),
+    };
+    let dir = pictures::dir(&state);
+    let list = tokio::task::spawn_blocking(move || StreamList {
         generated_at: iso_utc(now_ms),
         generated_at_ms: now_ms,
         summary: StateCounts::of(&streams),
-        streams: streams.iter().map(StreamAnswer::of).collect(),
-    }))
+        streams: streams
+            .iter()
+            .map(|s| StreamAnswer::of(s).with_pictures(&dir, s.stream_id()))
+            .collect(),
+    })
+    .await
+    .map_err(|_| WebError::Internal("the stream list could not be built".into()));
+    answer(list)
 }
 
 pub async fn stream(name: String, _principal: Principal, state: Arc<WebState>) -> Response {
     let config = state.config();
     let now_ms = state.now_ms();
+    let dir = pictures::dir(&state);
     answer(
         state
             .read(
                 move |store| match fleet::load_one(&config, store, &name, now_ms)? {
-                    Some(summary) => Ok(StreamAnswer::of(&summary)),
+                    Some(summary) => Ok(StreamAnswer::of(&summary).with_pictures(&dir, summary.stream_id())),
                     None => Err(no_such_stream(&name)),
                 },
             )

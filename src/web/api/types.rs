@@ -146,6 +146,39 @@ pub struct StreamAnswer {
     /// Inside one of its `maintenance:` windows now.
     #[serde(default)]
     pub in_maintenance: bool,
+    /// The last picture the monitor kept from its probes (`null`: none yet).
+    #[serde(default)]
+    pub picture: Option<PictureAnswer>,
+    /// The picture behind the last picture verdict (black, frozen, …), whatever the state now.
+    #[serde(default)]
+    pub verdict_picture: Option<PictureAnswer>,
+}
+
+/// A kept picture: where to fetch it (with a session or token), when it was taken, its size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PictureAnswer {
+    pub url: String,
+    pub taken: String,
+    pub taken_ms: i64,
+    pub width: u32,
+    pub height: u32,
+    /// For a verdict picture: the verdict's reason code.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl PictureAnswer {
+    fn of(info: crate::web::pictures::PictureInfo) -> PictureAnswer {
+        PictureAnswer {
+            url: info.url,
+            taken: iso_utc(info.ts_ms),
+            taken_ms: info.ts_ms,
+            width: info.width,
+            height: info.height,
+            reason: info.reason,
+        }
+    }
 }
 
 /// A mute in force: who made it, since and until when (`until` null: until unmuted).
@@ -223,7 +256,22 @@ impl StreamAnswer {
             quiet_7d: summary.last_7d.quiet,
             mute: summary.mute.as_ref().map(MuteInfo::of),
             in_maintenance: summary.in_maintenance,
+            picture: None,
+            verdict_picture: None,
         }
+    }
+
+    /// Fills in the kept pictures (reads two small files: call it off the async workers).
+    pub fn with_pictures(
+        mut self,
+        dir: &crate::pictures::PictureDir,
+        stream_id: Option<i64>,
+    ) -> StreamAnswer {
+        use crate::pictures::PictureKind;
+        use crate::web::pictures::info;
+        self.picture = info(dir, stream_id, &self.name, PictureKind::Last).map(PictureAnswer::of);
+        self.verdict_picture = info(dir, stream_id, &self.name, PictureKind::Verdict).map(PictureAnswer::of);
+        self
     }
 }
 

@@ -283,7 +283,7 @@ fn cookie_text(state: &WebState, name: &str, value: &str, max_age_s: i64) -> Str
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
 }
 
-fn add_cookie(response: &mut Response, state: &WebState, name: &str, value: &str, max_age_s: i64) {
+pub(crate) fn add_cookie(response: &mut Response, state: &WebState, name: &str, value: &str, max_age_s: i64) {
     if let Ok(value) = HeaderValue::from_str(&cookie_text(state, name, value, max_age_s)) {
         response.headers_mut().append("set-cookie", value);
     }

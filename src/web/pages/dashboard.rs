@@ -1,6 +1,7 @@
 //! The dashboard: every configured stream with its state, since when, latency, uptimes and a
 //! latency sparkline, filtered by name and state; it reloads itself every
-//! [`DASHBOARD_REFRESH_SECONDS`].
+//! [`DASHBOARD_REFRESH_SECONDS`]. `?view=wall` shows the same cameras as a wall of their last
+//! pictures ([`super::wall`]) instead of the table; the choice is remembered in a cookie.
 
 use std::sync::Arc;
 
@@ -15,10 +16,15 @@ use crate::web::auth::Principal;
 use crate::web::charts;
 use crate::web::links;
 use crate::web::respond::{self, Layout};
+
+use super::wall::{wall_cards, WallCard};
 use crate::web::{WebError, WebState};
 
 /// Seconds between automatic reloads of the dashboard.
 pub const DASHBOARD_REFRESH_SECONDS: u32 = 30;
+/// The cookie that remembers the table or wall view (not a secret, one year).
+pub const VIEW_COOKIE: &str = "streampulse_view";
+const VIEW_COOKIE_MAX_AGE_S: i64 = 365 * 24 * 3600;
 
 /// `GET /?q=&status=`
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +33,27 @@ pub struct DashboardQuery {
     pub q: Option<String>,
     /// Only streams in this state (`up`, `down`, …); an unknown value filters nothing.
     pub status: Option<String>,
+    /// `table` or `wall`; absent: the remembered one.
+    pub view: Option<String>,
+}
+
+/// Table or wall: asked in the query, else remembered in the cookie, else the table.
+fn wall_wanted(query: &DashboardQuery, cookie: Option<&str>) -> bool {
+    match query.view.as_deref().or(cookie) {
+        Some(view) => view == "wall",
+        None => false,
+    }
+}
+
+/// The dashboard's address with the current filters and a view.
+fn view_href(query: &DashboardQuery, view: &str) -> String {
+    let mut href = format!("/?view={view}");
+    for (key, value) in [("q", &query.q), ("status", &query.status)] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            href.push_str(&format!("&{key}={}", links::encode(value)));
+        }
+    }
+    href
 }
 
 fn latency_text(ms: Option<u64>) -> String {
@@ -144,6 +171,11 @@ struct DashboardPage<'a> {
     updated: String,
     updated_ms: i64,
     timezone: &'a str,
+    /// The wall's cards when the wall is shown (the table is not rendered then).
+    wall: Option<Vec<WallCard>>,
+    view: &'static str,
+    table_href: String,
+    wall_href: String,
 }
 
 /// One count of the summary line ("3 down").
@@ -182,9 +214,20 @@ fn summary_items(counts: Counts) -> Vec<SummaryItem> {
         .collect()
 }
 
-pub async fn dashboard(principal: Principal, state: Arc<WebState>, query: DashboardQuery) -> Response {
-    match dashboard_inner(&principal, &state, &query).await {
-        Ok(response) => response,
+pub async fn dashboard(
+    principal: Principal,
+    state: Arc<WebState>,
+    query: DashboardQuery,
+    view_cookie: Option<String>,
+) -> Response {
+    let wall = wall_wanted(&query, view_cookie.as_deref());
+    match dashboard_inner(&principal, &state, &query, wall).await {
+        Ok(mut response) => {
+            if let Some(view) = query.view.as_deref().filter(|v| matches!(*v, "table" | "wall")) {
+                crate::web::auth::add_cookie(&mut response, &state, VIEW_COOKIE, view, VIEW_COOKIE_MAX_AGE_S);
+            }
+            response
+        }
         Err(error) => respond::failure_page(&state, Some(&principal), error),
     }
 }
@@ -193,6 +236,7 @@ async fn dashboard_inner(
     principal: &Principal,
     state: &Arc<WebState>,
     query: &DashboardQuery,
+    wall: bool,
 ) -> Result<Response, WebError> {
     let now_ms = state.now_ms();
     let (config, streams) = state.fleet(true).await?;
@@ -203,12 +247,20 @@ async fn dashboard_inner(
         .map(|q| q.trim().to_lowercase())
         .unwrap_or_default();
     let wanted = query.status.as_deref().and_then(State::parse);
-    let rows: Vec<DashboardRow<'_>> = streams
+    let shown: Vec<&StreamSummary> = streams
         .iter()
         .filter(|s| text.is_empty() || s.name.to_lowercase().contains(&text))
         .filter(|s| wanted.is_none_or(|state| s.state == state))
-        .map(|s| dashboard_row(s, config.timezone, now_ms))
         .collect();
+    let (rows, wall_cards) = if wall {
+        (Vec::new(), Some(wall_cards(state, &config, &shown, now_ms).await))
+    } else {
+        let rows: Vec<DashboardRow<'_>> = shown
+            .iter()
+            .map(|s| dashboard_row(s, config.timezone, now_ms))
+            .collect();
+        (rows, None)
+    };
     let statuses: Vec<StatusOption> = State::ALL
         .into_iter()
         .map(|h| StatusOption {
@@ -223,7 +275,7 @@ async fn dashboard_inner(
         layout: page,
         summary: summary_items(counts),
         total: streams.len(),
-        shown: rows.len(),
+        shown: shown.len(),
         filtered: !text.is_empty() || wanted.is_some(),
         rows,
         q: query.q.as_deref().unwrap_or(""),
@@ -231,6 +283,46 @@ async fn dashboard_inner(
         updated: format_local(now_ms, config.timezone),
         updated_ms: now_ms,
         timezone: &config.timezone_name,
+        wall: wall_cards,
+        view: if wall { "wall" } else { "table" },
+        table_href: view_href(query, "table"),
+        wall_href: view_href(query, "wall"),
     };
     Ok(respond::render(state, "dashboard", StatusCode::OK, &data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn query(q: Option<&str>, status: Option<&str>, view: Option<&str>) -> DashboardQuery {
+        DashboardQuery {
+            q: q.map(str::to_string),
+            status: status.map(str::to_string),
+            view: view.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_view_comes_from_the_query_then_the_cookie() {
+        assert!(!wall_wanted(&query(None, None, None), None));
+        assert!(wall_wanted(&query(None, None, None), Some("wall")));
+        assert!(!wall_wanted(&query(None, None, Some("table")), Some("wall")));
+        assert!(wall_wanted(&query(None, None, Some("wall")), None));
+        assert_eq!(
+            view_href(&query(Some("gate 1&2"), Some("down"), None), "wall"),
+            "/?view=wall&q=gate%201%262&status=down"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_filter_stays_inside_its_query_value(q in "\\PC{0,20}", status in "\\PC{0,10}") {
+            let href = view_href(&query(Some(&q), Some(&status), None), "table");
+            prop_assert!(href.starts_with("/?view=table"));
+            prop_assert_eq!(href.matches('&').count(), usize::from(!q.is_empty()) + usize::from(!status.is_empty()));
+            prop_assert!(!href.contains(['"', '<', '>', '#', ' ']));
+        }
+    }
 }

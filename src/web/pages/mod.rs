@@ -2,7 +2,7 @@
 //! logout), [`dashboard`], [`stream`] (one stream's history), [`mute`] (their mute buttons),
 //! [`config`] (the editor) and [`confirm`] (re-entering the password before camera passwords are
 //! shown), [`notifications`] (the channels, "Send a test"), [`profile`] (your own password and
-//! time display), [`users`] (admins manage users and roles) and [`status`] (the optional public
+//! time display), [`users`] (admins manage users and roles), [`wall`] (the dashboard's pictures) and [`status`] (the optional public
 //! status page). Each gathers data, shapes it for its template and renders through
 //! [`super::respond`]; failures become an error page with the right status.
 
@@ -16,6 +16,7 @@ pub mod profile;
 pub mod status;
 pub mod stream;
 pub mod users;
+pub mod wall;
 
 use std::sync::Arc;
 

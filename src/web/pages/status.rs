@@ -1,7 +1,9 @@
 //! `/status`: the public, read-only status page for a wall screen or a team page, served
 //! without login only when the config says `web.public_status: true` (404 otherwise, so an
 //! instance that did not opt in does not even reveal it has one). Names, states, since when and
-//! uptimes only: no URLs, no reasons (camera error messages can name hosts), no pictures.
+//! uptimes only: no URLs, no reasons (camera error messages can name hosts), and no pictures
+//! unless the config also says `web.public_pictures: true` (then a wall of the last pictures,
+//! served without login from `/status/{name}/picture.jpg`).
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use warp::reply::Response;
 
 use crate::clock::{format_local, human_duration};
 use crate::fleet::{self, State};
+use crate::web::pictures;
 use crate::web::respond;
 use crate::web::WebState;
 
@@ -25,6 +28,16 @@ struct StatusRow {
     since_ago: Option<String>,
     uptime_24h: String,
     uptime_7d: String,
+    /// The last picture's address and age, with `web.public_pictures`.
+    picture: Option<StatusPicture>,
+}
+
+#[derive(Serialize)]
+struct StatusPicture {
+    url: String,
+    width: u32,
+    height: u32,
+    ago: String,
 }
 
 #[derive(Serialize)]
@@ -32,6 +45,7 @@ struct StatusPage {
     layout: respond::Layout,
     rows: Vec<StatusRow>,
     updated: String,
+    pictures: bool,
 }
 
 pub async fn public_status(state: Arc<WebState>) -> Response {
@@ -43,10 +57,27 @@ pub async fn public_status(state: Arc<WebState>) -> Response {
         Ok(fleet) => fleet,
         Err(error) => return respond::failure_page(&state, None, error),
     };
-    let rows = streams
+    let shown: Vec<&fleet::StreamSummary> = streams.iter().filter(|s| s.enabled).collect();
+    let with_pictures = config.web.public_pictures;
+    let pictures = if with_pictures {
+        let wanted: Vec<(Option<i64>, String)> =
+            shown.iter().map(|s| (s.stream_id(), s.name.clone())).collect();
+        let dir = pictures::dir(&state);
+        tokio::task::spawn_blocking(move || {
+            wanted
+                .iter()
+                .map(|(id, name)| pictures::public_info(&dir, *id, name))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let rows = shown
         .iter()
-        .filter(|s| s.enabled)
-        .map(|s| {
+        .enumerate()
+        .map(|(index, s)| {
             let status = s.status.as_ref();
             let since_ms = match s.state {
                 State::Stale => status.and_then(|s| s.last_ts_ms),
@@ -59,6 +90,12 @@ pub async fn public_status(state: Arc<WebState>) -> Response {
                 since_ago: since_ms.map(|ms| human_duration(now_ms - ms)),
                 uptime_24h: fleet::percent(s.last_24h.uptime),
                 uptime_7d: fleet::percent(s.last_7d.uptime),
+                picture: pictures.get(index).cloned().flatten().map(|p| StatusPicture {
+                    ago: human_duration(now_ms - p.ts_ms),
+                    url: p.url,
+                    width: p.width,
+                    height: p.height,
+                }),
             }
         })
         .collect();
@@ -68,6 +105,7 @@ pub async fn public_status(state: Arc<WebState>) -> Response {
         layout,
         rows,
         updated: format_local(now_ms, config.timezone),
+        pictures: with_pictures,
     };
     respond::render(&state, "status", StatusCode::OK, &data)
 }

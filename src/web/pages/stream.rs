@@ -14,11 +14,13 @@ use crate::alert::quiet::Quiet;
 use crate::clock::{format_local, human_duration, HOUR_MS};
 use crate::fleet;
 use crate::heartbeat::{Health, Heartbeat};
+use crate::pictures::PictureKind;
 use crate::store::{HourlyPoint, Outage};
 use crate::url::redact_text;
 use crate::web::auth::Principal;
 use crate::web::charts::{self, LatencySample, Period};
 use crate::web::links;
+use crate::web::pictures::{self, PictureInfo};
 use crate::web::respond;
 use crate::web::{WebError, WebState};
 
@@ -292,8 +294,12 @@ async fn stream_page_inner(
             })
         })
         .collect();
+    let (picture, verdict_picture) = kept_pictures(state, &summary, tz, now_ms).await;
     let data = json!({
         "layout": respond::layout(state, Some(principal), summary.name.clone(), "dashboard"),
+        "picture": picture,
+        "verdict_picture": verdict_picture,
+        "pictures_enabled": config.pictures.enabled,
         "stream": dashboard_row(&summary, tz, now_ms),
         "url": summary.url,
         "pipeline": summary.pipeline,
@@ -323,6 +329,43 @@ async fn stream_page_inner(
         "quiet_7d": fleet::percent(summary.last_7d.quiet),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
+}
+
+/// The last picture the monitor kept and, while the stream is degraded by a picture verdict, the
+/// picture behind that verdict (with its reason), as the template shows them.
+async fn kept_pictures(
+    state: &Arc<WebState>,
+    summary: &fleet::StreamSummary,
+    tz: &time_tz::Tz,
+    now_ms: i64,
+) -> (Option<Value>, Option<Value>) {
+    let dir = pictures::dir(state);
+    let (id, name) = (summary.stream_id(), summary.name.clone());
+    let (last, verdict) = tokio::task::spawn_blocking(move || {
+        (
+            pictures::info(&dir, id, &name, PictureKind::Last),
+            pictures::info(&dir, id, &name, PictureKind::Verdict),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let current_reason = summary.status.as_ref().and_then(|s| s.reason);
+    let verdict = verdict.filter(|v| {
+        summary.state == fleet::State::Degraded && v.reason.as_deref() == current_reason.map(|r| r.code())
+    });
+    let shape = |info: PictureInfo| {
+        json!({
+            "url": info.url,
+            "width": info.width,
+            "height": info.height,
+            "taken": format_local(info.ts_ms, tz),
+            "taken_ms": info.ts_ms,
+            "ago": human_duration(now_ms - info.ts_ms),
+            "reason": current_reason.filter(|_| info.reason.is_some()).map(|r| r.describe()),
+            "message": info.message.as_deref().map(redact_text),
+        })
+    };
+    (last.map(shape), verdict.map(shape))
 }
 
 /// The outages within `[from_ms, to_ms)` as timeline periods, cut out of `quiet_hours`.
