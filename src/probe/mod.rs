@@ -5,6 +5,7 @@ mod classify;
 mod diagnosis;
 pub mod grade;
 pub mod jpeg;
+pub mod live;
 pub mod picture;
 pub mod quality;
 mod run;

@@ -192,7 +192,7 @@ async fn run(
     };
     let window = match wanted {
         FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
-        FrameWanted::Clean => Duration::ZERO,
+        FrameWanted::Clean | FrameWanted::Live => Duration::ZERO,
     };
     let (result, pipeline) = match ProbeSession::attach(pipeline, &sink, wanted, window) {
         Ok(mut session) => {

@@ -288,6 +288,15 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .and(st())
         .and(query())
         .then(stream::stream_page);
+    // The live view: any signed-in user may watch; it changes nothing.
+    let live = warp::path("streams")
+        .and(name_segment())
+        .and(warp::path("live.mjpg"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .then(pages::live::live_view);
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(auth())
@@ -437,6 +446,8 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .boxed();
     dashboard
         .or(stream)
+        .unify()
+        .or(live)
         .unify()
         .or(stream_action)
         .unify()
