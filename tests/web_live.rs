@@ -371,3 +371,34 @@ async fn the_stream_page_offers_live_unless_it_is_turned_off() {
     assert!(body(&refused).contains("turned off"), "{}", body(&refused));
     assert_eq!(fixture.state.live().sessions_started(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_the_server_down_ends_live_views() {
+    let camera = camera().await;
+    let fixture = Fixture::new(&format!(
+        "database: streams.db\nprobe_timeout_seconds: 10\nweb:\n  live_seconds: 600\nstreams:\n  \
+         - name: Cam\n    url: {}\n",
+        camera.url("/test")
+    ));
+    let token = fixture.token("tests");
+    let (addr, stop) = serve(&fixture).await;
+    let mut watching = get(addr, "/streams/Cam/live.mjpg", bearer(&token)).await;
+    assert_eq!(watching.status, StatusCode::OK);
+    watching.next_jpeg().await.expect("a frame");
+    let asked = Instant::now();
+    drop(stop);
+    let more = tokio::time::timeout(Duration::from_secs(60), watching.count_to_end())
+        .await
+        .expect("the live view ends at shutdown, not after 600 s");
+    assert!(more <= 6 * 60, "{more}");
+    assert!(asked.elapsed() < Duration::from_secs(60));
+    let hub = fixture.state.live().clone();
+    eventually(Duration::from_secs(10), "the hub is empty", || {
+        hub.sessions() == 0
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the RTSP session is gone", || {
+        camera.active_sessions() == 0
+    })
+    .await;
+}

@@ -85,12 +85,13 @@ struct Session {
 }
 
 /// Every running live session, one per camera.
-#[derive(Default)]
 pub struct LiveHub {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     started: AtomicU64,
     viewers_served: AtomicU64,
     torn_down: AtomicU64,
+    /// Set when the server shuts down: sessions end, so their responses do not hold the drain.
+    stopping: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for LiveHub {
@@ -103,7 +104,18 @@ impl std::fmt::Debug for LiveHub {
 
 impl LiveHub {
     pub fn new() -> Arc<LiveHub> {
-        Arc::new(LiveHub::default())
+        Arc::new(LiveHub {
+            sessions: Mutex::new(HashMap::new()),
+            started: AtomicU64::new(0),
+            viewers_served: AtomicU64::new(0),
+            torn_down: AtomicU64::new(0),
+            stopping: watch::channel(false).0,
+        })
+    }
+
+    /// Ends every session and refuses new ones (the server is shutting down).
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Live pipelines now, including one being torn down.
@@ -194,6 +206,12 @@ impl LiveHub {
         stream: &StreamConfig,
     ) -> Result<LiveViewer, LiveError> {
         let web = &config.web;
+        if *self.stopping.borrow() {
+            return Err(LiveError::Refused {
+                message: "the web server is shutting down".into(),
+                retry_after_s: 10,
+            });
+        }
         if web.live_max_cameras == 0 {
             return Err(LiveError::Refused {
                 message: "the live view is turned off here (web.live_max_cameras is 0)".into(),
@@ -332,9 +350,11 @@ impl Run {
         }
         let mut checks = tokio::time::interval(VIEWER_CHECK);
         let mut alone_since: Option<Instant> = None;
+        let mut stopping = self.hub.stopping.subscribe();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(self.session.ends_at.into()) => break,
+                _ = async { stopping.wait_for(|stop| *stop).await.is_ok() } => break,
                 _ = checks.tick() => {
                     if self.session.state.receiver_count() > 0 {
                         alone_since = None;

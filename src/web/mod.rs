@@ -544,6 +544,12 @@ pub async fn serve_with<F>(
     });
     let routes = router::routes(Arc::clone(&state));
     let tls = settings.tls.map(|(acceptor, _)| acceptor);
+    // Live views would hold the drain for up to `web.live_seconds`: they end at shutdown.
+    let live = Arc::clone(&state.live);
+    let shutdown = async move {
+        shutdown.await;
+        live.stop();
+    };
     server::run(listener, routes, tls, settings.limits, shutdown).await;
     purge.abort();
     tracing::info!("web server stopped");
