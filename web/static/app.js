@@ -177,6 +177,7 @@
 
   var start = function () {
     if (controller) { controller.abort(); }
+    if (countdown) { clearInterval(countdown); countdown = null; }
     controller = new AbortController();
     var mine = controller;
     panel.hidden = false;
