@@ -50,7 +50,8 @@ struct Answer {
     buffer: Vec<u8>,
 }
 
-/// `GET path` with one header (a cookie or a bearer token) over a fresh connection.
+/// `GET path` with one header (a cookie or a bearer token) over a fresh connection, as a browser
+/// would ask (gzip accepted).
 async fn get(addr: SocketAddr, path: &str, header: (&str, String)) -> Answer {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) =
@@ -60,6 +61,8 @@ async fn get(addr: SocketAddr, path: &str, header: (&str, String)) -> Answer {
     tokio::spawn(connection);
     let request = Request::get(path)
         .header("host", "127.0.0.1")
+        // As browsers send it: a streamed body must pass through uncompressed.
+        .header("accept-encoding", "gzip, deflate")
         .header(header.0, header.1)
         .body(Empty::new())
         .expect("request");
@@ -252,7 +255,7 @@ async fn viewers_share_one_pipeline_that_ends_by_itself_and_is_torn_down() {
     .await;
     assert_eq!(hub.sessions_torn_down(), 2);
 
-    let metrics = get(addr, "/metrics", bearer(&token)).await.text().await;
+    let metrics = body(&fixture.get_with_token("/metrics", &token).await);
     assert!(
         metrics.contains("\nstreampulse_web_live_sessions 0\n"),
         "{metrics}"
