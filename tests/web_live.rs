@@ -405,3 +405,51 @@ async fn shutting_the_server_down_ends_live_views() {
     })
     .await;
 }
+
+/// The stream's own template runs the live view (here a user template with a test source, as a
+/// custom `libcamerasrc` or `v4l2src` one would), frames scaled to 640 px; a template that does
+/// not decode says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streams_own_template_runs_and_a_nodecode_one_says_why_not() {
+    let camera = camera().await;
+    let templates = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        templates.path().join("testcard.pipeline"),
+        "# A test card, as a custom capture pipeline would give.\n\
+         videotestsrc is-live=true pattern=ball ! video/x-raw,width=1280,height=720,framerate=10/1\n  \
+         ! appsink name=sink\n",
+    )
+    .expect("template");
+    let fixture = Fixture::new(&format!(
+        "database: streams.db\nprobe_timeout_seconds: 10\npipelines_dir: {}\nweb:\n  live_seconds: {LIVE_SECONDS}\n\
+         streams:\n  - name: Card\n    pipeline: testcard\n  \
+         - name: Raw\n    url: {}\n    pipeline: rtsp-nodecode\n",
+        templates.path().display(),
+        camera.url("/test"),
+    ));
+    let token = fixture.token("tests");
+    let (addr, _stop) = serve(&fixture).await;
+    let mut watching = get(addr, "/streams/Card/live.mjpg", bearer(&token)).await;
+    assert_eq!(watching.status, StatusCode::OK);
+    watching
+        .next_jpeg()
+        .await
+        .expect("a frame from the user's template");
+    let snapshot = get(addr, "/api/v1/streams/Card/snapshot.jpg", bearer(&token)).await;
+    assert_eq!(
+        snapshot.headers["x-snapshot-size"], "640x360",
+        "scaled to 640 px wide"
+    );
+    drop(watching);
+
+    let raw = get(addr, "/streams/Raw/live.mjpg", bearer(&token)).await;
+    assert_eq!(raw.status, StatusCode::BAD_GATEWAY);
+    let message = raw.text().await;
+    assert!(message.contains("does not decode video"), "{message}");
+    let hub = fixture.state.live().clone();
+    eventually(Duration::from_secs(15), "both sessions end", || {
+        hub.sessions() == 0
+    })
+    .await;
+    assert_eq!(hub.sessions_started(), 2);
+}

@@ -335,6 +335,24 @@ impl Run {
     async fn stream(&self, mut feed: LiveFeed, first: LiveFrame) -> Option<crate::probe::TeardownDone> {
         let interval = Duration::from_secs_f64(1.0 / f64::from(self.fps));
         let mut last_sent = first.at;
+        let media_type = first
+            .sample
+            .caps()
+            .and_then(|caps| caps.structure(0))
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        if media_type != "video/x-raw" {
+            // `rtsp-nodecode` and the like: the stream flows, but there is no picture to show.
+            self.fail(LiveError::Camera {
+                reason: Reason::Decode.describe(),
+                timeout: false,
+                message: format!(
+                    "this stream's template does not decode video (it hands over {media_type}); \
+                     the live view needs one that does"
+                ),
+            });
+            return feed.close();
+        }
         match encode(first).await {
             Ok(jpeg) => {
                 self.session.state.send_replace(LiveState::Frame(Arc::new(jpeg)));
