@@ -193,7 +193,8 @@
             throw new Error(text || "HTTP " + response.status);
           });
         }
-        var seconds = Number(response.headers.get("x-live-ends-in")) || Number(button.getAttribute("data-seconds")) || 0;
+        var endsIn = response.headers.get("x-live-ends-in");
+        var seconds = Number(endsIn === null ? button.getAttribute("data-seconds") : endsIn) || 0;
         var endAt = Date.now() + seconds * 1000;
         var tick = function () {
           var left = Math.max(0, Math.round((endAt - Date.now()) / 1000));
