@@ -10,6 +10,7 @@ const PAGES: &[&str] = &[
     "/",
     "/streams/Gate",
     "/streams/Gate?range=7d",
+    "/streams/Gate/live.mjpg",
     "/config",
     "/config?reveal=1",
     "/?view=wall",

@@ -57,6 +57,16 @@ pub const DEFAULT_WEB_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 /// A request's header (and a TLS handshake) must arrive within this; it also ends kept-alive
 /// connections that sit idle this long.
 pub const DEFAULT_WEB_HEADER_TIMEOUT_SECONDS: u64 = 10;
+/// A live view ends this long after it started, for every viewer: the camera slot it holds is
+/// bounded (`web.live_seconds`, 1–600).
+pub const DEFAULT_WEB_LIVE_SECONDS: u64 = 30;
+pub const MAX_WEB_LIVE_SECONDS: i64 = 600;
+/// Cameras watched live at once over the whole server (`web.live_max_cameras`; 0 turns it off).
+pub const DEFAULT_WEB_LIVE_MAX_CAMERAS: usize = 2;
+pub const MAX_WEB_LIVE_MAX_CAMERAS: i64 = 64;
+/// Frames a second a live view sends at most (`web.live_fps`, 1–30).
+pub const DEFAULT_WEB_LIVE_FPS: u32 = 5;
+pub const MAX_WEB_LIVE_FPS: i64 = 30;
 /// Longest stream name or id, in characters: they appear in page titles and table cells.
 pub const MAX_NAME_CHARS: usize = 100;
 /// URL schemes the shipped templates can probe.
@@ -141,6 +151,11 @@ pub struct WebConfig {
     /// Time allowed for a request's header (and a TLS handshake), and for a kept-alive
     /// connection to send its next request. Read when the web server starts.
     pub header_timeout: Duration,
+    /// The live view: how long one session runs, how many cameras may be watched at once (0:
+    /// none), and its frame rate cap.
+    pub live_duration: Duration,
+    pub live_max_cameras: usize,
+    pub live_fps: u32,
 }
 
 /// `web.tls`: how the web server speaks HTTPS.
@@ -176,6 +191,9 @@ impl Default for WebConfig {
             max_connections: DEFAULT_WEB_MAX_CONNECTIONS,
             max_connections_per_client: DEFAULT_WEB_MAX_CONNECTIONS_PER_CLIENT,
             header_timeout: Duration::from_secs(DEFAULT_WEB_HEADER_TIMEOUT_SECONDS),
+            live_duration: Duration::from_secs(DEFAULT_WEB_LIVE_SECONDS),
+            live_max_cameras: DEFAULT_WEB_LIVE_MAX_CAMERAS,
+            live_fps: DEFAULT_WEB_LIVE_FPS,
         }
     }
 }

@@ -6,6 +6,7 @@ mod diagnosis;
 pub mod grade;
 pub mod jpeg;
 pub mod learned;
+pub mod live;
 pub mod picture;
 pub mod quality;
 mod run;

@@ -305,7 +305,7 @@ async fn attempt(
     }
     let window = match wanted {
         FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
-        FrameWanted::Clean => Duration::ZERO,
+        FrameWanted::Clean | FrameWanted::Live => Duration::ZERO,
     };
     let (result, pipeline, relative_controls, try_other_form, fell_back_to_tcp) =
         match ProbeSession::attach(pipeline, &sink, wanted, window, plan.form) {

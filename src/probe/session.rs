@@ -30,6 +30,17 @@ pub(super) enum FrameWanted {
     /// A picture check: the first frame proves the stream flows; when it is corrupt, the probe
     /// goes on to the next keyframe ([`ProbeSession::clean_frame`]) for a picture to judge.
     FirstThenClean,
+    /// The live view: clean frames only (like `Clean`), and the pipeline keeps running after
+    /// the first one; [`ProbeSession::next_frame`] hands over the rest.
+    Live,
+}
+
+impl FrameWanted {
+    /// Frames the decoder flagged corrupt are skipped, and delta frames dropped before the
+    /// decoder until the next keyframe.
+    fn clean_only(self) -> bool {
+        matches!(self, FrameWanted::Clean | FrameWanted::Live)
+    }
 }
 
 /// What the appsink saw: a decoded frame and when it arrived.
@@ -85,7 +96,7 @@ impl ProbeSession {
         let counter = Arc::clone(&frames_counted);
         // While set, decoders get no delta frames: after a corrupt picture (joined mid-GOP) only
         // the next keyframe is decoded, so the picture checks see a clean frame at little CPU cost.
-        let skip_deltas = Arc::new(AtomicBool::new(wanted == FrameWanted::Clean));
+        let skip_deltas = Arc::new(AtomicBool::new(wanted.clean_only()));
         let skip = Arc::clone(&skip_deltas);
         // A picture check without a sample window: after a corrupt first frame, only the next
         // keyframe is decoded and handed over (the channel never fills with more garbage).
@@ -103,7 +114,7 @@ impl ProbeSession {
                 .new_sample(move |appsink| {
                     let sample = decoded.vouch(appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?);
                     if !acceptable(&sample, wanted) {
-                        skip.store(wanted == FrameWanted::Clean, Ordering::Relaxed);
+                        skip.store(wanted.clean_only(), Ordering::Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     }
                     let corrupt = is_corrupt(&sample);
@@ -120,7 +131,7 @@ impl ProbeSession {
                     if check_keyframe && corrupt {
                         skip.store(true, Ordering::Relaxed);
                         Ok(gst::FlowSuccess::Ok)
-                    } else if window.is_zero() {
+                    } else if window.is_zero() && wanted != FrameWanted::Live {
                         // The frame answers the probe; stop upstream work until teardown.
                         Err(gst::FlowError::Eos)
                     } else {
@@ -295,6 +306,24 @@ impl ProbeSession {
         }
     }
 
+    /// The live view's next frame after the first, or `None` once the pipeline reported an error
+    /// or EOS (the stream is over).
+    pub(super) async fn next_frame(&mut self) -> Option<ArrivedFrame> {
+        loop {
+            tokio::select! {
+                biased;
+                Some(frame) = self.frames.recv() => return Some(frame),
+                msg = self.messages.next() => match msg {
+                    None => return None,
+                    Some(msg) if matches!(msg.view(), gst::MessageView::Error(_) | gst::MessageView::Eos(_)) => {
+                        return None;
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
     /// The `up` outcome the first frame proves: latency, codec, size.
     pub(super) fn up_outcome(&self, frame: &ArrivedFrame, started: Instant) -> ProbeOutcome {
         let latency_ms = frame.at.saturating_duration_since(started).as_millis() as u64;
@@ -404,7 +433,7 @@ fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
     if !raw && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
         return false;
     }
-    !(wanted == FrameWanted::Clean && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
+    !(wanted.clean_only() && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
 }
 
 async fn sleep_until_some(at: Option<Instant>) {

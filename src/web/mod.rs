@@ -1,5 +1,5 @@
 //! The web service (`streampulse web`): the dashboard, stream pages, config editor, live
-//! snapshots, the JSON API and Prometheus metrics.
+//! snapshots and the live view, the JSON API and Prometheus metrics.
 //!
 //! It reads the store and writes the config file; it never talks to the monitor process, so it
 //! works whether or not the monitor runs. Layout (dependencies point down this list, never up):
@@ -7,8 +7,8 @@
 //! JSON answers) answer; [`respond`] builds responses (pages in [`views`]' templates, JSON,
 //! redirects, errors, gzip); [`auth`] says who is asking and may they (sessions, tokens, CSRF,
 //! throttling). Helpers: [`charts`] shapes store data for the pages, [`editor`] edits the
-//! config file safely, [`metrics`] and [`snapshot`] serve the monitoring integrations,
-//! [`store_health`] reads the monitor's report of a full disk, [`links`] builds stream URLs.
+//! config file safely, [`metrics`] and [`snapshot`] serve the monitoring integrations, [`live`]
+//! runs the live view (one shared pipeline per watched camera), [`store_health`] reads the monitor's report of a full disk, [`links`] builds stream URLs.
 //! [`server`] owns the accept loop (TLS, header timeout, connection caps).
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod auth;
 pub mod charts;
 pub mod editor;
 pub mod links;
+pub mod live;
 pub mod metrics;
 pub mod metrics_v1;
 pub mod pages;
@@ -166,6 +167,7 @@ pub struct WebState {
     throttle: auth::throttle::LoginThrottle,
     setup_token: Mutex<Option<String>>,
     snapshots: snapshot::SnapshotGate,
+    live: Arc<live::LiveHub>,
     clock: Arc<Clock>,
     started: SystemTime,
     uptimes: Mutex<UptimeCache>,
@@ -212,6 +214,7 @@ impl WebState {
             throttle: auth::throttle::LoginThrottle::default(),
             setup_token: Mutex::new(setup_token),
             snapshots: snapshot::SnapshotGate::new(options.max_concurrent_snapshots),
+            live: live::LiveHub::new(),
             clock: Clock::new(),
             started: SystemTime::now(),
             uptimes: Mutex::new(UptimeCache::default()),
@@ -298,6 +301,11 @@ impl WebState {
 
     pub(crate) fn snapshots(&self) -> &snapshot::SnapshotGate {
         &self.snapshots
+    }
+
+    /// The live view's sessions (tests read its counts).
+    pub fn live(&self) -> &Arc<live::LiveHub> {
+        &self.live
     }
 
     pub(crate) fn started(&self) -> SystemTime {
@@ -537,6 +545,12 @@ pub async fn serve_with<F>(
     });
     let routes = router::routes(Arc::clone(&state));
     let tls = settings.tls.map(|(acceptor, _)| acceptor);
+    // Live views would hold the drain for up to `web.live_seconds`: they end at shutdown.
+    let live = Arc::clone(&state.live);
+    let shutdown = async move {
+        shutdown.await;
+        live.stop();
+    };
     server::run(listener, routes, tls, settings.limits, shutdown).await;
     purge.abort();
     tracing::info!("web server stopped");

@@ -317,6 +317,15 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
              headers: HeaderMap,
              query: pictures::PictureQuery| { pictures::picture(name, state, headers, query) },
         );
+    // The live view: any signed-in user may watch; it changes nothing.
+    let live = warp::path("streams")
+        .and(name_segment())
+        .and(warp::path("live.mjpg"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(auth())
+        .and(st())
+        .then(pages::live::live_view);
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(auth())
@@ -468,6 +477,8 @@ fn page_routes(state: Arc<WebState>) -> BoxedFilter<(Response,)> {
         .or(stream)
         .unify()
         .or(picture)
+        .unify()
+        .or(live)
         .unify()
         .or(stream_action)
         .unify()

@@ -42,11 +42,18 @@ impl std::fmt::Debug for SnapshotGate {
 #[derive(Debug)]
 pub struct SnapshotPermit {
     _global: OwnedSemaphorePermit,
+    _camera: CameraSlot,
+}
+
+/// The camera's one UI pipeline slot: a snapshot or a live view holds it, never both, so the UI
+/// takes at most one of a camera's few client slots (the monitor needs another).
+#[derive(Debug)]
+pub struct CameraSlot {
     busy: Arc<Mutex<HashSet<String>>>,
     name: String,
 }
 
-impl Drop for SnapshotPermit {
+impl Drop for CameraSlot {
     fn drop(&mut self) {
         lock(&self.busy).remove(&self.name);
     }
@@ -66,7 +73,9 @@ impl SnapshotGate {
         let mut busy = lock(&self.busy);
         if busy.contains(name) {
             return Err(WebError::Unavailable(
-                "a snapshot of this camera is already being taken; try again in a few seconds".into(),
+                "this camera is busy (a snapshot being taken, or its live view starting or ending); \
+                 try again in a few seconds"
+                    .into(),
             ));
         }
         let global = Arc::clone(&self.global).try_acquire_owned().map_err(|_| {
@@ -74,17 +83,30 @@ impl SnapshotGate {
                 "too many snapshots are being taken right now; try again in a few seconds".into(),
             )
         })?;
-        busy.insert(name.to_string());
         Ok(SnapshotPermit {
             _global: global,
+            _camera: self.claim(&mut busy, name),
+        })
+    }
+
+    /// The camera's slot alone, for a live view (which has its own global cap); `None` while a
+    /// snapshot of the camera is being taken.
+    pub fn try_camera(&self, name: &str) -> Option<CameraSlot> {
+        let mut busy = lock(&self.busy);
+        (!busy.contains(name)).then(|| self.claim(&mut busy, name))
+    }
+
+    fn claim(&self, busy: &mut HashSet<String>, name: &str) -> CameraSlot {
+        busy.insert(name.to_string());
+        CameraSlot {
             busy: Arc::clone(&self.busy),
             name: name.to_string(),
-        })
+        }
     }
 
     /// The teardown pool, started on the first snapshot so a server nobody asks for pictures
     /// runs no GStreamer threads.
-    fn reaper(&self) -> &Reaper {
+    pub(crate) fn reaper(&self) -> &Reaper {
         self.reaper.get_or_init(Reaper::new)
     }
 }
@@ -155,6 +177,11 @@ mod tests {
         assert!(gate.try_acquire("Dock").is_err(), "global cap");
         drop(first);
         assert!(gate.try_acquire("Gate").is_ok(), "slot returned on drop");
+        let live = gate.try_camera("Yard");
+        assert!(live.is_none(), "a snapshot holds the camera");
         drop(second);
+        let live = gate.try_camera("Yard").expect("camera free again");
+        assert!(gate.try_acquire("Yard").is_err(), "a live view holds the camera");
+        drop(live);
     }
 }

@@ -1,8 +1,8 @@
 // End-to-end test of the web UI in a real headless Chromium (Debian's /usr/bin/chromium), driven
 // by playwright-core over CDP. It starts `streampulse demo` on loopback (demo cameras, monitor and
 // web server, throw-away folder), then walks through what a person does: log in, read the
-// dashboard (an up and a down camera), open a stream page, take a snapshot, submit a broken
-// config, log out. Full-page screenshots of every step land in target/e2e/ for people to look at.
+// dashboard (an up and a down camera), open a stream page, take a snapshot, watch it live, submit
+// a broken config, log out. Full-page screenshots of every step land in target/e2e/ for people to look at.
 //
 //   make test-e2e                   builds the binary, installs playwright-core, runs this file
 //   node tests/e2e/run.mjs          the same, once both are there
@@ -424,6 +424,21 @@ describe("StreamPulse web UI in headless Chromium", () => {
     const size = await page.locator("#snapshot-image").evaluate((image) => [image.naturalWidth, image.naturalHeight]);
     assert.ok(size[0] > 0 && size[1] > 0, `snapshot image ${size}`);
     await shot("07-stream-snapshot");
+  });
+
+  step("the live view on the stream page", async () => {
+    await page.click("#live-button");
+    const panel = page.locator("#live-panel");
+    await page.locator("#live-panel:is([data-state=live], [data-state=ended], [data-state=error])").waitFor({ timeout: 20_000 });
+    const state = await panel.getAttribute("data-state");
+    const problem = state === "error" ? await page.locator("#live-error").innerText() : "";
+    assert.equal(state, "live", `live view: ${problem}`);
+    await page.waitForFunction(() => {
+      const image = document.getElementById("live-image");
+      return image && !image.hidden && image.complete && image.naturalWidth > 0;
+    }, null, { timeout: 20_000 });
+    assert.match(await page.locator("#live-status").innerText(), /^Live, ends in \d+ s$/);
+    await shot("07b-stream-live");
   });
 
   step("a camera's URL is shown without its password", async () => {

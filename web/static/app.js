@@ -10,7 +10,8 @@
       var active = document.activeElement;
       var typing = active && (active.tagName === "INPUT" || active.tagName === "SELECT" || active.tagName === "TEXTAREA");
       var panel = document.getElementById("snapshot-panel");
-      var viewing = panel && !panel.hidden;
+      var live = document.getElementById("live-panel");
+      var viewing = (panel && !panel.hidden) || (live && !live.hidden);
       if (!typing && !viewing && !document.hidden) {
         window.location.reload();
       }
@@ -100,6 +101,125 @@
         .then(function () { button.removeAttribute("aria-busy"); });
     });
   });
+})();
+
+// Live view: read the multipart JPEG stream with fetch (so a refusal shows the server's reason and
+// the end is known), each frame shown through a blob: URL; "ends in N s" from the server's
+// X-Live-Ends-In (a shared session may be half over).
+(function () {
+  var button = document.getElementById("live-button");
+  var panel = document.getElementById("live-panel");
+  if (!button || !panel || !window.fetch || !window.TextDecoder) { return; }
+  var image = document.getElementById("live-image");
+  var error = document.getElementById("live-error");
+  var statusLine = document.getElementById("live-status");
+  var again = document.getElementById("live-again");
+  var controller = null;
+  var countdown = null;
+  var shownUrl = null;
+
+  var show = function (bytes) {
+    var url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+    image.onload = function () {
+      if (shownUrl && shownUrl !== url) { URL.revokeObjectURL(shownUrl); }
+      shownUrl = url;
+      image.hidden = false;
+    };
+    image.src = url;
+  };
+
+  var headerEnd = function (buffered) {
+    var limit = Math.min(buffered.length, 1024);
+    for (var i = 0; i + 3 < limit; i++) {
+      if (buffered[i] === 13 && buffered[i + 1] === 10 && buffered[i + 2] === 13 && buffered[i + 3] === 10) { return i; }
+    }
+    return -1;
+  };
+
+  // Parts are "--boundary / Content-Type / Content-Length / blank line / JPEG": the length says
+  // where each frame ends, so the JPEG's own bytes are never searched.
+  var readParts = function (reader) {
+    var buffered = new Uint8Array(0);
+    var decoder = new TextDecoder();
+    var step = function (result) {
+      if (result.done) { return null; }
+      var joined = new Uint8Array(buffered.length + result.value.length);
+      joined.set(buffered);
+      joined.set(result.value, buffered.length);
+      buffered = joined;
+      for (;;) {
+        var end = headerEnd(buffered);
+        if (end < 0) { break; }
+        var length = /content-length:\s*(\d+)/i.exec(decoder.decode(buffered.subarray(0, end)));
+        if (!length) { buffered = new Uint8Array(0); break; }
+        var start = end + 4;
+        var stop = start + Number(length[1]);
+        if (buffered.length < stop) { break; }
+        show(buffered.slice(start, stop));
+        buffered = buffered.slice(stop);
+      }
+      return reader.read().then(step);
+    };
+    return reader.read().then(step);
+  };
+
+  var finish = function (message, failed) {
+    if (countdown) { clearInterval(countdown); countdown = null; }
+    statusLine.textContent = failed ? "" : message;
+    if (failed) {
+      error.textContent = message;
+      error.hidden = false;
+    }
+    panel.setAttribute("data-state", failed ? "error" : "ended");
+    again.hidden = false;
+    button.removeAttribute("aria-busy");
+  };
+
+  var start = function () {
+    if (controller) { controller.abort(); }
+    if (countdown) { clearInterval(countdown); countdown = null; }
+    controller = new AbortController();
+    var mine = controller;
+    panel.hidden = false;
+    error.hidden = true;
+    again.hidden = true;
+    statusLine.textContent = "Starting the live view…";
+    panel.setAttribute("data-state", "loading");
+    button.setAttribute("aria-busy", "true");
+    fetch(button.getAttribute("href"), { credentials: "same-origin", cache: "no-store", signal: mine.signal })
+      .then(function (response) {
+        if (!response.ok || !response.body) {
+          return response.text().then(function (text) {
+            throw new Error(text || "HTTP " + response.status);
+          });
+        }
+        var endsIn = response.headers.get("x-live-ends-in");
+        var seconds = Number(endsIn === null ? button.getAttribute("data-seconds") : endsIn) || 0;
+        var endAt = Date.now() + seconds * 1000;
+        var tick = function () {
+          var left = Math.max(0, Math.round((endAt - Date.now()) / 1000));
+          statusLine.textContent = "Live, ends in " + left + " s";
+        };
+        tick();
+        countdown = setInterval(tick, 1000);
+        panel.setAttribute("data-state", "live");
+        button.removeAttribute("aria-busy");
+        return readParts(response.body.getReader());
+      })
+      .then(function () {
+        if (mine === controller) { finish("Live view ended —", false); }
+      })
+      .catch(function (failure) {
+        if (mine !== controller || mine.signal.aborted) { return; }
+        finish(failure.message, true);
+      });
+  };
+
+  button.addEventListener("click", function (event) {
+    event.preventDefault();
+    start();
+  });
+  again.addEventListener("click", start);
 })();
 
 // Times in the browser's timezone when the user chose so (Account page): the server renders

@@ -90,6 +90,9 @@ pub(crate) const WEB_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_client",
     "header_timeout_seconds",
+    "live_seconds",
+    "live_max_cameras",
+    "live_fps",
 ];
 
 pub(crate) const METRICS_KEYS: &[&str] = &["v1_names"];

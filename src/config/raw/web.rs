@@ -1,4 +1,4 @@
-//! The `web:` section: listener, metrics access, TLS, sessions, trusted proxies.
+//! The `web:` section: listener, metrics access, TLS, sessions, trusted proxies, the live view.
 
 use super::super::tree::{Node, Value};
 use super::values::Shape;
@@ -32,6 +32,9 @@ pub(crate) struct RawWeb {
     pub max_connections: Field<i64>,
     pub max_connections_per_client: Field<i64>,
     pub header_timeout_seconds: Field<f64>,
+    pub live_seconds: Field<i64>,
+    pub live_max_cameras: Field<i64>,
+    pub live_fps: Field<i64>,
 }
 
 /// The `metrics:` section: what `/metrics` (served by the web process) adds.
@@ -94,6 +97,15 @@ impl Shape<'_> {
                 }
                 "header_timeout_seconds" => {
                     web.header_timeout_seconds = self.number(value, line, &field, "a number of seconds")
+                }
+                "live_seconds" => {
+                    web.live_seconds = self.whole(value, line, &field, "a whole number of seconds")
+                }
+                "live_max_cameras" => {
+                    web.live_max_cameras = self.whole(value, line, &field, "a whole number of cameras")
+                }
+                "live_fps" => {
+                    web.live_fps = self.whole(value, line, &field, "a whole number of frames a second")
                 }
                 _ => {}
             }

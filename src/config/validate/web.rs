@@ -1,11 +1,12 @@
 //! The `web:` section: the listener address, flags, session lengths, trusted proxies, HTTPS (the
 //! PEM files are read and checked here, so `validate` and the editor catch a wrong file before
-//! the server meets it) and connection limits.
+//! the server meets it), connection limits and the live view's limits.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::super::raw::{Field, RawTls, RawWeb, Spanned};
-use super::super::{WebConfig, WebTls};
+use super::super::{WebConfig, WebTls, MAX_WEB_LIVE_FPS, MAX_WEB_LIVE_MAX_CAMERAS, MAX_WEB_LIVE_SECONDS};
 use super::{check_host_port, Check};
 use crate::tls::{self, Part};
 
@@ -76,7 +77,33 @@ impl Check<'_> {
                 web.header_timeout = timeout;
             }
         }
+        if let Some(seconds) = self.bounded(&raw.live_seconds, "web.live_seconds", 1, MAX_WEB_LIVE_SECONDS) {
+            web.live_duration = Duration::from_secs(seconds);
+        }
+        if let Some(cameras) = self.bounded(
+            &raw.live_max_cameras,
+            "web.live_max_cameras",
+            0,
+            MAX_WEB_LIVE_MAX_CAMERAS,
+        ) {
+            web.live_max_cameras = usize::try_from(cameras).unwrap_or(web.live_max_cameras);
+        }
+        if let Some(fps) = self.bounded(&raw.live_fps, "web.live_fps", 1, MAX_WEB_LIVE_FPS) {
+            web.live_fps = u32::try_from(fps).unwrap_or(web.live_fps);
+        }
         web
+    }
+
+    /// A whole number given in `min..=max`; out of range is a problem on its line.
+    fn bounded(&mut self, field: &Field<i64>, name: &str, min: i64, max: i64) -> Option<u64> {
+        let Field::Given(value) = field else {
+            return None;
+        };
+        if !(min..=max).contains(&value.value) {
+            self.push(value.line, name, format!("must be between {min} and {max}"));
+            return None;
+        }
+        u64::try_from(value.value).ok()
     }
 
     fn connections(&mut self, count: &Spanned<i64>, field: &str) -> Option<usize> {

@@ -107,6 +107,7 @@ pub async fn metrics(state: Arc<WebState>, credentials: Credentials) -> Response
     match text {
         Ok(mut text) => {
             text.push_str(&state.store_health().metrics());
+            text.push_str(&state.live().metrics());
             if let Some(site) = &site {
                 text = metrics::with_site_label(&text, site);
             }

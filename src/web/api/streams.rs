@@ -191,22 +191,18 @@ pub async fn snapshot(name: String, principal: Principal, state: Arc<WebState>) 
     let Some(stream) = config.streams.iter().find(|s| s.name == name) else {
         return failure(no_such_stream(&name));
     };
+    // A camera being watched live already has its one UI pipeline: its latest frame is the
+    // snapshot.
+    if let Some(jpeg) = state.live().latest(&name) {
+        return jpeg_response(jpeg.bytes.clone(), jpeg.width, jpeg.height);
+    }
     let permit = match state.snapshots().try_acquire(&name) {
         Ok(permit) => permit,
         Err(error) => return failure(error),
     };
     tracing::info!(stream = %name, by = %principal.display_name(), "taking a snapshot");
     match snapshot::take(state.snapshots(), &config, stream, permit).await {
-        Ok(SnapshotResult::Jpeg { jpeg, width, height }) => {
-            let mut response = Response::new(jpeg.into());
-            let headers = response.headers_mut();
-            headers.insert("content-type", HeaderValue::from_static("image/jpeg"));
-            headers.insert("cache-control", HeaderValue::from_static("no-store"));
-            if let Ok(value) = HeaderValue::from_str(&format!("{width}x{height}")) {
-                headers.insert("x-snapshot-size", value);
-            }
-            response
-        }
+        Ok(SnapshotResult::Jpeg { jpeg, width, height }) => jpeg_response(jpeg, width, height),
         Ok(SnapshotResult::Failed {
             reason,
             reason_code,
@@ -234,6 +230,17 @@ pub async fn snapshot(name: String, principal: Principal, state: Arc<WebState>) 
         }
         Err(error) => failure(error),
     }
+}
+
+fn jpeg_response(jpeg: Vec<u8>, width: u32, height: u32) -> Response {
+    let mut response = Response::new(jpeg.into());
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("image/jpeg"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&format!("{width}x{height}")) {
+        headers.insert("x-snapshot-size", value);
+    }
+    response
 }
 
 #[cfg(test)]

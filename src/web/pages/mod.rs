@@ -1,5 +1,6 @@
 //! The pages for people, one file per page or concern: [`account`] (login, first-run setup,
-//! logout), [`dashboard`], [`stream`] (one stream's history), [`mute`] (their mute buttons),
+//! logout), [`dashboard`], [`stream`] (one stream's history), [`live`] (its live view, a JPEG
+//! stream), [`mute`] (their mute buttons),
 //! [`config`] (the editor) and [`confirm`] (re-entering the password before camera passwords are
 //! shown), [`notifications`] (the channels, "Send a test"), [`profile`] (your own password and
 //! time display), [`users`] (admins manage users and roles), [`wall`] (the dashboard's pictures) and [`status`] (the optional public
@@ -10,6 +11,7 @@ pub mod account;
 pub mod config;
 pub mod confirm;
 pub mod dashboard;
+pub mod live;
 pub mod mute;
 pub mod notifications;
 pub mod profile;

@@ -327,6 +327,10 @@ async fn stream_page_inner(
         "quiet_shown": summary.last_7d.quiet.is_some_and(|share| share > 0.0),
         "quiet_24h": fleet::percent(summary.last_24h.quiet),
         "quiet_7d": fleet::percent(summary.last_7d.quiet),
+        // The live view, unless turned off (`web.live_max_cameras: 0`).
+        "live_href": (config.web.live_max_cameras > 0)
+            .then(|| format!("{}/live.mjpg", links::stream_href(&summary.name))),
+        "live_seconds": config.web.live_duration.as_secs(),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
 }
