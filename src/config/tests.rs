@@ -6,9 +6,9 @@ const V1: &str = "heartbeat_seconds: 15
 timezone: Asia/Kolkata
 streams:
   - name: GateCamera
-url: rtsp://user:pass@192.168.1.1:554/stream1
+    url: rtsp://user:pass@192.168.1.1:554/stream1
   - name: LabCam1
-url: http://192.168.1.1:9081
+    url: http://192.168.1.1:9081
 ";
 
 fn ok(text: &str) -> Config {
@@ -81,10 +81,10 @@ fn default_timeout_is_eighty_percent_of_a_short_heartbeat() {
 #[test]
 fn timeouts_must_be_shorter_than_heartbeats_where_they_apply() {
     let found = problems(
-        "heartbeat_seconds: 10\nprobe_timeout_seconds: 10\nstreams:\n  - name: a\n    url: rtsp://h/\n    \
-         heartbeat_seconds: 5\n    probe_timeout_seconds: 2\n  - name: b\n    url: rtsp://h/\n    heartbeat_seconds: 8\n  \
-         - name: c\n    url: rtsp://h/\n    probe_timeout_seconds: 12.5\n",
-    );
+            "heartbeat_seconds: 10\nprobe_timeout_seconds: 10\nstreams:\n  - name: a\n    url: rtsp://h/\n    \
+             heartbeat_seconds: 5\n    probe_timeout_seconds: 2\n  - name: b\n    url: rtsp://h/\n    heartbeat_seconds: 8\n  \
+             - name: c\n    url: rtsp://h/\n    probe_timeout_seconds: 12.5\n",
+        );
     assert_eq!(
         lines_and_fields(&found),
         vec![
@@ -107,7 +107,7 @@ fn timeouts_must_be_shorter_than_heartbeats_where_they_apply() {
 fn zero_and_negative_durations_are_refused() {
     let found = problems(
         "heartbeat_seconds: 0\nprobe_timeout_seconds: -1\nmax_concurrent_probes: 0\nretention_days: -2\n\
-         web:\n  session_idle_minutes: 0\n",
+             web:\n  session_idle_minutes: 0\n",
     );
     assert_eq!(
         lines_and_fields(&found),
@@ -125,8 +125,8 @@ fn zero_and_negative_durations_are_refused() {
 fn retention_zero_keeps_forever_and_web_settings_apply() {
     let config = ok(
         "retention_days: 0\nweb:\n  listen: \"[::]:9000\"\n  metrics_public: true\n  \
-         behind_tls: true\n  session_idle_minutes: 15\n  session_max_hours: 12\n  \
-         trusted_proxies: [127.0.0.1, \"::1\"]\n",
+             behind_tls: true\n  session_idle_minutes: 15\n  session_max_hours: 12\n  \
+             trusted_proxies: [127.0.0.1, \"::1\"]\n",
     );
     assert_eq!(config.retention, None);
     assert_eq!(
@@ -173,9 +173,9 @@ fn disk_full_buffer_defaults_to_ten_minutes_and_zero_disables_it() {
 #[test]
 fn duplicate_names_and_ids_report_every_line() {
     let found = problems(
-        "streams:\n  - name: Gate\n    id: g\n    url: rtsp://h/1\n  - name: Yard\n    id: g\n    url: rtsp://h/2\n  \
-         - name: Gate\n    url: rtsp://h/3\n",
-    );
+            "streams:\n  - name: Gate\n    id: g\n    url: rtsp://h/1\n  - name: Yard\n    id: g\n    url: rtsp://h/2\n  \
+             - name: Gate\n    url: rtsp://h/3\n",
+        );
     assert_eq!(
         lines_and_fields(&found),
         vec![
@@ -200,7 +200,7 @@ fn names_must_be_printable_and_short() {
     let long = "x".repeat(MAX_NAME_CHARS + 1);
     let text = format!(
         "streams:\n  - name: \"\"\n    url: rtsp://h/\n  - name: \"a\\tb\"\n    url: rtsp://h/\n  \
-         - name: {long}\n    url: rtsp://h/\n  - url: rtsp://h/\n"
+             - name: {long}\n    url: rtsp://h/\n  - url: rtsp://h/\n"
     );
     let found = problems(&text);
     assert_eq!(
@@ -223,8 +223,8 @@ fn names_must_be_printable_and_short() {
 fn urls_are_required_and_checked_without_quoting_them() {
     let found = problems(
         "streams:\n  - name: a\n  - name: b\n    url: ftp://admin:hunter2@h/\n  - name: c\n    \
-         url: admin:hunter2@cam\n  - name: d\n    url: \"rtsp://admin:hunter2@:554/\"\n  - name: e\n    \
-         pipeline: rtsp\n",
+             url: admin:hunter2@cam\n  - name: d\n    url: \"rtsp://admin:hunter2@:554/\"\n  - name: e\n    \
+             pipeline: rtsp\n",
     );
     assert_eq!(
         lines_and_fields(&found),
@@ -270,7 +270,7 @@ fn empty_file_is_one_clear_problem() {
     assert_eq!(
         err.to_string(),
         "cams.yaml has 1 problem:\n  cams.yaml:1: the file is empty; expected settings such as \
-         `heartbeat_seconds:` and a `streams:` list"
+             `heartbeat_seconds:` and a `streams:` list"
     );
 }
 
