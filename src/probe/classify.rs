@@ -62,11 +62,7 @@ pub fn classify_error(err: &gst::message::Error) -> Classified {
 fn within_rtspsrc(object: &gst::Object) -> bool {
     let mut current = Some(object.clone());
     while let Some(object) = current {
-        let is_rtspsrc = object
-            .downcast_ref::<gst::Element>()
-            .and_then(|element| element.factory())
-            .is_some_and(|factory| factory.name() == "rtspsrc");
-        if is_rtspsrc {
+        if super::is_rtspsrc(&object) {
             return true;
         }
         current = object.parent();

@@ -5,11 +5,10 @@
 //! Dropping a [`LiveFeed`] hands its pipeline to the [`Reaper`]: teardown never runs on an async
 //! worker, and a feed dropped by a panic or a cancelled task is torn down all the same.
 
-use super::run::template_values;
+use super::run::{open_session, Plan};
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
 use super::{ProbeOutcome, ProbeRequest, Reason};
-use crate::pipeline;
 use gstreamer as gst;
 use std::time::{Duration, Instant};
 
@@ -44,25 +43,14 @@ impl LiveFeed {
     ) -> Result<(LiveFeed, LiveFrame), ProbeOutcome> {
         let started = Instant::now();
         let deadline = started + request.timeout;
-        let rendered = request
-            .template
-            .render(&template_values(request))
-            .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
-        let (pipeline, sink) = pipeline::build(&request.template, &rendered)
-            .map_err(|e| ProbeOutcome::down(Reason::Pipeline, e.to_string()))?;
-        let session = match ProbeSession::attach(
-            pipeline,
-            &sink,
+        let session = open_session(
+            request,
+            reaper,
             FrameWanted::Live,
             Duration::ZERO,
-            request.memory.control_form(),
-        ) {
-            Ok(session) => session,
-            Err(pipeline) => {
-                reaper.dispose(pipeline);
-                return Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"));
-            }
-        };
+            Plan::remembered(request),
+        )
+        .map_err(|not_opened| not_opened.outcome)?;
         let mut feed = LiveFeed {
             session: Some(session),
             reaper: reaper.clone(),

@@ -20,3 +20,13 @@ pub use run::{
     probe, probe_with_picture, probe_with_teardown, snapshot, template_values, ProbeRequest, Snapshot,
 };
 pub use teardown::{Reaper, TeardownDone};
+
+/// An object is GStreamer's RTSP source (the element the probe's RTSP handling hooks, reads
+/// progress and warnings from, and sets transports on).
+fn is_rtspsrc(object: &gstreamer::Object) -> bool {
+    use gstreamer::prelude::*;
+    object
+        .downcast_ref::<gstreamer::Element>()
+        .and_then(|element| element.factory())
+        .is_some_and(|factory| factory.name() == "rtspsrc")
+}

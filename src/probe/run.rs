@@ -153,32 +153,19 @@ pub async fn probe_with_picture(
     (outcome, sample, teardown)
 }
 
-/// Grabs one clean frame and encodes it as JPEG, under the request's deadline.
+/// JPEG quality of snapshots (full size; the live view and last pictures use their own).
+const SNAPSHOT_QUALITY: u8 = 85;
+
+/// Grabs one clean frame and encodes it as a full-size JPEG, under the request's deadline.
 pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapshot, ProbeOutcome> {
-    let started = Instant::now();
     let (outcome, sample) = run(request, reaper, FrameWanted::Clean).await.0?;
     let sample = sample.ok_or_else(|| ProbeOutcome::down(Reason::Decode, "no clean frame"))?;
-    let remaining = request
-        .timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(500));
-    let jpeg_caps = gst::Caps::builder("image/jpeg").build();
-    let encoded = tokio::task::spawn_blocking(move || {
-        gstreamer_video::convert_sample(
-            &sample,
-            &jpeg_caps,
-            Some(gst::ClockTime::from_mseconds(remaining.as_millis() as u64)),
-        )
-    })
-    .await;
-    let jpeg_sample = match encoded {
-        Ok(Ok(sample)) => sample,
-        Ok(Err(e)) => {
-            return Err(ProbeOutcome::down(
-                Reason::Decode,
-                format!("JPEG encoding failed: {e}"),
-            ))
-        }
+    // The same in-process encoder as the last pictures: no converter pipeline and its threads.
+    let encoded =
+        tokio::task::spawn_blocking(move || super::jpeg::encode(&sample, u32::MAX, SNAPSHOT_QUALITY)).await;
+    let jpeg = match encoded {
+        Ok(Ok(jpeg)) => jpeg.bytes,
+        Ok(Err(e)) => return Err(ProbeOutcome::down(Reason::Decode, e.to_string())),
         Err(e) => {
             return Err(ProbeOutcome::down(
                 Reason::Other,
@@ -186,10 +173,6 @@ pub async fn snapshot(request: &ProbeRequest, reaper: &Reaper) -> Result<Snapsho
             ))
         }
     };
-    let jpeg = jpeg_sample
-        .buffer()
-        .and_then(|buffer| buffer.map_readable().ok().map(|map| map.as_slice().to_vec()))
-        .ok_or_else(|| ProbeOutcome::down(Reason::Decode, "JPEG encoder gave no data"))?;
     Ok(Snapshot {
         jpeg,
         width: outcome.width.unwrap_or(0),
@@ -207,10 +190,7 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let remembered = Plan {
-        form: request.memory.control_form(),
-        transport: request.memory.transport(),
-    };
+    let remembered = Plan::remembered(request);
     let mut tried = attempt(request, reaper, wanted, remembered, started, deadline, true).await;
     let second_plan = if tried.result.is_err() && remembered.transport == Transport::Tcp {
         // Learned TCP no longer works (the camera changed, or is down): forget it and try as
@@ -259,9 +239,19 @@ const RETRY_TEARDOWN_WAIT: Duration = Duration::from_millis(500);
 
 /// How one pipeline of a probe talks to the camera, from what earlier probes learned.
 #[derive(Debug, Clone, Copy)]
-struct Plan {
+pub(super) struct Plan {
     form: ControlForm,
     transport: Transport,
+}
+
+impl Plan {
+    /// What the camera's memory says to try first.
+    pub(super) fn remembered(request: &ProbeRequest) -> Plan {
+        Plan {
+            form: request.memory.control_form(),
+            transport: request.memory.transport(),
+        }
+    }
 }
 
 /// One pipeline's try at the probe, and what it found out about the camera.
@@ -283,64 +273,81 @@ async fn attempt(
     deadline: Instant,
     may_retry: bool,
 ) -> Attempt {
-    let failed = |outcome: ProbeOutcome| Attempt {
-        result: Err(outcome),
-        teardown: None,
-        plan,
-        relative_controls: false,
-        try_other_form: false,
-        fell_back_to_tcp: false,
-    };
-    let rendered = match request.template.render(&template_values(request)) {
-        Ok(rendered) => rendered,
-        Err(e) => return failed(ProbeOutcome::down(Reason::Pipeline, e.to_string())),
-    };
-    let (pipeline, sink) = match pipeline::build(&request.template, &rendered) {
-        Ok(built) => built,
-        Err(e) => return failed(ProbeOutcome::down(Reason::Pipeline, e.to_string())),
-    };
-    // A template that names its transports (`rtsp-tcp`, `rtsp-udp`) is the user's choice.
-    if plan.transport == Transport::Tcp && !rendered.contains("protocols=") {
-        rtsp_over_tcp(&pipeline);
-    }
     let window = match wanted {
         FrameWanted::First | FrameWanted::FirstThenClean => request.quality.sample,
         FrameWanted::Clean | FrameWanted::Live => Duration::ZERO,
     };
-    let (result, pipeline, relative_controls, try_other_form, fell_back_to_tcp) =
-        match ProbeSession::attach(pipeline, &sink, wanted, window, plan.form) {
-            Ok(mut session) => {
-                if may_retry {
-                    session.allow_setup_retry();
-                }
-                let result = watch(&mut session, request, started, deadline, wanted, window).await;
-                let retry = may_retry && result.is_err() && session.setup_failed();
-                let relative = session.relative_controls();
-                let fell_back = session.fell_back_to_tcp();
-                (result, session.into_pipeline(), relative, retry, fell_back)
+    let mut session = match open_session(request, reaper, wanted, window, plan) {
+        Ok(session) => session,
+        Err(not_opened) => {
+            return Attempt {
+                result: Err(not_opened.outcome),
+                teardown: not_opened.teardown,
+                plan,
+                relative_controls: false,
+                try_other_form: false,
+                fell_back_to_tcp: false,
             }
-            Err(pipeline) => (
-                Err(ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus")),
-                pipeline,
-                false,
-                false,
-                false,
-            ),
-        };
-    Attempt {
-        result,
-        teardown: Some(reaper.dispose(pipeline)),
-        plan,
-        relative_controls,
-        try_other_form,
-        fell_back_to_tcp,
+        }
+    };
+    if may_retry {
+        session.allow_setup_retry();
     }
+    let result = watch(&mut session, request, started, deadline, wanted, window).await;
+    Attempt {
+        try_other_form: may_retry && result.is_err() && session.setup_failed(),
+        relative_controls: session.relative_controls(),
+        fell_back_to_tcp: session.fell_back_to_tcp(),
+        result,
+        plan,
+        teardown: Some(reaper.dispose(session.into_pipeline())),
+    }
+}
+
+/// The first steps of a probe, a snapshot and a live view alike: renders the request's template,
+/// builds its pipeline as `plan` says, and attaches the watchers. On failure, the outcome and
+/// the teardown of a pipeline that was built.
+pub(super) fn open_session(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    wanted: FrameWanted,
+    window: Duration,
+    plan: Plan,
+) -> Result<ProbeSession, Box<NotOpened>> {
+    let not_built = |message: String| {
+        Box::new(NotOpened {
+            outcome: ProbeOutcome::down(Reason::Pipeline, message),
+            teardown: None,
+        })
+    };
+    let rendered = request
+        .template
+        .render(&template_values(request))
+        .map_err(|e| not_built(e.to_string()))?;
+    let (pipeline, sink) =
+        pipeline::build(&request.template, &rendered).map_err(|e| not_built(e.to_string()))?;
+    // A template that names its transports (`rtsp-tcp`, `rtsp-udp`) is the user's choice.
+    if plan.transport == Transport::Tcp && !rendered.contains("protocols=") {
+        rtsp_over_tcp(&pipeline);
+    }
+    ProbeSession::attach(pipeline, &sink, wanted, window, plan.form).map_err(|pipeline| {
+        Box::new(NotOpened {
+            outcome: ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"),
+            teardown: Some(reaper.dispose(pipeline)),
+        })
+    })
+}
+
+/// Why [`open_session`] has no session: the outcome, and the teardown of a pipeline it built.
+pub(super) struct NotOpened {
+    pub(super) outcome: ProbeOutcome,
+    pub(super) teardown: Option<TeardownDone>,
 }
 
 /// Every rtspsrc of the pipeline asks for TCP-interleaved media only.
 fn rtsp_over_tcp(pipeline: &gst::Pipeline) {
     for element in pipeline.iterate_recurse().into_iter().flatten() {
-        if element.factory().is_some_and(|f| f.name() == "rtspsrc") {
+        if super::is_rtspsrc(element.upcast_ref()) {
             element.set_property_from_str("protocols", "tcp");
         }
     }

@@ -54,8 +54,7 @@ pub(super) fn hook_rtspsrc(pipeline: &gst::Pipeline, form: ControlForm) -> Arc<S
 }
 
 fn hook_if_rtspsrc(element: &gst::Element, form: ControlForm, seen: &Arc<SdpSeen>) {
-    let is_rtspsrc = element.factory().is_some_and(|f| f.name() == "rtspsrc");
-    if !is_rtspsrc || element.find_property("location").is_none() {
+    if !super::is_rtspsrc(element.upcast_ref()) || element.find_property("location").is_none() {
         return;
     }
     let seen = Arc::clone(seen);

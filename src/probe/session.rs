@@ -263,11 +263,7 @@ impl ProbeSession {
     /// rtspsrc warns (a resource read warning, from itself) when no UDP packet arrived within its
     /// `timeout` and it retries the session over TCP.
     fn note_warning(&mut self, warning: &gst::message::Warning) {
-        let from_rtspsrc = warning
-            .src()
-            .and_then(|src| src.downcast_ref::<gst::Element>())
-            .and_then(|element| element.factory())
-            .is_some_and(|factory| factory.name() == "rtspsrc");
+        let from_rtspsrc = warning.src().is_some_and(super::is_rtspsrc);
         if from_rtspsrc && warning.error().matches(gst::ResourceError::Read) {
             self.fell_back_to_tcp = true;
         }
