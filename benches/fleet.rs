@@ -198,61 +198,51 @@ impl Settings {
         let mut scenarios: Vec<Scenario> = self
             .stream_counts
             .iter()
-            .map(|&streams| Scenario {
-                streams,
-                template: self.template.clone(),
-                sample_seconds: 0.0,
-                pictures: true,
-                variant: false,
-            })
+            .map(|&streams| self.default_run(streams))
             .collect();
         if self.variant_streams > 0 {
             let streams = self.variant_streams;
-            if !self.stream_counts.contains(&streams) {
-                scenarios.push(Scenario {
-                    streams,
-                    template: self.template.clone(),
-                    sample_seconds: 0.0,
-                    pictures: true,
-                    variant: false,
-                });
-            }
+            self.ensure_default_run(&mut scenarios, streams);
             scenarios.push(Scenario {
-                streams,
                 template: "rtsp-nodecode".into(),
-                sample_seconds: 0.0,
-                pictures: true,
                 variant: true,
+                ..self.default_run(streams)
             });
             scenarios.push(Scenario {
-                streams,
-                template: self.template.clone(),
                 sample_seconds: 1.0,
-                pictures: true,
                 variant: true,
+                ..self.default_run(streams)
             });
         }
         if self.pictures_streams > 0 {
             // Pictures on is the default run of that size; off is the variant it is compared to.
             let streams = self.pictures_streams;
-            if !scenarios.iter().any(|s| s.streams == streams && s.is_default()) {
-                scenarios.push(Scenario {
-                    streams,
-                    template: self.template.clone(),
-                    sample_seconds: 0.0,
-                    pictures: true,
-                    variant: false,
-                });
-            }
+            self.ensure_default_run(&mut scenarios, streams);
             scenarios.push(Scenario {
-                streams,
-                template: self.template.clone(),
-                sample_seconds: 0.0,
                 pictures: false,
                 variant: true,
+                ..self.default_run(streams)
             });
         }
         scenarios
+    }
+
+    /// The run a variant of `streams` streams is compared with: the default template, no sample
+    /// window, pictures on.
+    fn default_run(&self, streams: usize) -> Scenario {
+        Scenario {
+            streams,
+            template: self.template.clone(),
+            sample_seconds: 0.0,
+            pictures: true,
+            variant: false,
+        }
+    }
+
+    fn ensure_default_run(&self, scenarios: &mut Vec<Scenario>, streams: usize) {
+        if !scenarios.iter().any(|s| s.streams == streams && s.is_default()) {
+            scenarios.push(self.default_run(streams));
+        }
     }
 }
 
