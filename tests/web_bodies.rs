@@ -133,39 +133,6 @@ async fn a_get_route_with_a_body_is_unaffected() {
     assert_eq!(huge.status(), 200);
 }
 
-/// The real server on an ephemeral loopback port, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Server {
-    async fn start(fixture: &Fixture) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(streampulse::web::serve(
-            listener,
-            fixture.state.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Server {
-            addr,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 /// Sends `head` then `body` (ignoring write errors: the server may answer and close early) and
 /// reads the answer. The sending side stays open until the answer is in: hyper takes a client's
 /// half-close as the client going away and drops the request.
@@ -246,7 +213,7 @@ fn post_head(path: &str, cookie: &str, framing: &str) -> String {
 #[tokio::test]
 async fn over_a_socket_413_comes_at_once_and_chunked_bodies_are_read_up_to_the_limit() {
     let (fixture, session) = Fixture::logged_in(&standard_config()).await;
-    let server = Server::start(&fixture).await;
+    let server = LoopbackServer::start(&fixture).await;
 
     // 100 MB declared, 64 KB sent: the answer does not wait for the rest.
     for path in POST_ROUTES {

@@ -27,21 +27,6 @@ async fn camera() -> RtspTestServer {
         .expect("demo RTSP server")
 }
 
-/// The fixture's state served on `127.0.0.1:0`; the server stops when the sender is dropped.
-async fn serve(fixture: &Fixture) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(streampulse::web::serve(
-        listener,
-        fixture.state.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (addr, stop)
-}
-
 /// An answer whose body is read as it arrives.
 struct Answer {
     status: StatusCode,
@@ -183,7 +168,8 @@ async fn viewers_share_one_pipeline_that_ends_by_itself_and_is_torn_down() {
         "",
     ));
     let token = fixture.token("tests");
-    let (addr, _stop) = serve(&fixture).await;
+    let server = LoopbackServer::start(&fixture).await;
+    let addr = server.addr;
     let hub = fixture.state.live().clone();
 
     let started = Instant::now();
@@ -280,7 +266,8 @@ async fn limits_a_camera_that_is_down_and_who_may_watch() {
         "  live_max_cameras: 1\n",
     ));
     let token = fixture.token("tests");
-    let (addr, _stop) = serve(&fixture).await;
+    let server = LoopbackServer::start(&fixture).await;
+    let addr = server.addr;
     let hub = fixture.state.live().clone();
 
     // Anonymous: sent to the login page, no pipeline.
@@ -384,12 +371,13 @@ async fn shutting_the_server_down_ends_live_views() {
         camera.url("/test")
     ));
     let token = fixture.token("tests");
-    let (addr, stop) = serve(&fixture).await;
+    let server = LoopbackServer::start(&fixture).await;
+    let addr = server.addr;
     let mut watching = get(addr, "/streams/Cam/live.mjpg", bearer(&token)).await;
     assert_eq!(watching.status, StatusCode::OK);
     watching.next_jpeg().await.expect("a frame");
     let asked = Instant::now();
-    drop(stop);
+    drop(server);
     let more = tokio::time::timeout(Duration::from_secs(60), watching.count_to_end())
         .await
         .expect("the live view ends at shutdown, not after 600 s");
@@ -428,7 +416,8 @@ async fn the_streams_own_template_runs_and_a_nodecode_one_says_why_not() {
         camera.url("/test"),
     ));
     let token = fixture.token("tests");
-    let (addr, _stop) = serve(&fixture).await;
+    let server = LoopbackServer::start(&fixture).await;
+    let addr = server.addr;
     let mut watching = get(addr, "/streams/Card/live.mjpg", bearer(&token)).await;
     assert_eq!(watching.status, StatusCode::OK);
     watching

@@ -347,3 +347,37 @@ impl Fixture {
         (fixture, session)
     }
 }
+
+/// The real web server (the accept loop, not `warp::test`) on an ephemeral loopback port, for
+/// tests that need a real connection; it stops when dropped.
+pub struct LoopbackServer {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl LoopbackServer {
+    pub async fn start(fixture: &Fixture) -> LoopbackServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(streampulse::web::serve(
+            listener,
+            fixture.state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        LoopbackServer {
+            addr,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
