@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::running_monitor::RunningMonitor;
 use common::{
     heartbeats, system_now_ms, wait_for_async, wait_for_heartbeat_where, wait_for_heartbeats, TestConfig,
     TestDir, TestStream,
@@ -18,11 +19,11 @@ use streampulse::demo::{
     closed_port, closed_udp_port, MjpegTestServer, RtspTestServer, SilentTcpServer, SntpTestServer,
 };
 use streampulse::heartbeat::{Health, Heartbeat, Reason, TimeoutStage};
-use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats, PanicInjection};
+use streampulse::monitor::{MonitorStats, PanicInjection};
 use streampulse::pipeline::TemplateLibrary;
 use streampulse::probe::{probe, ProbeRequest, Reaper};
 use streampulse::store::Store;
-use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The leak check counts the whole process's threads and descriptors, so it runs alone: it takes
 /// this lock for writing, every other test for reading.
@@ -37,48 +38,6 @@ async fn whole_process() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// Config polling in tests: fast, so reload tests need not wait the production 2 s.
-const TEST_CONFIG_POLL: Duration = Duration::from_millis(200);
-
-/// A monitor running on the test's runtime.
-struct RunningMonitor {
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), MonitorError>>,
-    stats: Arc<MonitorStats>,
-}
-
-impl RunningMonitor {
-    fn start(dir: &TestDir) -> RunningMonitor {
-        RunningMonitor::start_with(dir, |_| {})
-    }
-
-    fn start_with(dir: &TestDir, adjust: impl FnOnce(&mut MonitorOptions)) -> RunningMonitor {
-        let mut options = MonitorOptions::new(dir.config_path());
-        adjust(&mut options);
-        options.db_path = Some(dir.db_path());
-        options.config_poll_interval = TEST_CONFIG_POLL;
-        let monitor = Monitor::new(options);
-        let stats = monitor.stats();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(monitor.run(shutdown_rx));
-        RunningMonitor {
-            shutdown,
-            task,
-            stats,
-        }
-    }
-
-    /// Signals shutdown and waits for `run()` to return; gives its result and how long it took.
-    async fn stop(self) -> (Result<(), MonitorError>, Duration) {
-        let asked = Instant::now();
-        self.shutdown.send(true).expect("the monitor is still listening");
-        let result = tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("run() returns after shutdown")
-            .expect("the monitor task did not panic");
-        (result, asked.elapsed())
-    }
-}
-
 fn probes(stats: &MonitorStats) -> u64 {
     stats.probes.load(Ordering::Relaxed)
 }

@@ -6,47 +6,13 @@
 
 mod common;
 
+use common::running_monitor::RunningMonitor;
 use common::{wait_for_async, wait_for_heartbeats, TestConfig, TestDir, TestStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use streampulse::demo::{MjpegTestServer, RtspTestServer, SntpTestServer};
-use streampulse::monitor::{Monitor, MonitorError, MonitorOptions, MonitorStats};
 use streampulse::pictures::{pictures_dir_path, PictureDir, PictureKind, PictureMeta};
 use streampulse::store::Store;
-use tokio::sync::watch;
-
-struct RunningMonitor {
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), MonitorError>>,
-    _stats: Arc<MonitorStats>,
-}
-
-impl RunningMonitor {
-    fn start(dir: &TestDir) -> RunningMonitor {
-        let mut options = MonitorOptions::new(dir.config_path());
-        options.db_path = Some(dir.db_path());
-        options.config_poll_interval = Duration::from_millis(200);
-        let monitor = Monitor::new(options);
-        let stats = monitor.stats();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(monitor.run(shutdown_rx));
-        RunningMonitor {
-            shutdown,
-            task,
-            _stats: stats,
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.send(true).expect("the monitor is listening");
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("run() returns after shutdown")
-            .expect("no panic")
-            .expect("the monitor ran");
-    }
-}
 
 fn with_pictures(config: &TestConfig, pictures: &str) -> String {
     format!("{}pictures:\n{pictures}", config.to_yaml())
@@ -179,7 +145,7 @@ async fn rtsp_and_mjpeg_cameras_get_a_last_picture_at_most_once_an_interval() {
             assert!(!text.contains(common::SECRET), "{text}");
         }
     }
-    monitor.stop().await;
+    monitor.stop_cleanly().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +171,7 @@ async fn a_black_camera_leaves_the_picture_behind_its_verdict() {
         last.reason.is_none(),
         "the last picture carries no verdict: {last:?}"
     );
-    monitor.stop().await;
+    monitor.stop_cleanly().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +183,7 @@ async fn pictures_turned_off_write_nothing() {
     dir.write_config_text(&with_pictures(&config, "  enabled: false\n"));
     let monitor = RunningMonitor::start(&dir);
     wait_for_heartbeats(&dir.db_path(), "Garage", 3, Duration::from_secs(20)).await;
-    monitor.stop().await;
+    monitor.stop_cleanly().await;
     assert_eq!(listing(&dir.db_path()), Vec::<String>::new());
 }
 
@@ -254,5 +220,5 @@ async fn a_removed_cameras_pictures_go_on_reload_and_at_start() {
     .await
     .expect("Shed's picture removed after the reload");
     assert_eq!(gone.len(), 2, "Garage's pair stays: {gone:?}");
-    monitor.stop().await;
+    monitor.stop_cleanly().await;
 }

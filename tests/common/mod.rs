@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod running_monitor;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
