@@ -9,16 +9,16 @@
 
 pub mod mjpeg;
 mod mjpeg_frames;
-pub mod no_base;
 pub mod rtsp;
+pub mod rtsp_relay;
 pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
-pub use no_base::{NoBaseRtspServer, RtspRelay, StrictSetup};
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
 };
+pub use rtsp_relay::{NoBaseRtspServer, Quirk, RtspRelay, StrictSetup};
 pub use sntp::SntpTestServer;
 
 use std::future::Future;
