@@ -103,8 +103,8 @@ pub(super) async fn sniff(
     started: Instant,
     deadline: Instant,
 ) -> (Result<DetectedTemplate, ProbeOutcome>, Option<TeardownDone>) {
-    let built = Template::from_text("sniff", TemplateSource::Shipped, SNIFF_TEMPLATE)
-        .render(&template_values(request))
+    let built = crate::pipeline::init_gstreamer()
+        .and_then(|()| Template::from_text("sniff", TemplateSource::Shipped, SNIFF_TEMPLATE).render(&template_values(request)))
         .map_err(|e| e.to_string())
         .and_then(|rendered| {
             gst::parse::launch_full(&rendered, None, gst::ParseFlags::FATAL_ERRORS)

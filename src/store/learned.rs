@@ -39,6 +39,23 @@ impl LearnedFacts {
     pub fn is_default(&self) -> bool {
         *self == LearnedFacts::default_facts()
     }
+
+    /// Each fact in words, for the stream page and the API: "template `hls`, detected (server
+    /// said application/vnd.apple.mpegurl)", "RTSP over TCP, learned".
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(template) = &self.template {
+            let evidence = self.template_evidence.as_deref().unwrap_or("from the server's answer");
+            notes.push(format!("template `{template}`, detected ({evidence})"));
+        }
+        if self.transport == "tcp" {
+            notes.push("RTSP over TCP, learned (no UDP media arrived)".to_string());
+        }
+        if self.control_form == "appended" {
+            notes.push("relative RTSP controls appended to the URL, as ffmpeg does, learned".to_string());
+        }
+        notes
+    }
 }
 
 /// A stream's facts with the time they last changed.
@@ -121,7 +138,7 @@ mod tests {
     #[test]
     fn facts_round_trip_and_replace() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path().join("s.db")).expect("open");
+        let mut store = Store::open(dir.path().join("s.db")).expect("open");
         let ids = store
             .resolve_streams(
                 &[StreamIdentity {
