@@ -81,7 +81,9 @@ fn assert_up_with(finished: &common::Finished, template: &str, evidence: &str) {
     assert_eq!(json["up"], Value::Bool(true), "{finished:#?}");
     assert_eq!(json["template"], Value::from(template), "{finished:#?}");
     assert!(
-        json["template_evidence"].as_str().is_some_and(|e| e.contains(evidence)),
+        json["template_evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains(evidence)),
         "{finished:#?}"
     );
     assert_eq!(finished.code(), Some(0), "{finished:#?}");
@@ -122,7 +124,11 @@ fn check_chooses_the_template_from_what_the_server_says() {
 #[test]
 fn a_web_page_or_a_missing_file_is_down_with_a_reason_a_person_understands() {
     let files = tempfile::tempdir().expect("tempdir");
-    std::fs::write(files.path().join("index.html"), "<html><body>camera login</body></html>").expect("page");
+    std::fs::write(
+        files.path().join("index.html"),
+        "<html><body>camera login</body></html>",
+    )
+    .expect("page");
     let server = StaticHttpServer::start(files.path()).expect("static server");
 
     let page = check(&[&server.url("index.html"), "--json"]);
@@ -150,11 +156,22 @@ fn transport_tcp_on_a_udp_only_camera_is_what_was_asked_for() {
     let server = RtspTestServer::start().expect("rtsp server");
     let udp_only = server.url("/udp");
     let tcp = check(&[&udp_only, "--transport", "tcp", "--json", "--timeout-ms", "8000"]);
-    assert_eq!(tcp.code(), Some(1), "TCP was refused, and not worked around: {tcp:#?}");
+    assert_eq!(
+        tcp.code(),
+        Some(1),
+        "TCP was refused, and not worked around: {tcp:#?}"
+    );
     assert_eq!(tcp.json()["reason"], Value::from("protocol"), "{tcp:#?}");
     let udp = check(&[&udp_only, "--transport", "udp", "--json", "--timeout-ms", "8000"]);
     assert_eq!(udp.json()["up"], Value::Bool(true), "{udp:#?}");
-    let tcp_ok = check(&[&server.url("/tcp"), "--transport", "tcp", "--json", "--timeout-ms", "8000"]);
+    let tcp_ok = check(&[
+        &server.url("/tcp"),
+        "--transport",
+        "tcp",
+        "--json",
+        "--timeout-ms",
+        "8000",
+    ]);
     assert_eq!(tcp_ok.json()["up"], Value::Bool(true), "{tcp_ok:#?}");
     let not_rtsp = check(&["http://127.0.0.1:1/x", "--transport", "tcp"]);
     assert_ne!(not_rtsp.code(), Some(0), "{not_rtsp:#?}");
@@ -171,7 +188,10 @@ fn transport_on_a_stream_that_is_not_rtsp_is_a_config_error() {
     let found: Vec<(Option<usize>, &str)> = problems.iter().map(|p| (p.line, p.field.as_str())).collect();
     assert_eq!(
         found,
-        vec![(Some(4), "streams[0].transport"), (Some(7), "streams[1].transport")],
+        vec![
+            (Some(4), "streams[0].transport"),
+            (Some(7), "streams[1].transport")
+        ],
         "{problems:?}"
     );
     assert!(problems[0].message.contains("only RTSP"), "{problems:?}");
@@ -179,7 +199,10 @@ fn transport_on_a_stream_that_is_not_rtsp_is_a_config_error() {
     let good = "streams:\n  - name: cam\n    url: http://127.0.0.1:8080/live.m3u8\n  - name: gate\n    url: rtsp://127.0.0.1/x\n    transport: TCP\n";
     let config = streampulse::config::parse(good, Path::new("/tmp/autodetect.yaml")).expect("valid");
     assert!(config.streams[0].detect_template);
-    assert_eq!(config.streams[1].transport, streampulse::config::StreamTransport::Tcp);
+    assert_eq!(
+        config.streams[1].transport,
+        streampulse::config::StreamTransport::Tcp
+    );
     assert!(!config.streams[1].detect_template);
 }
 
@@ -238,15 +261,28 @@ async fn a_monitor_is_up_on_each_without_being_told_and_keeps_what_it_learned() 
     );
     let snapshot = common::wait_for_async(MONITOR_WAIT, || answer("snapshot").learned).await;
     assert_eq!(snapshot.and_then(|l| l.template).as_deref(), Some("snapshot"));
-    assert_eq!(answer("udp").learned, None, "a configured transport is not learned");
+    assert_eq!(
+        answer("udp").learned,
+        None,
+        "a configured transport is not learned"
+    );
     monitor.stop_cleanly().await;
 
     // A restart starts from what was saved: the row stays, unchanged (written only on change).
-    let before = Store::open_read_only(&db).expect("store").learned().expect("rows");
+    let before = Store::open_read_only(&db)
+        .expect("store")
+        .learned()
+        .expect("rows");
     let monitor = RunningMonitor::start(&dir);
     let count = common::heartbeats(&db, "hls").len();
-    wait_for_heartbeat_where(&db, "hls", count, MONITOR_WAIT, |h| h.outcome.health == Health::Up).await;
+    wait_for_heartbeat_where(&db, "hls", count, MONITOR_WAIT, |h| {
+        h.outcome.health == Health::Up
+    })
+    .await;
     monitor.stop_cleanly().await;
-    let after = Store::open_read_only(&db).expect("store").learned().expect("rows");
+    let after = Store::open_read_only(&db)
+        .expect("store")
+        .learned()
+        .expect("rows");
     assert_eq!(before, after, "nothing changed, nothing rewritten");
 }

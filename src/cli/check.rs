@@ -133,7 +133,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn check_json(url: &CameraUrl, outcome: &ProbeOutcome, detected: Option<&DetectedTemplate>) -> serde_json::Value {
+fn check_json(
+    url: &CameraUrl,
+    outcome: &ProbeOutcome,
+    detected: Option<&DetectedTemplate>,
+) -> serde_json::Value {
     serde_json::json!({
         "template": detected.map(|d| d.template.clone()),
         "template_evidence": detected.map(|d| d.evidence.clone()),
@@ -170,7 +174,10 @@ fn check_line(url: &CameraUrl, outcome: &ProbeOutcome, detected: Option<&Detecte
         line.push_str(&format!(", {kbps} kbit/s"));
     }
     if let Some(detected) = detected {
-        line.push_str(&format!(", template `{}` ({})", detected.template, detected.evidence));
+        line.push_str(&format!(
+            ", template `{}` ({})",
+            detected.template, detected.evidence
+        ));
     }
     if outcome.reason.is_some() {
         line.push_str(&format!(" — {}", outcome.explanation()));

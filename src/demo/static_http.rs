@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(resolve(dir.path(), "/a.ts"), Some(dir.path().join("a.ts")));
         assert_eq!(resolve(dir.path(), "/../a.ts"), None);
         assert_eq!(resolve(dir.path(), "/missing"), None);
-        assert_eq!(content_type_for(Path::new("live.M3U8")), "application/vnd.apple.mpegurl");
+        assert_eq!(
+            content_type_for(Path::new("live.M3U8")),
+            "application/vnd.apple.mpegurl"
+        );
         assert_eq!(content_type_for(Path::new("seg1.ts")), "video/mp2t");
         assert_eq!(content_type_for(Path::new("x.bin")), "application/octet-stream");
     }

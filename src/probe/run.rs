@@ -65,9 +65,7 @@ impl ProbeRequest {
             previous_picture: None,
             picture_check: true,
             memory: Arc::default(),
-            detect: stream
-                .detect_template
-                .then(|| Arc::new(library.clone())),
+            detect: stream.detect_template.then(|| Arc::new(library.clone())),
             transport: match stream.transport {
                 crate::config::StreamTransport::Auto => Transport::Auto,
                 crate::config::StreamTransport::Tcp => Transport::Tcp,
@@ -423,7 +421,11 @@ pub(super) fn open_session(
     let (pipeline, sink) =
         pipeline::build(&request.template, &rendered).map_err(|e| not_built(e.to_string()))?;
     // A template that names its transports (`rtsp-tcp`, `rtsp-udp`) is the user's choice.
-    if let Some(protocols) = plan.transport.protocols().filter(|_| !rendered.contains("protocols=")) {
+    if let Some(protocols) = plan
+        .transport
+        .protocols()
+        .filter(|_| !rendered.contains("protocols="))
+    {
         rtsp_protocols(&pipeline, protocols);
     }
     ProbeSession::attach(pipeline, &sink, wanted, window, plan.form).map_err(|pipeline| {

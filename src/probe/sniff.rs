@@ -46,8 +46,8 @@ pub(super) fn from_content_type(content_type: Option<&str>, path: &str) -> Verdi
         "application/vnd.apple.mpegurl" | "application/x-mpegurl" | "audio/mpegurl" | "audio/x-mpegurl" => {
             return said("hls")
         }
-        "video/mp2t" | "video/mpeg" | "video/mp4" | "video/quicktime" | "video/x-flv" | "video/x-matroska"
-        | "video/webm" => return said("http-h264"),
+        "video/mp2t" | "video/mpeg" | "video/mp4" | "video/quicktime" | "video/x-flv"
+        | "video/x-matroska" | "video/webm" => return said("http-h264"),
         "image/jpeg" | "image/jpg" => return said("snapshot"),
         _ => {}
     }
@@ -71,9 +71,8 @@ pub(super) fn from_typefind(found: &str, content_type: Option<&str>) -> Verdict 
     };
     match found {
         "application/x-hls" => Verdict::Template("hls", because),
-        "video/mpegts" | "video/quicktime" | "video/x-flv" | "video/x-matroska" | "video/webm" | "video/mpeg" => {
-            Verdict::Template("http-h264", because)
-        }
+        "video/mpegts" | "video/quicktime" | "video/x-flv" | "video/x-matroska" | "video/webm"
+        | "video/mpeg" => Verdict::Template("http-h264", because),
         "image/jpeg" => Verdict::Template("snapshot", because),
         "multipart/x-mixed-replace" => Verdict::Template("mjpeg", because),
         other => Verdict::NotVideo(not_video(other)),
@@ -104,7 +103,10 @@ pub(super) async fn sniff(
     deadline: Instant,
 ) -> (Result<DetectedTemplate, ProbeOutcome>, Option<TeardownDone>) {
     let built = crate::pipeline::init_gstreamer()
-        .and_then(|()| Template::from_text("sniff", TemplateSource::Shipped, SNIFF_TEMPLATE).render(&template_values(request)))
+        .and_then(|()| {
+            Template::from_text("sniff", TemplateSource::Shipped, SNIFF_TEMPLATE)
+                .render(&template_values(request))
+        })
         .map_err(|e| e.to_string())
         .and_then(|rendered| {
             gst::parse::launch_full(&rendered, None, gst::ParseFlags::FATAL_ERRORS)
@@ -209,10 +211,14 @@ async fn watch(
 /// Response headers from souphttpsrc's `http-headers` event, typefind's answer from its signal.
 fn attach_watchers(pipeline: &gst::Pipeline, seen: mpsc::UnboundedSender<Seen>) {
     for element in pipeline.iterate_elements().into_iter().flatten() {
-        let Some(factory) = element.factory() else { continue };
+        let Some(factory) = element.factory() else {
+            continue;
+        };
         match factory.name().as_str() {
             "souphttpsrc" => {
-                let Some(pad) = element.static_pad("src") else { continue };
+                let Some(pad) = element.static_pad("src") else {
+                    continue;
+                };
                 let seen = seen.clone();
                 pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
                     if let Some(gst::PadProbeData::Event(event)) = &info.data {
@@ -259,7 +265,8 @@ fn successful_content_type(headers: &gst::StructureRef) -> Option<Option<String>
 /// The path of a URL (after the host), query included.
 fn url_path(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.find('/').map_or_else(|| "/".to_string(), |i| rest[i..].to_string())
+    rest.find('/')
+        .map_or_else(|| "/".to_string(), |i| rest[i..].to_string())
 }
 
 #[cfg(test)]
@@ -288,7 +295,10 @@ mod tests {
             from_content_type(Some("text/html; charset=utf-8"), "/"),
             Verdict::NotVideo("the server sent text/html, not video: is this the camera's web page?".into())
         );
-        assert_eq!(from_content_type(Some("application/octet-stream"), "/x"), Verdict::Unsure);
+        assert_eq!(
+            from_content_type(Some("application/octet-stream"), "/x"),
+            Verdict::Unsure
+        );
         assert_eq!(from_content_type(None, "/x"), Verdict::Unsure);
         assert_eq!(
             template(from_content_type(Some("text/plain"), "/live/index.M3U8?token=1")),

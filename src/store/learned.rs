@@ -45,7 +45,10 @@ impl LearnedFacts {
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if let Some(template) = &self.template {
-            let evidence = self.template_evidence.as_deref().unwrap_or("from the server's answer");
+            let evidence = self
+                .template_evidence
+                .as_deref()
+                .unwrap_or("from the server's answer");
             notes.push(format!("template `{template}`, detected ({evidence})"));
         }
         if self.transport == "tcp" {
@@ -80,7 +83,8 @@ fn row_at(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, LearnedRow)> {
     ))
 }
 
-const SELECT: &str = "SELECT stream_id, template, template_evidence, transport, control_form, updated_ms FROM stream_learned";
+const SELECT: &str =
+    "SELECT stream_id, template, template_evidence, transport, control_form, updated_ms FROM stream_learned";
 
 /// Replaces the stream's row.
 pub(super) fn save(
