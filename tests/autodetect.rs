@@ -162,6 +162,12 @@ fn transport_tcp_on_a_udp_only_camera_is_what_was_asked_for() {
         "TCP was refused, and not worked around: {tcp:#?}"
     );
     assert_eq!(tcp.json()["reason"], Value::from("protocol"), "{tcp:#?}");
+    assert!(
+        tcp.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no stream over TCP (`transport: tcp`)")),
+        "{tcp:#?}"
+    );
     let udp = check(&[&udp_only, "--transport", "udp", "--json", "--timeout-ms", "8000"]);
     assert_eq!(udp.json()["up"], Value::Bool(true), "{udp:#?}");
     let tcp_ok = check(&[
@@ -285,4 +291,61 @@ async fn a_monitor_is_up_on_each_without_being_told_and_keeps_what_it_learned() 
         .learned()
         .expect("rows");
     assert_eq!(before, after, "nothing changed, nothing rewritten");
+}
+
+/// A camera whose server changed what it sends: the learned template fails with a protocol or
+/// decoding reason, is forgotten, and the next probe asks the server again. A timeout or a
+/// refused connection says nothing about the format and keeps it.
+#[tokio::test]
+async fn a_learned_template_that_stops_working_is_asked_for_again() {
+    use std::sync::Arc;
+    use streampulse::pipeline::TemplateLibrary;
+    use streampulse::probe::learned::DetectedTemplate;
+    use streampulse::probe::{probe, ProbeRequest, Reaper};
+    let files = tempfile::tempdir().expect("tempdir");
+    let made = files.path().to_path_buf();
+    tokio::task::spawn_blocking(move || camera_files(&made))
+        .await
+        .expect("files made");
+    let server = StaticHttpServer::start(files.path()).expect("static server");
+    let library = TemplateLibrary::new(None);
+    let request = ProbeRequest {
+        url: Some(streampulse::url::CameraUrl::new(server.url("live/index.m3u8"))),
+        template: library.find("mjpeg").expect("shipped"),
+        params: Default::default(),
+        timeout: Duration::from_secs(8),
+        quality: Default::default(),
+        expect: Default::default(),
+        previous_picture: None,
+        picture_check: false,
+        memory: Default::default(),
+        detect: Some(Arc::new(library)),
+        transport: Default::default(),
+    };
+    // What an earlier run learned, when the URL still served MJPEG.
+    request.memory.remember_template(Some(DetectedTemplate {
+        template: "mjpeg".into(),
+        evidence: "server said multipart/x-mixed-replace".into(),
+    }));
+    let reaper = Reaper::new();
+    let stale = probe(&request, &reaper).await;
+    assert_eq!(stale.health, Health::Down, "{stale:?}");
+    assert_eq!(request.memory.template(), None, "forgotten after {stale:?}");
+    let asked = probe(&request, &reaper).await;
+    assert_eq!(asked.health, Health::Up, "{asked:?}");
+    assert_eq!(
+        request.memory.template().map(|t| t.template).as_deref(),
+        Some("hls")
+    );
+    // The server goes away: refused keeps what was learned.
+    let mut server = server;
+    server.stop();
+    let refused = probe(&request, &reaper).await;
+    assert_eq!(refused.health, Health::Down, "{refused:?}");
+    assert_eq!(
+        request.memory.template().map(|t| t.template).as_deref(),
+        Some("hls"),
+        "{refused:?}"
+    );
+    assert!(reaper.drain(Duration::from_secs(5), 4), "teardowns finish");
 }
