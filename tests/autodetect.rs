@@ -7,6 +7,7 @@
 //! UDP-only mount.
 
 mod common;
+mod web_support;
 
 use common::running_monitor::RunningMonitor;
 use common::{run, wait_for_heartbeat_where, TestDir};
@@ -262,7 +263,7 @@ async fn a_monitor_is_up_on_each_without_being_told_and_keeps_what_it_learned() 
     let learned = learned.expect("the HLS stream's template is in the API");
     assert_eq!(learned.template.as_deref(), Some("hls"));
     assert!(
-        learned.notes[0].contains("template `hls`, detected (server said application/vnd.apple.mpegurl)"),
+        learned.notes[0].contains("template hls, detected (server said application/vnd.apple.mpegurl)"),
         "{learned:?}"
     );
     let snapshot = common::wait_for_async(MONITOR_WAIT, || answer("snapshot").learned).await;
@@ -348,4 +349,60 @@ async fn a_learned_template_that_stops_working_is_asked_for_again() {
         "{refused:?}"
     );
     assert!(reaper.drain(Duration::from_secs(5), 4), "teardowns finish");
+}
+
+/// The stream page and the API show what the monitor learned, in words; a camera with nothing
+/// learned shows no such line and `learned: null`.
+#[tokio::test]
+async fn the_stream_page_and_the_api_show_what_was_learned() {
+    use streampulse::store::learned::LearnedFacts;
+    let (fixture, session) = web_support::Fixture::logged_in(&web_support::standard_config()).await;
+    let now = fixture.now_ms();
+    fixture.seed(&["Dock", "Gate", "Yard"], |ids| {
+        ids.iter()
+            .map(|id| web_support::heartbeat(*id, now - 1_000, Health::Up))
+            .collect()
+    });
+    let store = Store::open(&fixture.db_path).expect("store");
+    let id = |name: &str| store.stream_id_by_name(name).expect("read").expect("seeded");
+    let mut dock = LearnedFacts::default_facts();
+    dock.template = Some("hls".into());
+    dock.template_evidence = Some("server said application/vnd.apple.mpegurl".into());
+    store.save_learned(id("Dock"), &dock, now).expect("save");
+    let mut gate = LearnedFacts::default_facts();
+    gate.transport = "tcp".into();
+    store.save_learned(id("Gate"), &gate, now).expect("save");
+
+    let page = web_support::body(&fixture.get("/streams/Dock", Some(&session)).await);
+    assert!(
+        page.contains("template hls, detected (server said application/vnd.apple.mpegurl)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dd>hls every 15 s</dd>"),
+        "the template in use: {page}"
+    );
+    let page = web_support::body(&fixture.get("/streams/Gate", Some(&session)).await);
+    assert!(page.contains("RTSP over TCP, learned"), "{page}");
+    let page = web_support::body(&fixture.get("/streams/Yard", Some(&session)).await);
+    assert!(
+        !page.contains("id=\"stream-learned\""),
+        "nothing learned, no line"
+    );
+
+    let token = fixture.token("tests");
+    let api: Value = serde_json::from_str(&web_support::body(
+        &fixture.get_with_token("/api/v1/streams", &token).await,
+    ))
+    .expect("json");
+    let learned = |name: &str| {
+        api["streams"]
+            .as_array()
+            .and_then(|streams| streams.iter().find(|s| s["name"] == name))
+            .map(|s| s["learned"].clone())
+            .expect("listed")
+    };
+    assert_eq!(learned("Dock")["template"], Value::from("hls"));
+    assert_eq!(learned("Gate")["transport"], Value::from("tcp"));
+    assert_eq!(learned("Yard"), Value::Null);
 }

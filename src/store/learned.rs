@@ -49,7 +49,7 @@ impl LearnedFacts {
                 .template_evidence
                 .as_deref()
                 .unwrap_or("from the server's answer");
-            notes.push(format!("template `{template}`, detected ({evidence})"));
+            notes.push(format!("template {template}, detected ({evidence})"));
         }
         if self.transport == "tcp" {
             notes.push("RTSP over TCP, learned (no UDP media arrived)".to_string());
