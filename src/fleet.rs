@@ -354,7 +354,9 @@ pub fn load_with(
             summary.in_maintenance = in_maintenance(config, stream, now_ms);
             if let Some(id) = summary.stream_id() {
                 summary.mute = mutes.remove(&id);
-                summary.learned = learned.remove(&id).filter(|row| !row.facts.is_default());
+                summary.learned = learned
+                    .remove(&id)
+                    .and_then(|row| row.applying(stream.detect_template));
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
@@ -400,7 +402,9 @@ pub fn load_one(
     summary.in_maintenance = in_maintenance(config, stream, now_ms);
     if let Some(id) = summary.stream_id() {
         summary.mute = store.active_mutes(now_ms)?.remove(&id);
-        summary.learned = store.learned_for(id)?.filter(|row| !row.facts.is_default());
+        summary.learned = store
+            .learned_for(id)?
+            .and_then(|row| row.applying(stream.detect_template));
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);
         let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);

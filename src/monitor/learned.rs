@@ -6,13 +6,22 @@ use super::Shared;
 use crate::probe::learned::CameraMemory;
 use crate::store::learned::LearnedFacts;
 
-/// Loads what an earlier task or run saved into `memory`; returns what the store now holds.
-pub(super) async fn restore(shared: &Shared, stream_id: i64, memory: &CameraMemory) -> LearnedFacts {
+/// Loads what an earlier task or run saved into `memory`, less a detected template when the
+/// stream now names its own (the next save drops it); returns what the store now holds.
+pub(super) async fn restore(
+    shared: &Shared,
+    stream_id: i64,
+    memory: &CameraMemory,
+    detects_template: bool,
+) -> LearnedFacts {
     let writer = shared.writer.clone();
     let loaded = tokio::task::spawn_blocking(move || writer.learned(stream_id)).await;
     match loaded {
         Ok(Ok(Some(row))) => {
             memory.restore(&row.facts);
+            if !detects_template {
+                memory.remember_template(None);
+            }
             row.facts
         }
         Ok(Ok(None)) => LearnedFacts::default_facts(),

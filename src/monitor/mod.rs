@@ -314,7 +314,7 @@ async fn stream_loop(
         }
     };
     // What earlier runs learned about the camera (template, transport), kept in the store.
-    let mut saved_facts = learned::restore(&shared, stream_id, &request.memory).await;
+    let mut saved_facts = learned::restore(&shared, stream_id, &request.memory, stream.detect_template).await;
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
     let mut last: Option<Health> = None;
     // Picture checks and sticky verdicts live as long as the task (see `probe::picture`).

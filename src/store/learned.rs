@@ -68,6 +68,18 @@ pub struct LearnedRow {
     pub updated_ms: i64,
 }
 
+impl LearnedRow {
+    /// What still applies to the stream as configured now: a detected template only while it
+    /// has no `pipeline:`; `None` when nothing is left.
+    pub fn applying(mut self, detects_template: bool) -> Option<LearnedRow> {
+        if !detects_template {
+            self.facts.template = None;
+            self.facts.template_evidence = None;
+        }
+        (!self.facts.is_default()).then_some(self)
+    }
+}
+
 fn row_at(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, LearnedRow)> {
     Ok((
         row.get(0)?,
@@ -164,5 +176,20 @@ mod tests {
         let row = store.learned_for(ids[0]).expect("read").expect("row");
         assert_eq!((row.facts, row.updated_ms), (facts, 6));
         assert_eq!(store.learned().expect("all").len(), 1);
+        // Once the stream names its own `pipeline:`, the detected template no longer applies.
+        let row = store.learned_for(ids[0]).expect("read").expect("row");
+        let applying = row.clone().applying(false).expect("TCP still applies");
+        assert_eq!(applying.facts.template, None);
+        assert_eq!(applying.facts.transport, "tcp");
+        assert_eq!(row.clone().applying(true), Some(row));
+        let only_template = LearnedRow {
+            facts: LearnedFacts {
+                template: Some("mjpeg".into()),
+                template_evidence: Some("server said multipart/x-mixed-replace".into()),
+                ..LearnedFacts::default_facts()
+            },
+            updated_ms: 1,
+        };
+        assert_eq!(only_template.applying(false), None);
     }
 }
