@@ -146,6 +146,22 @@ fn a_web_page_or_a_missing_file_is_down_with_a_reason_a_person_understands() {
     assert_eq!(missing.json()["reason"], Value::from("not_found"), "{missing:#?}");
     let told = check(&[&server.url("nothing.m3u8"), "--pipeline", "hls", "--json"]);
     assert_eq!(told.json()["reason"], Value::from("not_found"), "{told:#?}");
+    // A server that takes the connection and never answers: the same timeout stage and words
+    // whether the template was asked for or named.
+    let silent = streampulse::demo::SilentTcpServer::start().expect("silent server");
+    let url = silent.http_url("/live.m3u8");
+    let asked = check(&[&url, "--json", "--timeout-ms", "2000"]);
+    let told = check(&[&url, "--pipeline", "hls", "--json", "--timeout-ms", "2000"]);
+    assert_eq!(
+        asked.json()["reason"],
+        Value::from("timeout_headers"),
+        "{asked:#?}"
+    );
+    assert_eq!(
+        asked.json()["message"],
+        told.json()["message"],
+        "{asked:#?} {told:#?}"
+    );
     // Nothing listening: refused, as a probe says.
     let closed = format!("http://127.0.0.1:{}/live.m3u8", streampulse::demo::closed_port());
     let refused = check(&[&closed, "--json", "--timeout-ms", "5000"]);
