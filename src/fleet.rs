@@ -105,6 +105,8 @@ pub struct StreamSummary {
     pub mute: Option<Mute>,
     /// Inside one of its `maintenance:` windows now.
     pub in_maintenance: bool,
+    /// What the monitor's probes learned about the camera (`stream_learned`), if anything.
+    pub learned: Option<crate::store::learned::LearnedRow>,
 }
 
 /// A change seen in `probes` probes in a row, confirmed at `needed`.
@@ -283,6 +285,7 @@ fn summarize(
         confirming,
         mute: None,
         in_maintenance: false,
+        learned: None,
     }
 }
 
@@ -342,6 +345,7 @@ pub fn load_with(
     };
     let changed_ms = config_changed_ms(config);
     let mut mutes = store.active_mutes(now_ms)?;
+    let mut learned = store.learned()?;
     Ok(config
         .streams
         .iter()
@@ -350,6 +354,9 @@ pub fn load_with(
             summary.in_maintenance = in_maintenance(config, stream, now_ms);
             if let Some(id) = summary.stream_id() {
                 summary.mute = mutes.remove(&id);
+                summary.learned = learned
+                    .remove(&id)
+                    .and_then(|row| row.applying(stream.detect_template));
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
@@ -395,6 +402,9 @@ pub fn load_one(
     summary.in_maintenance = in_maintenance(config, stream, now_ms);
     if let Some(id) = summary.stream_id() {
         summary.mute = store.active_mutes(now_ms)?.remove(&id);
+        summary.learned = store
+            .learned_for(id)?
+            .and_then(|row| row.applying(stream.detect_template));
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);
         let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);

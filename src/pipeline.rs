@@ -26,6 +26,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ("mjpeg", include_str!("../pipelines/mjpeg.pipeline")),
     ("http-h264", include_str!("../pipelines/http-h264.pipeline")),
     ("hls", include_str!("../pipelines/hls.pipeline")),
+    ("snapshot", include_str!("../pipelines/snapshot.pipeline")),
     ("v4l2", include_str!("../pipelines/v4l2.pipeline")),
     ("libcamera", include_str!("../pipelines/libcamera.pipeline")),
 ];

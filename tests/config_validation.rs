@@ -158,7 +158,8 @@ fn every_mistake_is_reported_with_its_line_and_field() {
     let (_, problems) = load_problems("many_mistakes.yaml");
     let schemes = "expected rtsp://, rtsps://, http:// or https://";
     let ftp = format!("unsupported URL scheme \"ftp\"; {schemes}");
-    let stream_keys = "name, url, id, enabled, heartbeat_seconds, probe_timeout_seconds, pipeline, params, \
+    let stream_keys =
+        "name, url, id, enabled, heartbeat_seconds, probe_timeout_seconds, pipeline, transport, params, \
                        sample_seconds, quality, expect, alerts, maintenance";
     let colour = format!("unknown key \"colour\" in streams[4]; known keys: {stream_keys}");
     assert_eq!(
@@ -183,7 +184,7 @@ fn every_mistake_is_reported_with_its_line_and_field() {
                 Some(18),
                 "streams[3].pipeline",
                 "unknown pipeline template \"nosuchtemplate\"; available: hls, http-h264, libcamera, mjpeg, rtsp, \
-                 rtsp-h264-v4l2, rtsp-h265, rtsp-nodecode, rtsp-tcp, rtsp-udp, v4l2",
+                 rtsp-h264-v4l2, rtsp-h265, rtsp-nodecode, rtsp-tcp, rtsp-udp, snapshot, v4l2",
             ),
             (Some(22), "streams[4].probe_timeout_seconds", "probe timeout (6 s) must be shorter than the heartbeat (5 s)"),
             (Some(24), "streams[4].colour", colour.as_str()),

@@ -24,6 +24,8 @@ fn request(url: &str, timeout: Duration) -> ProbeRequest {
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        detect: None,
+        transport: Default::default(),
     }
 }
 

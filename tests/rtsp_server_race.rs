@@ -66,6 +66,8 @@ fn request(url: &str) -> ProbeRequest {
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        detect: None,
+        transport: Default::default(),
     }
 }
 

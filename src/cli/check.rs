@@ -1,9 +1,11 @@
 //! `streampulse check URL`: one probe now, like curl for cameras. Exit 0 up, 1 down, 3 degraded
-//! (video arrives but fails a picture check), 2 usage error.
+//! (video arrives but fails a picture check), 2 usage error. Without `--pipeline`, an
+//! `http(s)://` URL's template is chosen from what the server says, and the line says which.
 
-use crate::config::{Expectation, QualityConfig};
+use crate::config::{Expectation, QualityConfig, StreamTransport};
 use crate::heartbeat::{Health, ProbeOutcome};
 use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
+use crate::probe::learned::{DetectedTemplate, Transport};
 use crate::probe::{probe, ProbeRequest, Reaper};
 use crate::url::CameraUrl;
 use anyhow::{anyhow, Context};
@@ -15,9 +17,12 @@ use std::time::Duration;
 pub struct CheckArgs {
     /// Camera URL (rtsp://, rtsps://, http://, https://); credentials in it are never printed
     pub url: String,
-    /// Pipeline template (default: from the URL scheme)
+    /// Pipeline template (default: `rtsp` for rtsp://; for http:// chosen from what the server says)
     #[arg(long)]
     pub pipeline: Option<String>,
+    /// RTSP transport: udp, tcp or auto (UDP first, then TCP)
+    #[arg(long, default_value = "auto", value_parser = StreamTransport::parse)]
+    pub transport: StreamTransport,
     /// Directory of user templates, searched before the shipped ones
     #[arg(long)]
     pub pipelines_dir: Option<PathBuf>,
@@ -43,18 +48,24 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let url = CameraUrl::new(args.url.clone());
+    let scheme = url.scheme();
     let template_name = match &args.pipeline {
         Some(name) => name.clone(),
         None => {
-            let scheme = url
-                .scheme()
+            let scheme = scheme
+                .as_deref()
                 .ok_or_else(|| anyhow!("{url} has no scheme (rtsp:// or http://)"))?;
-            default_template_for_scheme(&scheme)
+            default_template_for_scheme(scheme)
                 .ok_or_else(|| anyhow!("unsupported URL scheme '{scheme}' (use rtsp, rtsps, http or https)"))?
                 .to_string()
         }
     };
-    let template = TemplateLibrary::new(args.pipelines_dir.as_deref()).find(&template_name)?;
+    let library = TemplateLibrary::new(args.pipelines_dir.as_deref());
+    let template = library.find(&template_name)?;
+    let detect = crate::config::detects_template(scheme.as_deref(), args.pipeline.is_some());
+    if args.transport != StreamTransport::Auto && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
+        return Err(anyhow!("--transport is for rtsp:// and rtsps:// URLs"));
+    }
     let mut params = BTreeMap::new();
     for pair in &args.params {
         let (name, value) = pair
@@ -93,6 +104,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         // A one-shot check judges the picture: it waits for a keyframe after a corrupt first frame.
         picture_check: true,
         memory: Default::default(),
+        detect: detect.then(|| std::sync::Arc::new(library)),
+        transport: match args.transport {
+            StreamTransport::Auto => Transport::Auto,
+            StreamTransport::Tcp => Transport::Tcp,
+            StreamTransport::Udp => Transport::Udp,
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -100,10 +117,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         .context("tokio")?;
     let reaper = Reaper::new();
     let outcome = runtime.block_on(probe(&request, &reaper));
+    let detected = request.memory.template();
     if args.json {
-        println!("{}", serde_json::to_string(&check_json(&url, &outcome))?);
+        println!(
+            "{}",
+            serde_json::to_string(&check_json(&url, &outcome, detected.as_ref()))?
+        );
     } else {
-        println!("{}", check_line(&url, &outcome));
+        println!("{}", check_line(&url, &outcome, detected.as_ref()));
     }
     Ok(match outcome.health {
         Health::Up => 0,
@@ -112,8 +133,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn check_json(url: &CameraUrl, outcome: &ProbeOutcome) -> serde_json::Value {
+fn check_json(
+    url: &CameraUrl,
+    outcome: &ProbeOutcome,
+    detected: Option<&DetectedTemplate>,
+) -> serde_json::Value {
     serde_json::json!({
+        "template": detected.map(|d| d.template.clone()),
+        "template_evidence": detected.map(|d| d.evidence.clone()),
         "url": url.redacted(),
         "up": outcome.is_up(),
         "health": outcome.health.as_str(),
@@ -128,8 +155,9 @@ fn check_json(url: &CameraUrl, outcome: &ProbeOutcome) -> serde_json::Value {
     })
 }
 
-fn check_line(url: &CameraUrl, outcome: &ProbeOutcome) -> String {
+fn check_line(url: &CameraUrl, outcome: &ProbeOutcome, detected: Option<&DetectedTemplate>) -> String {
     let mut line = format!("{url}: {}", outcome.health.as_str().to_uppercase());
+
     if let Some(ms) = outcome.latency_ms {
         line.push_str(&format!(" in {ms} ms"));
     }
@@ -144,6 +172,12 @@ fn check_line(url: &CameraUrl, outcome: &ProbeOutcome) -> String {
     }
     if let Some(kbps) = outcome.bitrate_kbps {
         line.push_str(&format!(", {kbps} kbit/s"));
+    }
+    if let Some(detected) = detected {
+        line.push_str(&format!(
+            ", template `{}` ({})",
+            detected.template, detected.evidence
+        ));
     }
     if outcome.reason.is_some() {
         line.push_str(&format!(" — {}", outcome.explanation()));

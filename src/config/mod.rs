@@ -12,6 +12,7 @@ mod mqtt;
 mod pictures;
 mod raw;
 mod suggest;
+mod transport;
 mod tree;
 mod validate;
 mod watch;
@@ -22,6 +23,7 @@ pub use alerts::{
 };
 pub use mqtt::{MqttConfig, MqttTransport};
 pub use pictures::PicturesConfig;
+pub use transport::{detects_template, StreamTransport};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).
@@ -254,6 +256,11 @@ pub struct StreamConfig {
     pub probe_timeout: Duration,
     /// Template name, resolved: explicit, or the default for the URL's scheme.
     pub pipeline: String,
+    /// No `pipeline:` on an `http(s)://` stream: each probe uses the template its server's
+    /// answer calls for (`pipeline` is then only the fallback name), remembered per camera.
+    pub detect_template: bool,
+    /// `transport:` (RTSP): overrides what the probes learn.
+    pub transport: StreamTransport,
     /// Extra placeholder values for the template.
     pub params: BTreeMap<String, String>,
     pub quality: QualityConfig,

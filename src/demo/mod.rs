@@ -1,6 +1,6 @@
 //! Real camera-like servers on loopback, for the integration tests, `streampulse demo` and the
-//! benchmarks: an RTSP server (gst-rtsp-server), an MJPEG-over-HTTP server, an SNTP responder and
-//! a TCP server that never speaks.
+//! benchmarks: an RTSP server (gst-rtsp-server), an MJPEG-over-HTTP server, a static file server
+//! (HLS playlists, snapshot JPEGs), an SNTP responder and a TCP server that never speaks.
 //!
 //! Every server binds `127.0.0.1` (an ephemeral port unless one is given), runs on its own thread so
 //! it works the same from sync code, a tokio test or the daemon, and stops on `stop()` or `Drop`,
@@ -13,6 +13,7 @@ pub mod rtsp;
 pub mod rtsp_relay;
 pub mod scenes;
 pub mod sntp;
+pub mod static_http;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
 pub use rtsp::{
@@ -20,6 +21,7 @@ pub use rtsp::{
 };
 pub use rtsp_relay::{NoBaseRtspServer, Quirk, RtspRelay, StrictSetup};
 pub use sntp::SntpTestServer;
+pub use static_http::StaticHttpServer;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -3,6 +3,7 @@
 //! file when it changes (refusing an invalid one and keeping the old). [`lifecycle`] holds the
 //! steps of [`Monitor::run`]: start-up, reload, pruning, shutdown.
 
+mod learned;
 mod lifecycle;
 mod pictures;
 mod schedule;
@@ -312,6 +313,8 @@ async fn stream_loop(
             }
         }
     };
+    // What earlier runs learned about the camera (template, transport), kept in the store.
+    let mut saved_facts = learned::restore(&shared, stream_id, &request.memory, stream.detect_template).await;
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
     let mut last: Option<Health> = None;
     // Picture checks and sticky verdicts live as long as the task (see `probe::picture`).
@@ -372,6 +375,7 @@ async fn stream_loop(
         log_transition(&stream.name, last, &outcome);
         last = Some(outcome.health);
         write_heartbeat(&shared, &stream.name, stream_id, ts_ms, outcome);
+        learned::save_if_changed(&shared, stream_id, &request.memory, &mut saved_facts, ts_ms);
         // The pool slot covers the pipeline's whole life, teardown included, so pipelines still
         // streaming while they wait for teardown never outnumber the pool. A wedged teardown
         // gives the slot back after TEARDOWN_HOLD and finishes on its own.

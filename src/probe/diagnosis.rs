@@ -232,10 +232,17 @@ pub(super) async fn error_outcome(
     let mut reason = classified.reason;
     let mut message = match classified.cause {
         Cause::Plain => classified.message,
-        Cause::RtspNoTransport => format!(
-            "the camera set up no stream over the transports the `{}` template allows: try `rtsp` (UDP, then TCP), `rtsp-udp` or `rtsp-tcp`",
-            request.template.name
-        ),
+        Cause::RtspNoTransport => match request.transport.protocols() {
+            // The stream's `transport:` asked for this one; the template's choice is not at fault.
+            Some(imposed) => format!(
+                "the camera set up no stream over {} (`transport: {imposed}`): try `transport: auto`",
+                imposed.to_uppercase()
+            ),
+            None => format!(
+                "the camera set up no stream over the transports the `{}` template allows: try `rtsp` (UDP, then TCP), `rtsp-udp` or `rtsp-tcp`",
+                request.template.name
+            ),
+        },
         Cause::NotLinked => match sdp.video_encoding() {
             Some(encoding) => format!(
                 "this camera sends {encoding}, which the `{}` template does not take: use `rtsp`, which finds the decoder itself",

@@ -1,8 +1,13 @@
 //! What the probes of one camera learn about it and keep for the next probe: which form of a
-//! relative RTSP control URL the camera understands, and whether its RTP must come over TCP. The monitor's request for a stream lives as
-//! long as the stream's task, and so does this memory; snapshots start afresh.
+//! relative RTSP control URL the camera understands, whether its RTP must come over TCP, and
+//! which template an `http(s)://` stream without `pipeline:` needs (from what its server said,
+//! see `sniff`). The monitor's request for a stream lives as long as the stream's task, and so
+//! does this memory; the monitor saves it to the store (`stream_learned`) when it changes and
+//! restores it when the task starts, so a restart keeps it. Snapshots start afresh.
 
+use crate::store::learned::LearnedFacts;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
 
 /// How a relative `a=control:` of the SDP is turned into the SETUP URL when the camera sent no
 /// `Content-Base`.
@@ -40,6 +45,28 @@ pub enum Transport {
     Auto,
     /// UDP media never arrived (a firewall or NAT on the way): TCP-interleaved from the start.
     Tcp,
+    /// UDP only: never learned, only configured (`transport: udp`).
+    Udp,
+}
+
+impl Transport {
+    /// The value of rtspsrc's `protocols` this transport sets, if any.
+    pub fn protocols(self) -> Option<&'static str> {
+        match self {
+            Transport::Auto => None,
+            Transport::Tcp => Some("tcp"),
+            Transport::Udp => Some("udp"),
+        }
+    }
+}
+
+/// The template an `http(s)://` stream was found to need, and what said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectedTemplate {
+    /// A template name (`mjpeg`, `hls`, `http-h264`, `snapshot`).
+    pub template: String,
+    /// Why, in words for people: "server said application/vnd.apple.mpegurl".
+    pub evidence: String,
 }
 
 /// One camera's memory, shared by the clones of its probe request.
@@ -47,6 +74,7 @@ pub enum Transport {
 pub struct CameraMemory {
     control_form: AtomicU8,
     transport: AtomicU8,
+    template: Mutex<Option<DetectedTemplate>>,
 }
 
 impl CameraMemory {
@@ -74,13 +102,60 @@ impl CameraMemory {
         }
     }
 
-    /// Returns whether this changed what was known.
+    /// Returns whether this changed what was known. Only TCP is learned; UDP is a setting.
     pub fn remember_transport(&self, transport: Transport) -> bool {
         let value = match transport {
-            Transport::Auto => 0,
+            Transport::Auto | Transport::Udp => 0,
             Transport::Tcp => 1,
         };
         self.transport.swap(value, Ordering::Relaxed) != value
+    }
+
+    /// The template detected for this stream, if a probe found one and it still works.
+    pub fn template(&self) -> Option<DetectedTemplate> {
+        self.template.lock().ok().and_then(|known| known.clone())
+    }
+
+    /// `None` forgets it: the next probe asks the server again.
+    pub fn remember_template(&self, detected: Option<DetectedTemplate>) {
+        if let Ok(mut known) = self.template.lock() {
+            *known = detected;
+        }
+    }
+
+    /// What is known, as the store keeps it.
+    pub fn facts(&self) -> LearnedFacts {
+        let template = self.template();
+        LearnedFacts {
+            template: template.as_ref().map(|t| t.template.clone()),
+            template_evidence: template.map(|t| t.evidence),
+            transport: match self.transport() {
+                Transport::Tcp => "tcp",
+                Transport::Auto | Transport::Udp => "auto",
+            }
+            .to_string(),
+            control_form: match self.control_form() {
+                ControlForm::Appended => "appended",
+                ControlForm::AsResolved => "as_resolved",
+            }
+            .to_string(),
+        }
+    }
+
+    /// Takes back what an earlier run saved (unknown words are ignored: the default stands).
+    pub fn restore(&self, facts: &LearnedFacts) {
+        if facts.transport == "tcp" {
+            self.remember_transport(Transport::Tcp);
+        }
+        if facts.control_form == "appended" {
+            self.remember_control_form(ControlForm::Appended);
+        }
+        if let (Some(template), Some(evidence)) = (&facts.template, &facts.template_evidence) {
+            self.remember_template(Some(DetectedTemplate {
+                template: template.clone(),
+                evidence: evidence.clone(),
+            }));
+        }
     }
 }
 
@@ -99,5 +174,21 @@ mod tests {
         assert!(memory.remember_transport(Transport::Tcp));
         assert!(!memory.remember_transport(Transport::Tcp), "no change");
         assert_eq!(memory.transport(), Transport::Tcp);
+    }
+
+    #[test]
+    fn facts_survive_a_save_and_restore() {
+        let memory = CameraMemory::default();
+        assert_eq!(memory.facts(), LearnedFacts::default_facts());
+        memory.remember_transport(Transport::Tcp);
+        memory.remember_control_form(ControlForm::Appended);
+        memory.remember_template(Some(DetectedTemplate {
+            template: "hls".into(),
+            evidence: "server said application/vnd.apple.mpegurl".into(),
+        }));
+        let restored = CameraMemory::default();
+        restored.restore(&memory.facts());
+        assert_eq!(restored.facts(), memory.facts());
+        assert_eq!(restored.template().map(|t| t.template), Some("hls".to_string()));
     }
 }

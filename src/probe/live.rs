@@ -5,7 +5,7 @@
 //! Dropping a [`LiveFeed`] hands its pipeline to the [`Reaper`]: teardown never runs on an async
 //! worker, and a feed dropped by a panic or a cancelled task is torn down all the same.
 
-use super::run::{open_session, Plan};
+use super::run::{detect_template, open_session, Plan};
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
 use super::{ProbeOutcome, ProbeRequest, Reason};
@@ -43,6 +43,11 @@ impl LiveFeed {
     ) -> Result<(LiveFeed, LiveFrame), ProbeOutcome> {
         let started = Instant::now();
         let deadline = started + request.timeout;
+        // An `http(s)://` stream without `pipeline:` asks its server, as a probe does.
+        let detected = detect_template(request, reaper, started, deadline)
+            .await
+            .map_err(|not_detected| not_detected.0)?;
+        let request = detected.as_ref().map_or(request, |d| &d.request);
         let session = open_session(
             request,
             reaper,

@@ -12,6 +12,7 @@ pub mod quality;
 mod run;
 mod sdp;
 mod session;
+mod sniff;
 pub mod teardown;
 
 // The probe's vocabulary lives in `heartbeat`; re-exported for the probe's own modules.

@@ -5,7 +5,7 @@
 //! [`Reaper`] so it never delays the answer.
 
 use super::grade::{grade, Previous};
-use super::learned::{CameraMemory, ControlForm, Transport};
+use super::learned::{CameraMemory, ControlForm, DetectedTemplate, Transport};
 use super::quality::PictureSummary;
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
@@ -41,6 +41,12 @@ pub struct ProbeRequest {
     pub picture_check: bool,
     /// What earlier probes of this camera learned (shared by clones of the request).
     pub memory: Arc<CameraMemory>,
+    /// `Some` for an `http(s)://` stream without `pipeline:`: the template is chosen from what
+    /// the server says (`sniff`), remembered in `memory`, and found in this library; `template`
+    /// is only the fallback name shown before the first probe.
+    pub detect: Option<Arc<TemplateLibrary>>,
+    /// The stream's `transport:`: `Auto` follows what was learned, `Tcp`/`Udp` are imposed.
+    pub transport: Transport,
 }
 
 impl ProbeRequest {
@@ -59,6 +65,12 @@ impl ProbeRequest {
             previous_picture: None,
             picture_check: true,
             memory: Arc::default(),
+            detect: stream.detect_template.then(|| Arc::new(library.clone())),
+            transport: match stream.transport {
+                crate::config::StreamTransport::Auto => Transport::Auto,
+                crate::config::StreamTransport::Tcp => Transport::Tcp,
+                crate::config::StreamTransport::Udp => Transport::Udp,
+            },
         })
     }
 }
@@ -190,9 +202,16 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
+    let detected = match detect_template(request, reaper, started, deadline).await {
+        Ok(detected) => detected,
+        Err(not_detected) => return (Err(not_detected.0), not_detected.1),
+    };
+    let original = request;
+    let request = detected.as_ref().map_or(request, |d| &d.request);
     let remembered = Plan::remembered(request);
     let mut tried = attempt(request, reaper, wanted, remembered, started, deadline, true).await;
-    let second_plan = if tried.result.is_err() && remembered.transport == Transport::Tcp {
+    let learned_tcp = remembered.transport == Transport::Tcp && request.transport == Transport::Auto;
+    let second_plan = if tried.result.is_err() && learned_tcp {
         // Learned TCP no longer works (the camera changed, or is down): forget it and try as
         // the template says.
         request.memory.remember_transport(Transport::Auto);
@@ -223,7 +242,10 @@ async fn run(
         if tried.relative_controls {
             request.memory.remember_control_form(tried.plan.form);
         }
-        if tried.fell_back_to_tcp && request.memory.remember_transport(Transport::Tcp) {
+        if tried.fell_back_to_tcp
+            && request.transport == Transport::Auto
+            && request.memory.remember_transport(Transport::Tcp)
+        {
             let location = request.url.as_ref().map(CameraUrl::without_credentials);
             tracing::info!(
                 "{}: no UDP media arrived; RTSP over TCP from now on (learned)",
@@ -231,7 +253,76 @@ async fn run(
             );
         }
     }
+    if let Some(detected) = detected {
+        match &tried.result {
+            // The camera changed what it sends: ask its server again next time.
+            Err(down) if down.reason.is_some_and(camera_changed) => original.memory.remember_template(None),
+            _ if detected.fresh => original.memory.remember_template(Some(detected.found)),
+            _ => {}
+        }
+    }
     (tried.result, tried.teardown)
+}
+
+/// A failure with a detected template that says the camera no longer sends what it did (not a
+/// timeout or a refused connection, which say nothing about the format).
+fn camera_changed(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Protocol | Reason::Decode | Reason::NoVideo | Reason::EndOfStream
+    )
+}
+
+/// The request with the template the server's answer calls for (see `sniff`).
+pub(super) struct Detected {
+    pub(super) request: ProbeRequest,
+    found: DetectedTemplate,
+    /// Asked in this probe, not remembered from an earlier one.
+    fresh: bool,
+}
+
+/// Why no template was detected: the outcome, and the teardown of the asking pipeline.
+pub(super) type NotDetected = (ProbeOutcome, Option<TeardownDone>);
+
+/// For a request with `detect`: the template remembered for the camera, else the one its
+/// server's answer calls for, under the probe's deadline. `None` when the template is configured.
+pub(super) async fn detect_template(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    started: Instant,
+    deadline: Instant,
+) -> Result<Option<Detected>, NotDetected> {
+    let Some(library) = &request.detect else {
+        return Ok(None);
+    };
+    let (found, fresh) = match request.memory.template() {
+        Some(known) => (known, false),
+        None => {
+            let (result, teardown) = super::sniff::sniff(request, reaper, started, deadline).await;
+            let found = match result {
+                Ok(found) => found,
+                Err(outcome) => return Err((outcome, teardown)),
+            };
+            // One pipeline per probe: the asking one goes before the probing one starts.
+            if let Some(teardown) = teardown {
+                teardown.wait(RETRY_TEARDOWN_WAIT).await;
+            }
+            (found, true)
+        }
+    };
+    let template = library
+        .find(&found.template)
+        .map_err(|e| (ProbeOutcome::down(Reason::Pipeline, e.to_string()), None))?;
+    tracing::debug!(template = %found.template, evidence = %found.evidence, "template detected");
+    Ok(Some(Detected {
+        request: ProbeRequest {
+            template,
+            detect: None,
+            ..request.clone()
+        },
+        found,
+        fresh,
+    }))
 }
 
 /// Longest a probe waits for its first pipeline's teardown before it tries again.
@@ -249,7 +340,10 @@ impl Plan {
     pub(super) fn remembered(request: &ProbeRequest) -> Plan {
         Plan {
             form: request.memory.control_form(),
-            transport: request.memory.transport(),
+            transport: match request.transport {
+                Transport::Auto => request.memory.transport(),
+                imposed => imposed,
+            },
         }
     }
 }
@@ -327,8 +421,12 @@ pub(super) fn open_session(
     let (pipeline, sink) =
         pipeline::build(&request.template, &rendered).map_err(|e| not_built(e.to_string()))?;
     // A template that names its transports (`rtsp-tcp`, `rtsp-udp`) is the user's choice.
-    if plan.transport == Transport::Tcp && !rendered.contains("protocols=") {
-        rtsp_over_tcp(&pipeline);
+    if let Some(protocols) = plan
+        .transport
+        .protocols()
+        .filter(|_| !rendered.contains("protocols="))
+    {
+        rtsp_protocols(&pipeline, protocols);
     }
     ProbeSession::attach(pipeline, &sink, wanted, window, plan.form).map_err(|pipeline| {
         Box::new(NotOpened {
@@ -344,11 +442,11 @@ pub(super) struct NotOpened {
     pub(super) teardown: Option<TeardownDone>,
 }
 
-/// Every rtspsrc of the pipeline asks for TCP-interleaved media only.
-fn rtsp_over_tcp(pipeline: &gst::Pipeline) {
+/// Every rtspsrc of the pipeline asks for these transports only (`tcp`: TCP-interleaved).
+fn rtsp_protocols(pipeline: &gst::Pipeline, protocols: &str) {
     for element in pipeline.iterate_recurse().into_iter().flatten() {
         if super::is_rtspsrc(element.upcast_ref()) {
-            element.set_property_from_str("protocols", "tcp");
+            element.set_property_from_str("protocols", protocols);
         }
     }
 }

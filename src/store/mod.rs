@@ -13,6 +13,7 @@ pub mod accounts;
 mod alerts;
 mod export;
 pub mod import_v1;
+pub mod learned;
 mod monitor_status;
 mod mutes;
 mod queries;

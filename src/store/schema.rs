@@ -219,8 +219,23 @@ ALTER TABLE stream_alert_state ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE stream_alert_state ADD COLUMN quiet_baseline INTEGER;
 "#;
 
+/// Schema version 8: what the monitor learned per camera (issue 14, "The right pipeline without
+/// being told" and "Transport learning"): the template detected for an `http(s)://` stream and
+/// what said so, the RTSP transport and control-URL form that worked. One row per stream, replaced
+/// when something changes (`store::learned`).
+const V8: &str = r#"
+CREATE TABLE stream_learned (
+    stream_id INTEGER PRIMARY KEY REFERENCES streams (id),
+    template TEXT,
+    template_evidence TEXT,
+    transport TEXT NOT NULL DEFAULT 'auto',
+    control_form TEXT NOT NULL DEFAULT 'as_resolved',
+    updated_ms INTEGER NOT NULL
+);
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

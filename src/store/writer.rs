@@ -85,6 +85,15 @@ enum Command {
         reply: Sender<()>,
     },
     AlertPlan(std::sync::Arc<crate::alert::AlertPlan>),
+    Learned {
+        stream_id: i64,
+        facts: super::learned::LearnedFacts,
+        now_ms: i64,
+    },
+    LoadLearned {
+        stream_id: i64,
+        reply: Sender<Result<Option<super::learned::LearnedRow>, StoreError>>,
+    },
 }
 
 /// Sends work to the writer thread. Cheap to clone; [`WriterHandle::send`] never blocks, the
@@ -175,6 +184,28 @@ impl WriterHandle {
         self.sender
             .send(Command::AlertPlan(std::sync::Arc::new(plan)))
             .map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// Saves what the probes learned about a stream (sent only when it changed).
+    pub fn save_learned(
+        &self,
+        stream_id: i64,
+        facts: super::learned::LearnedFacts,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.sender
+            .send(Command::Learned {
+                stream_id,
+                facts,
+                now_ms,
+            })
+            .map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// What an earlier run learned about a stream (blocks: call it from `spawn_blocking`).
+    pub fn learned(&self, stream_id: i64) -> Result<Option<super::learned::LearnedRow>, StoreError> {
+        let (reply, response) = mpsc::channel();
+        self.request(Command::LoadLearned { stream_id, reply }, response)?
     }
 
     /// Writes everything queued before this call, closes the database and stops the thread;
@@ -329,6 +360,18 @@ impl Writer {
                     // Heartbeats queued before the change are judged by the rules they came under.
                     self.write_batch();
                     self.store.set_alert_plan(plan);
+                }
+                Command::Learned {
+                    stream_id,
+                    facts,
+                    now_ms,
+                } => {
+                    if let Err(e) = self.store.save_learned(stream_id, &facts, now_ms) {
+                        tracing::warn!("what was learned about stream {stream_id} not saved: {e}");
+                    }
+                }
+                Command::LoadLearned { stream_id, reply } => {
+                    let _ = reply.send(self.store.learned_for(stream_id));
                 }
                 Command::Shutdown { reply } => return Some(reply),
             }

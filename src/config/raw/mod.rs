@@ -60,6 +60,7 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "heartbeat_seconds",
     "probe_timeout_seconds",
     "pipeline",
+    "transport",
     "params",
     "sample_seconds",
     "quality",

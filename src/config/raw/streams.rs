@@ -19,6 +19,7 @@ pub(crate) struct RawStream {
     pub heartbeat_seconds: Field<i64>,
     pub probe_timeout_seconds: Field<f64>,
     pub pipeline: Field<String>,
+    pub transport: Field<String>,
     pub params: BTreeMap<String, String>,
     pub sample_seconds: Field<f64>,
     pub quality: RawQuality,
@@ -141,6 +142,7 @@ impl Shape<'_> {
                         stream.probe_timeout_seconds = self.number(value, line, &field, "a number of seconds")
                     }
                     "pipeline" => stream.pipeline = self.text(value, line, &field, "a template name"),
+                    "transport" => stream.transport = self.text(value, line, &field, "udp, tcp or auto"),
                     "params" => stream.params = self.params(value, line, &field),
                     "sample_seconds" => {
                         stream.sample_seconds = self.number(value, line, &field, "a number of seconds")

@@ -11,6 +11,7 @@ mod maintenance;
 mod mqtt;
 mod pictures;
 mod streams;
+mod transport;
 mod web;
 
 use super::raw::{Field, RawConfig, Spanned};

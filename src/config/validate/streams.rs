@@ -138,6 +138,7 @@ impl Check<'_> {
             Some(template_name)
         });
 
+        let (transport, detect_template) = self.transport_and_detection(raw, url.as_ref());
         let (heartbeat, timeout) = self.stream_timing(raw, globals);
         let enabled = raw.enabled.given().is_none_or(|e| e.value);
         let quality = self.quality(
@@ -171,6 +172,8 @@ impl Check<'_> {
             heartbeat: heartbeat?,
             probe_timeout: timeout?,
             pipeline: pipeline?,
+            detect_template,
+            transport,
             params: raw.params.clone(),
             quality,
             expect,

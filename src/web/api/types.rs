@@ -152,6 +152,40 @@ pub struct StreamAnswer {
     /// The picture behind the last picture verdict (black, frozen, …), whatever the state now.
     #[serde(default)]
     pub verdict_picture: Option<PictureAnswer>,
+    /// What the monitor's probes learned about the camera (`null`: nothing yet).
+    #[serde(default)]
+    pub learned: Option<LearnedAnswer>,
+}
+
+/// The template detected for an `http(s)://` stream without `pipeline:`, the RTSP transport and
+/// control form the camera needs, as learned by the monitor's probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedAnswer {
+    pub template: Option<String>,
+    pub template_evidence: Option<String>,
+    /// `tcp` (learned: no UDP media arrived) or `auto`.
+    pub transport: String,
+    /// `appended` (as ffmpeg does) or `as_resolved`.
+    pub control_form: String,
+    /// Each fact in words, as the stream page shows them.
+    pub notes: Vec<String>,
+    pub updated: String,
+    pub updated_ms: i64,
+}
+
+impl LearnedAnswer {
+    pub fn of(row: &crate::store::learned::LearnedRow) -> LearnedAnswer {
+        LearnedAnswer {
+            template: row.facts.template.clone(),
+            template_evidence: row.facts.template_evidence.clone(),
+            transport: row.facts.transport.clone(),
+            control_form: row.facts.control_form.clone(),
+            notes: row.facts.notes(),
+            updated: iso_utc(row.updated_ms),
+            updated_ms: row.updated_ms,
+        }
+    }
 }
 
 /// A kept picture: where to fetch it (with a session or token), when it was taken, its size.
@@ -258,6 +292,7 @@ impl StreamAnswer {
             in_maintenance: summary.in_maintenance,
             picture: None,
             verdict_picture: None,
+            learned: summary.learned.as_ref().map(LearnedAnswer::of),
         }
     }
 

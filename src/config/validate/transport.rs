@@ -1,0 +1,37 @@
+//! A stream's `transport:` (RTSP only) and whether its template is detected.
+
+use super::super::raw::{Field, RawStream};
+use super::super::transport::{detects_template, StreamTransport};
+use super::Check;
+use crate::url::CameraUrl;
+
+impl Check<'_> {
+    /// `transport:` read and checked against the URL's scheme, and whether the template is to be
+    /// detected (an `http(s)://` stream without `pipeline:`).
+    pub(super) fn transport_and_detection(
+        &mut self,
+        raw: &RawStream,
+        url: Option<&CameraUrl>,
+    ) -> (StreamTransport, bool) {
+        let scheme = url.and_then(CameraUrl::scheme);
+        let detect = detects_template(scheme.as_deref(), raw.pipeline != Field::Missing);
+        let Field::Given(given) = &raw.transport else {
+            return (StreamTransport::Auto, detect);
+        };
+        let transport = match StreamTransport::parse(&given.value) {
+            Ok(transport) => transport,
+            Err(why) => {
+                self.push(given.line, &raw.path("transport"), why);
+                return (StreamTransport::Auto, detect);
+            }
+        };
+        if let Some(scheme) = scheme.filter(|s| !matches!(s.as_str(), "rtsp" | "rtsps")) {
+            self.push(
+                given.line,
+                &raw.path("transport"),
+                format!("only RTSP streams have a transport to choose; this one is {scheme}://"),
+            );
+        }
+        (transport, detect)
+    }
+}
