@@ -24,6 +24,7 @@ fn request(url: &str, timeout: Duration) -> ProbeRequest {
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        tls: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) 
         previous_picture: None,
         picture_check: true,
         memory: Default::default(),
+        tls: Default::default(),
     }
 }
 

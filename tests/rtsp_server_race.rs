@@ -66,6 +66,7 @@ fn request(url: &str) -> ProbeRequest {
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        tls: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ impl LiveFeed {
     ) -> Result<(LiveFeed, LiveFrame), ProbeOutcome> {
         let started = Instant::now();
         let deadline = started + request.timeout;
+        super::tls::check_before_pipeline(request, deadline).await?;
         let session = open_session(
             request,
             reaper,

@@ -13,6 +13,7 @@ mod run;
 mod sdp;
 mod session;
 pub mod teardown;
+mod tls;
 
 // The probe's vocabulary lives in `heartbeat`; re-exported for the probe's own modules.
 pub use crate::heartbeat::{Health, ProbeOutcome, Reason, TimeoutStage};

@@ -10,7 +10,7 @@ use super::quality::PictureSummary;
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
 use super::{ProbeOutcome, Reason};
-use crate::config::StreamConfig;
+use crate::config::{CameraTls, StreamConfig};
 use crate::config::{Expectation, QualityConfig};
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
@@ -41,6 +41,8 @@ pub struct ProbeRequest {
     pub picture_check: bool,
     /// What earlier probes of this camera learned (shared by clones of the request).
     pub memory: Arc<CameraMemory>,
+    /// How an `rtsps://` / `https://` camera's certificate is checked.
+    pub tls: CameraTls,
 }
 
 impl ProbeRequest {
@@ -59,6 +61,7 @@ impl ProbeRequest {
             previous_picture: None,
             picture_check: true,
             memory: Arc::default(),
+            tls: stream.tls,
         })
     }
 }
@@ -190,6 +193,9 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
+    if let Err(refused) = super::tls::check_before_pipeline(request, deadline).await {
+        return (Err(refused), None);
+    }
     let remembered = Plan::remembered(request);
     let mut tried = attempt(request, reaper, wanted, remembered, started, deadline, true).await;
     let second_plan = if tried.result.is_err() && remembered.transport == Transport::Tcp {
@@ -218,6 +224,11 @@ async fn run(
         }
         tracing::debug!(form = plan.form.describe(), ?plan.transport, "probing again");
         tried = attempt(request, reaper, wanted, plan, started, deadline, false).await;
+    }
+    if let Err(down) = &mut tried.result {
+        if let Some(refused) = super::tls::explain_https_failure(request, deadline).await {
+            *down = refused;
+        }
     }
     if tried.result.is_ok() {
         if tried.relative_controls {
@@ -330,7 +341,7 @@ pub(super) fn open_session(
     if plan.transport == Transport::Tcp && !rendered.contains("protocols=") {
         rtsp_over_tcp(&pipeline);
     }
-    ProbeSession::attach(pipeline, &sink, wanted, window, plan.form).map_err(|pipeline| {
+    ProbeSession::attach(pipeline, &sink, wanted, window, plan.form, request.tls).map_err(|pipeline| {
         Box::new(NotOpened {
             outcome: ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"),
             teardown: Some(reaper.dispose(pipeline)),

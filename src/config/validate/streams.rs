@@ -160,6 +160,7 @@ impl Check<'_> {
                 );
             }
         }
+        let tls = self.camera_tls(&raw.tls, &raw.path("tls"), url.as_ref());
         if raw.url != Field::Missing && url.is_none() {
             return None;
         }
@@ -176,6 +177,7 @@ impl Check<'_> {
             expect,
             alerts: self.rules(&globals.alert_rules, &raw.alerts, &raw.path("alerts.")),
             maintenance: self.maintenance(&raw.maintenance),
+            tls,
         })
     }
 
