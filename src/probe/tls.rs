@@ -146,12 +146,36 @@ fn hook_rtspsrc(element: &gst::Element, policy: CameraTls, seen: &Arc<TlsSeen>) 
     });
 }
 
-/// A TLS database that trusts nothing: with it every certificate is "unknown CA", so rtspsrc's
-/// `accept-certificate` is asked about each one (a pin must also be checked on CA-valid ones).
+/// A TLS database that trusts nothing a camera can show: with it every certificate is "unknown
+/// CA", so rtspsrc's `accept-certificate` is asked about each one (a pin must also be checked on
+/// CA-valid ones). GnuTLS refuses an empty anchor file, so its one anchor is a CA made here whose
+/// key was thrown away at once: nothing can be signed by it. The anchor is made once per process;
+/// a database (not `Send`) per pipeline, from a temporary file GnuTLS reads while making it.
 fn anchorless_database() -> Option<gio::TlsDatabase> {
-    gio::TlsFileDatabase::new("/dev/null")
-        .ok()
-        .map(|database| database.upcast())
+    static ANCHOR: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let database = ANCHOR
+        .get_or_init(unusable_anchor)
+        .clone()
+        .and_then(|pem| {
+            let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(|e| e.to_string())?;
+            gio::TlsFileDatabase::new(file.path()).map_err(|e| e.to_string())
+        });
+    match database {
+        Ok(database) => Some(database.upcast()),
+        Err(why) => {
+            tracing::error!("a pinned rtsps:// certificate cannot be checked: {why}");
+            None
+        }
+    }
+}
+
+fn unusable_anchor() -> Result<String, String> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let anchor = params.self_signed(&key).map_err(|e| e.to_string())?;
+    Ok(anchor.pem())
 }
 
 /// GLib's validation faults in words.
