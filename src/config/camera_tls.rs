@@ -16,6 +16,9 @@ pub enum CameraTls {
     AcceptAny,
 }
 
+/// How `openssl x509 -fingerprint -sha256` (OpenSSL 3) starts its line.
+const OPENSSL_PREFIX: &str = "sha256 Fingerprint=";
+
 /// The SHA-256 of a certificate's DER bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);
@@ -39,10 +42,17 @@ impl Fingerprint {
         Fingerprint(sha2::Sha256::digest(der).into())
     }
 
-    /// `sha256:AB:CD:…` (as `openssl x509 -fingerprint -sha256` prints it, with the prefix in
-    /// lower case), also without colons and in any case. Spaces around it are ignored.
+    /// `sha256:AB:CD:…`, also without colons and in any case, or the line
+    /// `openssl x509 -noout -fingerprint -sha256` prints (`sha256 Fingerprint=AB:CD:…`). Spaces
+    /// around it are ignored.
     pub fn parse(text: &str) -> Result<Fingerprint, FingerprintError> {
         let text = text.trim();
+        let openssl = text
+            .split_at_checked(OPENSSL_PREFIX.len())
+            .filter(|(prefix, _)| prefix.eq_ignore_ascii_case(OPENSSL_PREFIX));
+        if let Some((_, hex)) = openssl {
+            return Fingerprint::parse(&format!("sha256:{hex}"));
+        }
         let (prefix, hex) = text.split_at_checked(7).ok_or(FingerprintError::NotSha256)?;
         if !prefix.eq_ignore_ascii_case("sha256:") {
             return Err(FingerprintError::NotSha256);
@@ -113,6 +123,7 @@ mod tests {
             format!("SHA256:{}", HEX.to_lowercase()),
             format!("sha256:{}", HEX.replace(':', "")),
             format!("  sha256: {}  ", HEX.replace(':', "").to_lowercase()),
+            format!("sha256 Fingerprint={HEX}"),
         ] {
             assert_eq!(Fingerprint::parse(&written), Ok(pinned), "{written}");
         }

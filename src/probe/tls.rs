@@ -153,14 +153,11 @@ fn hook_rtspsrc(element: &gst::Element, policy: CameraTls, seen: &Arc<TlsSeen>) 
 /// a database (not `Send`) per pipeline, from a temporary file GnuTLS reads while making it.
 fn anchorless_database() -> Option<gio::TlsDatabase> {
     static ANCHOR: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    let database = ANCHOR
-        .get_or_init(unusable_anchor)
-        .clone()
-        .and_then(|pem| {
-            let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-            std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(|e| e.to_string())?;
-            gio::TlsFileDatabase::new(file.path()).map_err(|e| e.to_string())
-        });
+    let database = ANCHOR.get_or_init(unusable_anchor).clone().and_then(|pem| {
+        let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(|e| e.to_string())?;
+        gio::TlsFileDatabase::new(file.path()).map_err(|e| e.to_string())
+    });
     match database {
         Ok(database) => Some(database.upcast()),
         Err(why) => {
