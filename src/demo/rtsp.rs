@@ -17,6 +17,7 @@
 //!
 //! plus, when built with [`RtspTestServerBuilder::scenes`], the calibration scenes under
 //! `/scene/…` (see [`super::scenes`]), and any [`CustomMount`]s. Every other path answers 404.
+//! With [`RtspTestServerBuilder::tls`] every mount is served over TLS (`rtsps://`).
 
 use super::scenes::{WarmClients, SCENE_MOUNTS};
 use super::{gst_init, userinfo, DemoError, DEMO_PASSWORD, DEMO_USER, LOOPBACK};

@@ -424,6 +424,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pin_takes_rtspsrc_off_the_system_cas() {
+        gst::init().expect("GStreamer");
+        let pipeline = gst::Pipeline::new();
+        let rtspsrc = gst::ElementFactory::make("rtspsrc").build().expect("rtspsrc");
+        pipeline.add(&rtspsrc).expect("added");
+        let system = rtspsrc.property::<Option<gio::TlsDatabase>>("tls-database");
+        hook(&pipeline, CameraTls::Pinned(Fingerprint([7; 32])));
+        let pinned = rtspsrc.property::<Option<gio::TlsDatabase>>("tls-database");
+        assert!(pinned.is_some(), "a database of its own");
+        assert_ne!(
+            pinned, system,
+            "not the system's: a CA-valid certificate is asked about too"
+        );
+    }
+
+    #[test]
     fn flags_in_words() {
         let flags = gio::TlsCertificateFlags::UNKNOWN_CA | gio::TlsCertificateFlags::BAD_IDENTITY;
         assert_eq!(
