@@ -117,6 +117,10 @@ async fn https_mjpeg_self_signed_refused_then_pinned_then_changed_and_unverified
 
     let refused = probe(&request(&url, ""), &reaper).await;
     assert_untrusted(&refused, &first.fingerprint);
+    match LiveFeed::start(&request(&url, ""), &reaper).await {
+        Ok(_) => panic!("the live view opened an untrusted camera"),
+        Err(outcome) => assert_untrusted(&outcome, &first.fingerprint),
+    }
 
     let pinned = request(&url, &pin(&first.fingerprint));
     assert_up(&probe(&pinned, &reaper).await, "pinned");

@@ -59,7 +59,14 @@ impl LiveFeed {
         let Some(session) = feed.session.as_mut() else {
             return Err(ProbeOutcome::down(Reason::Other, "live feed lost its pipeline"));
         };
-        let first = session.first_frame(request, started, deadline).await?;
+        let first = match session.first_frame(request, started, deadline).await {
+            Ok(first) => first,
+            // An https camera's untrusted certificate, said as a probe says it.
+            Err(down) => {
+                let refused = super::tls::explain_https_failure(request, deadline).await;
+                return Err(refused.unwrap_or(down));
+            }
+        };
         Ok((
             feed,
             LiveFrame {
