@@ -338,6 +338,7 @@ async fn a_learned_template_that_stops_working_is_asked_for_again() {
         memory: Default::default(),
         detect: Some(Arc::new(library)),
         transport: Default::default(),
+        tls: Default::default(),
     };
     // What an earlier run learned, when the URL still served MJPEG.
     request.memory.remember_template(Some(DetectedTemplate {

@@ -27,6 +27,9 @@ async fn probe_with(url: &str, template: &str, reaper: &Reaper) -> ProbeOutcome 
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        tls: Default::default(),
+        detect: None,
+        transport: Default::default(),
     };
     probe(&request, reaper).await
 }
@@ -185,6 +188,9 @@ async fn a_live_view_survives_rejected_keep_alives() {
         previous_picture: None,
         picture_check: false,
         memory: Default::default(),
+        tls: Default::default(),
+        detect: None,
+        transport: Default::default(),
     };
     let (mut feed, _first) = match LiveFeed::start(&request, &reaper).await {
         Ok(started) => started,

@@ -26,6 +26,7 @@ fn request(url: &str, timeout: Duration) -> ProbeRequest {
         memory: Default::default(),
         detect: None,
         transport: Default::default(),
+        tls: Default::default(),
     }
 }
 

@@ -36,6 +36,7 @@ fn request(url: &str, template: &str, sample_seconds: f64, expect: Expectation) 
         memory: Default::default(),
         detect: None,
         transport: Default::default(),
+        tls: Default::default(),
     }
 }
 

@@ -68,6 +68,7 @@ fn request(url: &str) -> ProbeRequest {
         memory: Default::default(),
         detect: None,
         transport: Default::default(),
+        tls: Default::default(),
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use crate::url::CameraUrl;
 
 /// The CA bundle of Debian's `ca-certificates`, for https receivers.
-const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub(crate) const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// At most this much of a receiver's error answer is kept.
 const BODY_EXCERPT_CHARS: usize = 200;
 

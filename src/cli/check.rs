@@ -2,7 +2,7 @@
 //! (video arrives but fails a picture check), 2 usage error. Without `--pipeline`, an
 //! `http(s)://` URL's template is chosen from what the server says, and the line says which.
 
-use crate::config::{Expectation, QualityConfig, StreamTransport};
+use crate::config::{CameraTls, Expectation, Fingerprint, QualityConfig, StreamTransport};
 use crate::heartbeat::{Health, ProbeOutcome};
 use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
 use crate::probe::learned::{DetectedTemplate, Transport};
@@ -41,6 +41,13 @@ pub struct CheckArgs {
     /// Lowest acceptable frame rate (needs --sample-seconds, or a rate in the stream's caps)
     #[arg(long)]
     pub min_fps: Option<f64>,
+    /// rtsps:// / https://: accept only the certificate with this SHA-256 fingerprint
+    /// ("sha256:AB:CD:…", as the down message of an untrusted camera prints it)
+    #[arg(long, value_name = "sha256:…", conflicts_with = "tls_insecure")]
+    pub tls_fingerprint: Option<String>,
+    /// rtsps:// / https://: accept any certificate (`tls: {verify: false}`)
+    #[arg(long)]
+    pub tls_insecure: bool,
     /// Print one JSON object instead of a line of text
     #[arg(long)]
     pub json: bool,
@@ -90,6 +97,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         expect.width = Some(w.parse().with_context(|| format!("bad width in '{size}'"))?);
         expect.height = Some(h.parse().with_context(|| format!("bad height in '{size}'"))?);
     }
+    let tls = match (&args.tls_fingerprint, args.tls_insecure) {
+        (Some(text), _) => {
+            CameraTls::Pinned(Fingerprint::parse(text).map_err(|e| anyhow!("--tls-fingerprint: {e}"))?)
+        }
+        (None, true) => CameraTls::AcceptAny,
+        (None, false) => CameraTls::Verify,
+    };
     let request = ProbeRequest {
         url: Some(url.clone()),
         template,
@@ -110,6 +124,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
             StreamTransport::Tcp => Transport::Tcp,
             StreamTransport::Udp => Transport::Udp,
         },
+        tls,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,6 +7,7 @@
 //! [`Watcher`] reloads the file when it changes, for the monitor and the web alike.
 
 mod alerts;
+mod camera_tls;
 pub mod maintenance;
 mod mqtt;
 mod pictures;
@@ -21,6 +22,7 @@ pub use alerts::{
     has_bot_token, parse_addresses, AlertsConfig, ChannelConfig, ChannelKind, EmailChannel, Secret, SmtpTls,
     WebhookChannel, WebhookFormat,
 };
+pub use camera_tls::{CameraTls, Fingerprint, FingerprintError};
 pub use mqtt::{MqttConfig, MqttTransport};
 pub use pictures::PicturesConfig;
 pub use transport::{detects_template, StreamTransport};
@@ -269,6 +271,8 @@ pub struct StreamConfig {
     pub alerts: crate::alert::confirm::ConfirmRules,
     /// The stream's own `maintenance:` windows, besides the top-level ones.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// `tls:`: how an `rtsps://` / `https://` camera's certificate is checked.
+    pub tls: CameraTls,
 }
 
 /// One thing wrong with a config file.

@@ -14,6 +14,7 @@ pub mod rtsp_relay;
 pub mod scenes;
 pub mod sntp;
 pub mod static_http;
+pub mod tls_front;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
 pub use rtsp::{
@@ -22,6 +23,7 @@ pub use rtsp::{
 pub use rtsp_relay::{NoBaseRtspServer, Quirk, RtspRelay, StrictSetup};
 pub use sntp::SntpTestServer;
 pub use static_http::StaticHttpServer;
+pub use tls_front::{SelfSignedPair, TlsFront};
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -50,6 +52,8 @@ pub enum DemoError {
     Gst(String),
     #[error("invalid mount path {0:?}: it must start with '/'")]
     MountPath(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl From<gstreamer::glib::BoolError> for DemoError {

@@ -17,6 +17,7 @@
 //!
 //! plus, when built with [`RtspTestServerBuilder::scenes`], the calibration scenes under
 //! `/scene/…` (see [`super::scenes`]), and any [`CustomMount`]s. Every other path answers 404.
+//! With [`RtspTestServerBuilder::tls`] every mount is served over TLS (`rtsps://`).
 
 use super::scenes::{WarmClients, SCENE_MOUNTS};
 use super::{gst_init, userinfo, DemoError, DEMO_PASSWORD, DEMO_USER, LOOPBACK};
@@ -154,6 +155,8 @@ pub struct RtspTestServerBuilder {
     custom: Vec<CustomMount>,
     auth_methods: RtspAuthMethods,
     scenes: bool,
+    /// Certificate and key (PEM): the server speaks RTSP over TLS (`rtsps://`).
+    tls_pem: Option<String>,
 }
 
 impl Default for RtspTestServerBuilder {
@@ -167,6 +170,7 @@ impl Default for RtspTestServerBuilder {
             custom: Vec::new(),
             auth_methods: RtspAuthMethods::default(),
             scenes: false,
+            tls_pem: None,
         }
     }
 }
@@ -207,6 +211,13 @@ impl RtspTestServerBuilder {
     /// the server's own (five small encoders: off by default).
     pub fn scenes(mut self) -> Self {
         self.scenes = true;
+        self
+    }
+
+    /// Serves `rtsps://` with this certificate and key (one PEM text), like a camera with a
+    /// self-signed certificate.
+    pub fn tls(mut self, cert_and_key_pem: &str) -> Self {
+        self.tls_pem = Some(cert_and_key_pem.to_string());
         self
     }
 
@@ -359,15 +370,30 @@ impl RtspTestServer {
         SocketAddr::from((LOOPBACK, self.port))
     }
 
-    /// `rtsp://127.0.0.1:PORT/path`.
+    /// `rtsp://127.0.0.1:PORT/path` (`rtsps://` when serving TLS).
     pub fn url(&self, path: &str) -> String {
-        format!("rtsp://{}{}", self.addr(), normalize_path(path))
+        format!("{}://{}{}", self.scheme(), self.addr(), normalize_path(path))
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.config.tls_pem.is_some() {
+            "rtsps"
+        } else {
+            "rtsp"
+        }
+    }
+
+    /// Serves again on the same port with another certificate, as a camera given a new one.
+    pub fn replace_tls(&mut self, cert_and_key_pem: &str) -> Result<(), DemoError> {
+        self.config.tls_pem = Some(cert_and_key_pem.to_string());
+        self.restart()
     }
 
     /// `rtsp://user:pass@127.0.0.1:PORT/path`, with the credentials percent-encoded as needed.
     pub fn url_with_credentials(&self, path: &str, user: &str, password: &str) -> String {
         format!(
-            "rtsp://{}{}{}",
+            "{}://{}{}{}",
+            self.scheme(),
             userinfo(user, password),
             self.addr(),
             normalize_path(path)
@@ -540,6 +566,11 @@ fn configure_mounts(server: &RTSPServer, config: &RtspTestServerBuilder) -> Resu
         .field(rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE_ANONYMOUS)
         .build();
     auth.set_default_token(Some(&mut anonymous_token));
+    if let Some(pem) = &config.tls_pem {
+        // With a certificate, every connection starts with a TLS handshake (RTSPS).
+        let certificate = rtsp_server::gio::TlsCertificate::from_pem(pem)?;
+        auth.set_tls_certificate(Some(&certificate));
+    }
     server.set_auth(Some(&auth));
 
     for spec in mount_specs(config) {

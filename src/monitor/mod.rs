@@ -315,6 +315,12 @@ async fn stream_loop(
     };
     // What earlier runs learned about the camera (template, transport), kept in the store.
     let mut saved_facts = learned::restore(&shared, stream_id, &request.memory, stream.detect_template).await;
+    if stream.tls == crate::config::CameraTls::AcceptAny {
+        tracing::warn!(
+            "stream {}: TLS certificate verification is off (tls: {{verify: false}})",
+            stream.name
+        );
+    }
     let mut cadence = Cadence::new(&stream.name, stream.heartbeat, Instant::now());
     let mut last: Option<Health> = None;
     // Picture checks and sticky verdicts live as long as the task (see `probe::picture`).

@@ -43,10 +43,15 @@ impl LiveFeed {
     ) -> Result<(LiveFeed, LiveFrame), ProbeOutcome> {
         let started = Instant::now();
         let deadline = started + request.timeout;
+        super::tls::check_before_pipeline(request, deadline).await?;
         // An `http(s)://` stream without `pipeline:` asks its server, as a probe does.
-        let detected = detect_template(request, reaper, started, deadline)
-            .await
-            .map_err(|not_detected| not_detected.0)?;
+        let detected = match detect_template(request, reaper, started, deadline).await {
+            Ok(detected) => detected,
+            Err((down, _teardown)) => {
+                let refused = super::tls::explain_https_failure(request, deadline).await;
+                return Err(refused.unwrap_or(down));
+            }
+        };
         let request = detected.as_ref().map_or(request, |d| &d.request);
         let session = open_session(
             request,
@@ -63,7 +68,14 @@ impl LiveFeed {
         let Some(session) = feed.session.as_mut() else {
             return Err(ProbeOutcome::down(Reason::Other, "live feed lost its pipeline"));
         };
-        let first = session.first_frame(request, started, deadline).await?;
+        let first = match session.first_frame(request, started, deadline).await {
+            Ok(first) => first,
+            // An https camera's untrusted certificate, said as a probe says it.
+            Err(down) => {
+                let refused = super::tls::explain_https_failure(request, deadline).await;
+                return Err(refused.unwrap_or(down));
+            }
+        };
         Ok((
             feed,
             LiveFrame {

@@ -14,6 +14,7 @@ mod sdp;
 mod session;
 mod sniff;
 pub mod teardown;
+mod tls;
 
 // The probe's vocabulary lives in `heartbeat`; re-exported for the probe's own modules.
 pub use crate::heartbeat::{Health, ProbeOutcome, Reason, TimeoutStage};

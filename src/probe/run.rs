@@ -10,7 +10,7 @@ use super::quality::PictureSummary;
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
 use super::{ProbeOutcome, Reason};
-use crate::config::StreamConfig;
+use crate::config::{CameraTls, StreamConfig};
 use crate::config::{Expectation, QualityConfig};
 use crate::pipeline::{self, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
@@ -47,6 +47,8 @@ pub struct ProbeRequest {
     pub detect: Option<Arc<TemplateLibrary>>,
     /// The stream's `transport:`: `Auto` follows what was learned, `Tcp`/`Udp` are imposed.
     pub transport: Transport,
+    /// How an `rtsps://` / `https://` camera's certificate is checked.
+    pub tls: CameraTls,
 }
 
 impl ProbeRequest {
@@ -71,6 +73,7 @@ impl ProbeRequest {
                 crate::config::StreamTransport::Tcp => Transport::Tcp,
                 crate::config::StreamTransport::Udp => Transport::Udp,
             },
+            tls: stream.tls,
         })
     }
 }
@@ -202,9 +205,17 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
+    // The pin first: the server is asked (sniff) over TLS too.
+    if let Err(refused) = super::tls::check_before_pipeline(request, deadline).await {
+        return (Err(refused), None);
+    }
     let detected = match detect_template(request, reaper, started, deadline).await {
         Ok(detected) => detected,
-        Err(not_detected) => return (Err(not_detected.0), not_detected.1),
+        Err((down, teardown)) => {
+            // Asking the server fails the same way on an untrusted certificate.
+            let refused = super::tls::explain_https_failure(request, deadline).await;
+            return (Err(refused.unwrap_or(down)), teardown);
+        }
     };
     let original = request;
     let request = detected.as_ref().map_or(request, |d| &d.request);
@@ -237,6 +248,11 @@ async fn run(
         }
         tracing::debug!(form = plan.form.describe(), ?plan.transport, "probing again");
         tried = attempt(request, reaper, wanted, plan, started, deadline, false).await;
+    }
+    if let Err(down) = &mut tried.result {
+        if let Some(refused) = super::tls::explain_https_failure(request, deadline).await {
+            *down = refused;
+        }
     }
     if tried.result.is_ok() {
         if tried.relative_controls {
@@ -428,7 +444,7 @@ pub(super) fn open_session(
     {
         rtsp_protocols(&pipeline, protocols);
     }
-    ProbeSession::attach(pipeline, &sink, wanted, window, plan.form).map_err(|pipeline| {
+    ProbeSession::attach(pipeline, &sink, wanted, window, plan.form, request.tls).map_err(|pipeline| {
         Box::new(NotOpened {
             outcome: ProbeOutcome::down(Reason::Pipeline, "pipeline has no bus"),
             teardown: Some(reaper.dispose(pipeline)),

@@ -63,6 +63,8 @@ pub(super) struct ProbeSession {
     progress: RtspProgress,
     /// What rtspsrc's SDP held (relative controls?).
     sdp: Arc<SdpSeen>,
+    /// A certificate rtspsrc refused (`tls:`), which is then the reason for its error.
+    tls: Arc<super::tls::TlsSeen>,
     /// The camera did not answer (or refused) a SETUP of a relative control: the other control
     /// form may work (see [`ControlForm`]).
     setup_failed: bool,
@@ -89,6 +91,7 @@ impl ProbeSession {
         wanted: FrameWanted,
         window: Duration,
         form: ControlForm,
+        tls: crate::config::CameraTls,
     ) -> Result<ProbeSession, gst::Pipeline> {
         // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
         let (frame_tx, frames) = mpsc::channel::<ArrivedFrame>(2);
@@ -141,6 +144,7 @@ impl ProbeSession {
                 .build(),
         );
         let sdp = super::sdp::hook_rtspsrc(&pipeline, form);
+        let tls = super::tls::hook(&pipeline, tls);
         let data_seen = watch_source_data(&pipeline);
         prepare_decoders(&pipeline, skip_deltas, decoding);
         let encoded_bytes = (!window.is_zero()).then(|| count_encoded_bytes(&pipeline));
@@ -157,6 +161,7 @@ impl ProbeSession {
             messages,
             progress: RtspProgress::default(),
             sdp,
+            tls,
             setup_failed: false,
             setup_retry: false,
             fell_back_to_tcp: false,
@@ -223,6 +228,9 @@ impl ProbeSession {
                     let Some(msg) = msg else { continue };
                     match msg.view() {
                         gst::MessageView::Error(err) => {
+                            if let Some(refusal) = self.tls.refusal() {
+                                return Err(refusal.outcome());
+                            }
                             let outcome = error_outcome(err, request, deadline, &self.sdp).await;
                             self.setup_failed = self.in_relative_setup() && outcome.reason != Some(Reason::Unauthorized);
                             return Err(outcome);

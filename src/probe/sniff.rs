@@ -124,6 +124,8 @@ pub(super) async fn sniff(
             return (Err(outcome), None);
         }
     };
+    // ssl-strict as the probe will have it (a pin was checked before the sniff).
+    super::tls::hook(&pipeline, request.tls);
     let result = watch(&pipeline, request, started, deadline).await;
     (result, Some(reaper.dispose(pipeline)))
 }

@@ -8,6 +8,7 @@
 //! thresholds, expectations and template parameters), [`web`] the `web:` section.
 
 mod alerts;
+mod camera_tls;
 mod maintenance;
 mod mqtt;
 mod pictures;
@@ -16,6 +17,7 @@ mod values;
 mod web;
 
 pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
+pub(crate) use camera_tls::RawCameraTls;
 pub(crate) use maintenance::RawWindow;
 pub(crate) use mqtt::RawMqtt;
 pub(crate) use pictures::RawPictures;
@@ -67,6 +69,7 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "expect",
     "alerts",
     "maintenance",
+    "tls",
 ];
 
 pub(crate) const QUALITY_KEYS: &[&str] = &[

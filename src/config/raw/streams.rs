@@ -26,6 +26,7 @@ pub(crate) struct RawStream {
     pub expect: RawExpect,
     pub alerts: super::RawRules,
     pub maintenance: Vec<super::RawWindow>,
+    pub tls: super::RawCameraTls,
 }
 
 /// Picture-check thresholds (top level, or per stream overriding it).
@@ -151,6 +152,7 @@ impl Shape<'_> {
                     "expect" => stream.expect = self.expect(value, line, &field),
                     "alerts" => stream.alerts = self.stream_alert_rules(value, line, &field),
                     "maintenance" => stream.maintenance = self.maintenance(value, line, &field),
+                    "tls" => stream.tls = self.camera_tls(value, line, &field),
                     _ => {}
                 }
             }

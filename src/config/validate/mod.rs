@@ -11,6 +11,7 @@ mod maintenance;
 mod mqtt;
 mod pictures;
 mod streams;
+mod tls;
 mod transport;
 mod web;
 

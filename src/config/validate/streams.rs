@@ -161,6 +161,7 @@ impl Check<'_> {
                 );
             }
         }
+        let tls = self.camera_tls(&raw.tls, &raw.path("tls"), url.as_ref());
         if raw.url != Field::Missing && url.is_none() {
             return None;
         }
@@ -179,6 +180,7 @@ impl Check<'_> {
             expect,
             alerts: self.rules(&globals.alert_rules, &raw.alerts, &raw.path("alerts.")),
             maintenance: self.maintenance(&raw.maintenance),
+            tls,
         })
     }
 
