@@ -1,6 +1,6 @@
 //! Real camera-like servers on loopback, for the integration tests, `streampulse demo` and the
 //! benchmarks: an RTSP server (gst-rtsp-server), an MJPEG-over-HTTP server, an SNTP responder and
-//! a TCP server that never speaks.
+//! a TCP server that never speaks, and an ONVIF device (SOAP over HTTP, WS-Discovery over UDP).
 //!
 //! Every server binds `127.0.0.1` (an ephemeral port unless one is given), runs on its own thread so
 //! it works the same from sync code, a tokio test or the daemon, and stops on `stop()` or `Drop`,
@@ -10,11 +10,13 @@
 pub mod mjpeg;
 mod mjpeg_frames;
 pub mod no_base;
+pub mod onvif;
 pub mod rtsp;
 pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
+pub use onvif::{OnvifDevice, OnvifSimulator};
 pub use no_base::{NoBaseRtspServer, RtspRelay, StrictSetup};
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
