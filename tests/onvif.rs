@@ -1,0 +1,114 @@
+//! ONVIF against the loopback device simulator (`demo::OnvifSimulator`): `streampulse discover`
+//! finds it with a WS-Discovery probe sent to its UDP port (`--probe-to`, never the multicast
+//! group), prints its identity and stream URI as config, and says clearly when the password is
+//! wrong; a monitor reads the clock of a camera set 5 minutes off, records the offset and calls
+//! the stream degraded (`clock_skew`), and leaves one in step up.
+
+mod common;
+
+use common::running_monitor::RunningMonitor;
+use common::{command, run, wait_for_async, wait_for_heartbeat_where, TestDir, SECRET};
+use std::io::Write;
+use std::time::Duration;
+use streampulse::demo::{OnvifDevice, OnvifSimulator, RtspTestServer, SntpTestServer, DEMO_USER};
+use streampulse::heartbeat::{Health, Reason};
+use streampulse::store::Store;
+
+/// Generous bound for one `discover` run (process start, a 1 s probe wait, four calls).
+const DISCOVER_RUN_LIMIT: Duration = Duration::from_secs(20);
+
+fn simulator(offset_ms: i64, stream_uri: &str) -> OnvifSimulator {
+    OnvifSimulator::start(OnvifDevice {
+        manufacturer: "Acme Optics".to_string(),
+        model: "Sim Cam 9".to_string(),
+        firmware_version: "4.2.1".to_string(),
+        clock_offset_ms: offset_ms,
+        stream_uri: stream_uri.to_string(),
+        ..OnvifDevice::default()
+    })
+    .expect("ONVIF simulator")
+}
+
+#[test]
+fn discover_lists_the_device_and_its_stream_uri() {
+    let device = simulator(0, "rtsp://127.0.0.1:8554/live");
+    let probe_to = device.discovery_addr().to_string();
+    let finished = run(
+        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password", SECRET],
+        DISCOVER_RUN_LIMIT,
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:#?}");
+    let out = &finished.stdout;
+    assert!(out.contains("Acme Optics Sim Cam 9, firmware 4.2.1"), "{out}");
+    assert!(out.contains(&device.device_service_url()), "{out}");
+    assert!(out.contains("  - name: sim-cam-9-mainstream"), "{out}");
+    assert!(out.contains("    url: rtsp://127.0.0.1:8554/live\n"), "{out}");
+    let port = device.http_addr().port();
+    assert!(out.contains(&format!("    onvif: {{host: 127.0.0.1, port: {port}}}")), "{out}");
+    assert!(!finished.all_output().contains(SECRET), "{finished:#?}");
+}
+
+#[test]
+fn discover_reads_the_password_from_stdin_or_the_environment() {
+    let device = simulator(0, "rtsp://127.0.0.1:8554/live");
+    let probe_to = device.discovery_addr().to_string();
+    let mut child = command(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start streampulse");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{SECRET}\n").as_bytes())
+        .expect("write the password");
+    let output = child.wait_with_output().expect("discover ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
+
+    let output = command(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER])
+        .env("STREAMPULSE_ONVIF_PASSWORD", SECRET)
+        .output()
+        .expect("discover ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
+}
+
+#[test]
+fn discover_without_credentials_lists_the_device_only() {
+    let device = simulator(0, "rtsp://127.0.0.1:8554/live");
+    let probe_to = device.discovery_addr().to_string();
+    let finished = run(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1"], DISCOVER_RUN_LIMIT);
+    assert_eq!(finished.code(), Some(0), "{finished:#?}");
+    assert!(finished.stdout.contains("Acme Optics Sim Cam 9"), "{finished:#?}");
+    assert!(finished.stdout.contains("its stream URIs need --user and a password"), "{finished:#?}");
+    assert!(!finished.stdout.contains("url:"), "{finished:#?}");
+}
+
+#[test]
+fn discover_with_a_wrong_password_says_so_without_printing_it() {
+    let device = simulator(0, "rtsp://127.0.0.1:8554/live");
+    let probe_to = device.discovery_addr().to_string();
+    let finished = run(
+        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password", "not-the-pass"],
+        DISCOVER_RUN_LIMIT,
+    );
+    assert_eq!(finished.code(), Some(1), "{finished:#?}");
+    assert!(
+        finished.stderr.contains("the device refused the user name or password"),
+        "{finished:#?}"
+    );
+    assert!(!finished.all_output().contains("not-the-pass"), "{finished:#?}");
+}
+
+#[test]
+fn discover_with_nobody_answering_says_so() {
+    // A bound UDP socket that never answers: the probe goes nowhere useful.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let probe_to = silent.local_addr().expect("addr").to_string();
+    let finished = run(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1"], DISCOVER_RUN_LIMIT);
+    assert_eq!(finished.code(), Some(1), "{finished:#?}");
+    assert!(finished.stderr.contains("no ONVIF device answered"), "{finished:#?}");
+}
