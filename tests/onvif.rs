@@ -7,7 +7,7 @@
 mod common;
 
 use common::running_monitor::RunningMonitor;
-use common::{command, run, wait_for_async, wait_for_heartbeat_where, TestDir, SECRET};
+use common::{command, run, wait_for_async, wait_for_heartbeat_where, wait_for_heartbeats, TestDir, SECRET};
 use std::io::Write;
 use std::time::Duration;
 use streampulse::demo::{OnvifDevice, OnvifSimulator, RtspTestServer, SntpTestServer, DEMO_USER};
@@ -111,4 +111,89 @@ fn discover_with_nobody_answering_says_so() {
     let finished = run(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1"], DISCOVER_RUN_LIMIT);
     assert_eq!(finished.code(), Some(1), "{finished:#?}");
     assert!(finished.stderr.contains("no ONVIF device answered"), "{finished:#?}");
+}
+
+/// A config with one RTSP stream whose `onvif:` points at `device`.
+fn clock_config(dir: &TestDir, ntp_port: u16, url: &str, device: &OnvifSimulator) -> std::path::PathBuf {
+    let port = device.http_addr().port();
+    dir.write_config_text(&format!(
+        "# Written by tests/onvif.rs: loopback servers only.\n\
+         heartbeat_seconds: 2\nprobe_timeout_seconds: 1.5\ntimezone: UTC\n\
+         ntp_server: \"127.0.0.1:{ntp_port}\"\ndatabase: streams.db\nmax_clock_skew: 1m\n\
+         streams:\n  - name: Gate\n    url: \"{url}\"\n    onvif: {{host: 127.0.0.1, port: {port}}}\n"
+    ))
+}
+
+/// The stream's clock reading once one is stored.
+async fn wait_for_clock(dir: &TestDir, name: &str) -> streampulse::store::CameraClock {
+    let db = dir.db_path();
+    wait_for_async(Duration::from_secs(20), || {
+        let store = Store::open_read_only(&db).ok()?;
+        let id = store.stream_id_by_name(name).ok()??;
+        store.camera_clock(id).ok()?
+    })
+    .await
+    .unwrap_or_else(|| panic!("{name}: no camera clock reading within 20 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_clock_five_minutes_ahead_makes_the_stream_degraded() {
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let device = simulator(300_000, &rtsp.url("/test"));
+    let dir = TestDir::new();
+    clock_config(&dir, sntp.port(), &rtsp.url("/test"), &device);
+    let monitor = RunningMonitor::start(&dir);
+    let clock = wait_for_clock(&dir, "Gate").await;
+    let skewed = wait_for_heartbeat_where(&dir.db_path(), "Gate", 0, Duration::from_secs(20), |h| {
+        h.outcome.reason == Some(Reason::ClockSkew)
+    })
+    .await;
+    monitor.stop_cleanly().await;
+    let offset_ms = clock.offset_ms.expect("the clock was read");
+    // Whole seconds from the device, a loopback round trip: well within 3 s of 5 min.
+    assert!((offset_ms - 300_000).abs() < 3_000, "{clock:?}");
+    assert_eq!(clock.error, None);
+    assert_eq!(skewed.outcome.health, Health::Degraded, "{skewed:#?}");
+    assert!(
+        skewed.outcome.message.starts_with("camera clock off by 5 min") || skewed.outcome.message.starts_with("camera clock off by 4 min 5"),
+        "{skewed:#?}"
+    );
+    assert!(device.clock_reads() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_clock_in_step_leaves_the_stream_up() {
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let device = simulator(0, &rtsp.url("/test"));
+    let dir = TestDir::new();
+    clock_config(&dir, sntp.port(), &rtsp.url("/test"), &device);
+    let monitor = RunningMonitor::start(&dir);
+    let clock = wait_for_clock(&dir, "Gate").await;
+    let rows = wait_for_heartbeats(&dir.db_path(), "Gate", 3, Duration::from_secs(20)).await;
+    monitor.stop_cleanly().await;
+    assert!(clock.offset_ms.is_some_and(|ms| ms.abs() < 3_000), "{clock:?}");
+    for row in &rows {
+        assert_eq!(row.outcome.health, Health::Up, "{row:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_camera_clock_leaves_the_stream_up_and_says_why() {
+    let rtsp = RtspTestServer::start().expect("RTSP server");
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let mut device = simulator(300_000, &rtsp.url("/test"));
+    device.stop();
+    let dir = TestDir::new();
+    clock_config(&dir, sntp.port(), &rtsp.url("/test"), &device);
+    let monitor = RunningMonitor::start(&dir);
+    let clock = wait_for_clock(&dir, "Gate").await;
+    let rows = wait_for_heartbeats(&dir.db_path(), "Gate", 2, Duration::from_secs(20)).await;
+    monitor.stop_cleanly().await;
+    assert_eq!(clock.offset_ms, None);
+    assert!(clock.error.as_deref().is_some_and(|e| e.contains("cannot connect")), "{clock:?}");
+    for row in &rows {
+        assert_eq!(row.outcome.health, Health::Up, "{row:#?}");
+    }
 }

@@ -262,6 +262,8 @@ pub struct StreamConfig {
     pub alerts: crate::alert::confirm::ConfirmRules,
     /// The stream's own `maintenance:` windows, besides the top-level ones.
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
+    /// `onvif:`: read the camera's clock and call it degraded past `max_clock_skew`.
+    pub onvif: Option<crate::onvif::skew::ClockCheck>,
 }
 
 /// One thing wrong with a config file.

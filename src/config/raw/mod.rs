@@ -10,6 +10,7 @@
 mod alerts;
 mod maintenance;
 mod mqtt;
+mod onvif;
 mod pictures;
 mod streams;
 mod values;
@@ -18,6 +19,7 @@ mod web;
 pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
 pub(crate) use maintenance::RawWindow;
 pub(crate) use mqtt::RawMqtt;
+pub(crate) use onvif::RawOnvif;
 pub(crate) use pictures::RawPictures;
 
 pub(crate) use streams::{RawQuality, RawStream};
@@ -49,6 +51,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "maintenance",
     "mqtt",
     "pictures",
+    "max_clock_skew",
     "streams",
 ];
 
@@ -66,6 +69,8 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "expect",
     "alerts",
     "maintenance",
+    "onvif",
+    "max_clock_skew",
 ];
 
 pub(crate) const QUALITY_KEYS: &[&str] = &[
@@ -147,6 +152,8 @@ pub(crate) struct RawConfig {
     pub maintenance: Vec<RawWindow>,
     pub mqtt: RawMqtt,
     pub pictures: RawPictures,
+    /// Seconds.
+    pub max_clock_skew: Field<f64>,
     pub streams: Vec<RawStream>,
 }
 
@@ -213,6 +220,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "maintenance" => raw.maintenance = shape.maintenance(value, line, "maintenance"),
             "mqtt" => raw.mqtt = shape.mqtt(value, line),
             "pictures" => raw.pictures = shape.pictures(value, line),
+            "max_clock_skew" => raw.max_clock_skew = shape.clock_skew(value, line, &key),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -25,6 +25,9 @@ pub(crate) struct RawStream {
     pub expect: RawExpect,
     pub alerts: super::RawRules,
     pub maintenance: Vec<super::RawWindow>,
+    pub onvif: super::RawOnvif,
+    /// Seconds.
+    pub max_clock_skew: Field<f64>,
 }
 
 /// Picture-check thresholds (top level, or per stream overriding it).
@@ -149,6 +152,8 @@ impl Shape<'_> {
                     "expect" => stream.expect = self.expect(value, line, &field),
                     "alerts" => stream.alerts = self.stream_alert_rules(value, line, &field),
                     "maintenance" => stream.maintenance = self.maintenance(value, line, &field),
+                    "onvif" => stream.onvif = self.onvif(value, line, &field),
+                    "max_clock_skew" => stream.max_clock_skew = self.clock_skew(value, line, &field),
                     _ => {}
                 }
             }
