@@ -105,6 +105,8 @@ pub struct StreamSummary {
     pub mute: Option<Mute>,
     /// Inside one of its `maintenance:` windows now.
     pub in_maintenance: bool,
+    /// The camera's clock as last read (`onvif:` streams only).
+    pub camera_clock: Option<crate::store::CameraClock>,
 }
 
 /// A change seen in `probes` probes in a row, confirmed at `needed`.
@@ -283,6 +285,7 @@ fn summarize(
         confirming,
         mute: None,
         in_maintenance: false,
+        camera_clock: None,
     }
 }
 
@@ -342,6 +345,7 @@ pub fn load_with(
     };
     let changed_ms = config_changed_ms(config);
     let mut mutes = store.active_mutes(now_ms)?;
+    let mut clocks = store.camera_clocks()?;
     Ok(config
         .streams
         .iter()
@@ -350,6 +354,7 @@ pub fn load_with(
             summary.in_maintenance = in_maintenance(config, stream, now_ms);
             if let Some(id) = summary.stream_id() {
                 summary.mute = mutes.remove(&id);
+                summary.camera_clock = clocks.remove(&id).filter(|_| stream.onvif.is_some());
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
@@ -395,6 +400,7 @@ pub fn load_one(
     summary.in_maintenance = in_maintenance(config, stream, now_ms);
     if let Some(id) = summary.stream_id() {
         summary.mute = store.active_mutes(now_ms)?.remove(&id);
+        summary.camera_clock = store.camera_clock(id)?.filter(|_| stream.onvif.is_some());
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);
         let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);

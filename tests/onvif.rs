@@ -5,6 +5,7 @@
 //! the stream degraded (`clock_skew`), and leaves one in step up.
 
 mod common;
+mod web_support;
 
 use common::running_monitor::RunningMonitor;
 use common::{command, run, wait_for_async, wait_for_heartbeat_where, wait_for_heartbeats, TestDir, SECRET};
@@ -196,4 +197,42 @@ async fn an_unreadable_camera_clock_leaves_the_stream_up_and_says_why() {
     for row in &rows {
         assert_eq!(row.outcome.health, Health::Up, "{row:#?}");
     }
+}
+
+/// The web shows the stored reading: the stream page in words, the API and `/metrics` in seconds;
+/// a stream without `onvif:` shows none even with a row left from before.
+#[tokio::test]
+async fn the_web_shows_the_camera_clock() {
+    let config = web_support::standard_config().replace(
+        "554/stream1\n",
+        "554/stream1\n    onvif: true\n",
+    );
+    let (fixture, session) = web_support::Fixture::logged_in(&config).await;
+    let now_ms = fixture.now_ms();
+    fixture.seed(&["Gate", "Yard"], |ids| {
+        ids.iter().map(|&id| web_support::heartbeat(id, now_ms - 1_000, Health::Up)).collect()
+    });
+    let mut store = Store::open(&fixture.db_path).expect("store");
+    for name in ["Gate", "Yard"] {
+        let id = store.stream_id_by_name(name).expect("query").expect("id");
+        let reading = streampulse::store::CameraClock { checked_at_ms: now_ms - 500, offset_ms: Some(300_000), error: None };
+        store.record_camera_clock(id, &reading).expect("record");
+    }
+    drop(store);
+
+    let page = web_support::body(&fixture.get("/streams/Gate", Some(&session)).await);
+    assert!(page.contains("camera clock +5 min 0 s ahead"), "{page}");
+    let page = web_support::body(&fixture.get("/streams/Yard", Some(&session)).await);
+    assert!(!page.contains("Camera clock"), "{page}");
+
+    let answer: serde_json::Value =
+        serde_json::from_str(&web_support::body(&fixture.get("/api/v1/streams/Gate", Some(&session)).await)).expect("JSON");
+    assert_eq!(answer["clock_offset_seconds"], 300.0, "{answer}");
+    assert_eq!(answer["clock_checked_at_ms"], now_ms - 500, "{answer}");
+    assert_eq!(answer["clock_error"], serde_json::Value::Null, "{answer}");
+
+    let token = fixture.token("admin");
+    let metrics = web_support::body(&fixture.get_with_token("/metrics", &token).await);
+    assert!(metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Gate\"} 300\n"), "{metrics}");
+    assert!(!metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Yard\"}"), "{metrics}");
 }
