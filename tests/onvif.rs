@@ -35,7 +35,17 @@ fn discover_lists_the_device_and_its_stream_uri() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
     let finished = run(
-        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password", SECRET],
+        &[
+            "discover",
+            "--probe-to",
+            &probe_to,
+            "--wait-seconds",
+            "1",
+            "--user",
+            DEMO_USER,
+            "--password",
+            SECRET,
+        ],
         DISCOVER_RUN_LIMIT,
     );
     assert_eq!(finished.code(), Some(0), "{finished:#?}");
@@ -45,7 +55,10 @@ fn discover_lists_the_device_and_its_stream_uri() {
     assert!(out.contains("  - name: sim-cam-9-mainstream"), "{out}");
     assert!(out.contains("    url: rtsp://127.0.0.1:8554/live\n"), "{out}");
     let port = device.http_addr().port();
-    assert!(out.contains(&format!("    onvif: {{host: 127.0.0.1, port: {port}}}")), "{out}");
+    assert!(
+        out.contains(&format!("    onvif: {{host: 127.0.0.1, port: {port}}}")),
+        "{out}"
+    );
     assert!(!finished.all_output().contains(SECRET), "{finished:#?}");
 }
 
@@ -53,10 +66,19 @@ fn discover_lists_the_device_and_its_stream_uri() {
 fn discover_reads_the_password_from_stdin_or_the_environment() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
-    let mut child = command(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("start streampulse");
+    let mut child = command(&[
+        "discover",
+        "--probe-to",
+        &probe_to,
+        "--wait-seconds",
+        "1",
+        "--user",
+        DEMO_USER,
+        "--password-stdin",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .spawn()
+    .expect("start streampulse");
     child
         .stdin
         .take()
@@ -65,13 +87,25 @@ fn discover_reads_the_password_from_stdin_or_the_environment() {
         .expect("write the password");
     let output = child.wait_with_output().expect("discover ends");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
 
-    let output = command(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER])
-        .env("STREAMPULSE_ONVIF_PASSWORD", SECRET)
-        .output()
-        .expect("discover ends");
+    let output = command(&[
+        "discover",
+        "--probe-to",
+        &probe_to,
+        "--wait-seconds",
+        "1",
+        "--user",
+        DEMO_USER,
+    ])
+    .env("STREAMPULSE_ONVIF_PASSWORD", SECRET)
+    .output()
+    .expect("discover ends");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
@@ -81,10 +115,18 @@ fn discover_reads_the_password_from_stdin_or_the_environment() {
 fn discover_without_credentials_lists_the_device_only() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
-    let finished = run(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1"], DISCOVER_RUN_LIMIT);
+    let finished = run(
+        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1"],
+        DISCOVER_RUN_LIMIT,
+    );
     assert_eq!(finished.code(), Some(0), "{finished:#?}");
     assert!(finished.stdout.contains("Acme Optics Sim Cam 9"), "{finished:#?}");
-    assert!(finished.stdout.contains("its stream URIs need --user and a password"), "{finished:#?}");
+    assert!(
+        finished
+            .stdout
+            .contains("its stream URIs need --user and a password"),
+        "{finished:#?}"
+    );
     assert!(!finished.stdout.contains("url:"), "{finished:#?}");
 }
 
@@ -93,12 +135,24 @@ fn discover_with_a_wrong_password_says_so_without_printing_it() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
     let finished = run(
-        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1", "--user", DEMO_USER, "--password", "not-the-pass"],
+        &[
+            "discover",
+            "--probe-to",
+            &probe_to,
+            "--wait-seconds",
+            "1",
+            "--user",
+            DEMO_USER,
+            "--password",
+            "not-the-pass",
+        ],
         DISCOVER_RUN_LIMIT,
     );
     assert_eq!(finished.code(), Some(1), "{finished:#?}");
     assert!(
-        finished.stderr.contains("the device refused the user name or password"),
+        finished
+            .stderr
+            .contains("the device refused the user name or password"),
         "{finished:#?}"
     );
     assert!(!finished.all_output().contains("not-the-pass"), "{finished:#?}");
@@ -109,9 +163,15 @@ fn discover_with_nobody_answering_says_so() {
     // A bound UDP socket that never answers: the probe goes nowhere useful.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let probe_to = silent.local_addr().expect("addr").to_string();
-    let finished = run(&["discover", "--probe-to", &probe_to, "--wait-seconds", "1"], DISCOVER_RUN_LIMIT);
+    let finished = run(
+        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1"],
+        DISCOVER_RUN_LIMIT,
+    );
     assert_eq!(finished.code(), Some(1), "{finished:#?}");
-    assert!(finished.stderr.contains("no ONVIF device answered"), "{finished:#?}");
+    assert!(
+        finished.stderr.contains("no ONVIF device answered"),
+        "{finished:#?}"
+    );
 }
 
 /// A config with one RTSP stream whose `onvif:` points at `device`.
@@ -157,7 +217,8 @@ async fn a_camera_clock_five_minutes_ahead_makes_the_stream_degraded() {
     assert_eq!(clock.error, None);
     assert_eq!(skewed.outcome.health, Health::Degraded, "{skewed:#?}");
     assert!(
-        skewed.outcome.message.starts_with("camera clock off by 5 min") || skewed.outcome.message.starts_with("camera clock off by 4 min 5"),
+        skewed.outcome.message.starts_with("camera clock off by 5 min")
+            || skewed.outcome.message.starts_with("camera clock off by 4 min 5"),
         "{skewed:#?}"
     );
     assert!(device.clock_reads() >= 1);
@@ -193,7 +254,13 @@ async fn an_unreadable_camera_clock_leaves_the_stream_up_and_says_why() {
     let rows = wait_for_heartbeats(&dir.db_path(), "Gate", 2, Duration::from_secs(20)).await;
     monitor.stop_cleanly().await;
     assert_eq!(clock.offset_ms, None);
-    assert!(clock.error.as_deref().is_some_and(|e| e.contains("cannot connect")), "{clock:?}");
+    assert!(
+        clock
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot connect")),
+        "{clock:?}"
+    );
     for row in &rows {
         assert_eq!(row.outcome.health, Health::Up, "{row:#?}");
     }
@@ -203,19 +270,22 @@ async fn an_unreadable_camera_clock_leaves_the_stream_up_and_says_why() {
 /// a stream without `onvif:` shows none even with a row left from before.
 #[tokio::test]
 async fn the_web_shows_the_camera_clock() {
-    let config = web_support::standard_config().replace(
-        "554/stream1\n",
-        "554/stream1\n    onvif: true\n",
-    );
+    let config = web_support::standard_config().replace("554/stream1\n", "554/stream1\n    onvif: true\n");
     let (fixture, session) = web_support::Fixture::logged_in(&config).await;
     let now_ms = fixture.now_ms();
     fixture.seed(&["Gate", "Yard"], |ids| {
-        ids.iter().map(|&id| web_support::heartbeat(id, now_ms - 1_000, Health::Up)).collect()
+        ids.iter()
+            .map(|&id| web_support::heartbeat(id, now_ms - 1_000, Health::Up))
+            .collect()
     });
     let mut store = Store::open(&fixture.db_path).expect("store");
     for name in ["Gate", "Yard"] {
         let id = store.stream_id_by_name(name).expect("query").expect("id");
-        let reading = streampulse::store::CameraClock { checked_at_ms: now_ms - 500, offset_ms: Some(300_000), error: None };
+        let reading = streampulse::store::CameraClock {
+            checked_at_ms: now_ms - 500,
+            offset_ms: Some(300_000),
+            error: None,
+        };
         store.record_camera_clock(id, &reading).expect("record");
     }
     drop(store);
@@ -225,14 +295,22 @@ async fn the_web_shows_the_camera_clock() {
     let page = web_support::body(&fixture.get("/streams/Yard", Some(&session)).await);
     assert!(!page.contains("Camera clock"), "{page}");
 
-    let answer: serde_json::Value =
-        serde_json::from_str(&web_support::body(&fixture.get("/api/v1/streams/Gate", Some(&session)).await)).expect("JSON");
+    let answer: serde_json::Value = serde_json::from_str(&web_support::body(
+        &fixture.get("/api/v1/streams/Gate", Some(&session)).await,
+    ))
+    .expect("JSON");
     assert_eq!(answer["clock_offset_seconds"], 300.0, "{answer}");
     assert_eq!(answer["clock_checked_at_ms"], now_ms - 500, "{answer}");
     assert_eq!(answer["clock_error"], serde_json::Value::Null, "{answer}");
 
     let token = fixture.token("admin");
     let metrics = web_support::body(&fixture.get_with_token("/metrics", &token).await);
-    assert!(metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Gate\"} 300\n"), "{metrics}");
-    assert!(!metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Yard\"}"), "{metrics}");
+    assert!(
+        metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Gate\"} 300\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Yard\"}"),
+        "{metrics}"
+    );
 }

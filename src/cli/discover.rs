@@ -43,7 +43,10 @@ pub struct DiscoverArgs {
 pub fn run(args: DiscoverArgs) -> anyhow::Result<i32> {
     let password = if args.password_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
         Some(line.trim_end_matches(['\r', '\n']).to_string())
     } else {
         args.password.clone()
@@ -59,7 +62,9 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<i32> {
     let target = probe_target(args.probe_to.as_deref())?;
     let wait = seconds(args.wait_seconds, "--wait-seconds")?;
     let timeout = seconds(args.timeout_seconds, "--timeout-seconds")?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let devices = discovery::probe(target, wait).await?;
         if devices.is_empty() {
@@ -69,11 +74,23 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<i32> {
             );
             return Ok(1);
         }
-        let mut out = format!("# {} ONVIF device(s) found by streampulse discover\nstreams:\n", devices.len());
+        let mut out = format!(
+            "# {} ONVIF device(s) found by streampulse discover\nstreams:\n",
+            devices.len()
+        );
         let mut names = HashSet::new();
         let mut failed = false;
         for found in &devices {
-            if let Err(error) = describe(found, credentials.as_ref(), timeout, args.embed_password, &mut names, &mut out).await {
+            if let Err(error) = describe(
+                found,
+                credentials.as_ref(),
+                timeout,
+                args.embed_password,
+                &mut names,
+                &mut out,
+            )
+            .await
+            {
                 failed = true;
                 let address = found.xaddrs.first().map(String::as_str).unwrap_or_default();
                 let text = crate::url::redact_text(&format!("{error}"));
@@ -159,7 +176,10 @@ async fn describe(
 }
 
 fn one_line(text: &str) -> String {
-    let cleaned: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if cleaned.trim().is_empty() {
         "?".to_string()
     } else {
@@ -194,7 +214,11 @@ fn unique_name(info: &DeviceInformation, profile: &str, token: &str, names: &mut
         }
     }
     let base: String = slug.trim_end_matches('-').chars().take(48).collect();
-    let base = if base.is_empty() { "camera".to_string() } else { base };
+    let base = if base.is_empty() {
+        "camera".to_string()
+    } else {
+        base
+    };
     let mut name = base.clone();
     let mut n = 2;
     while !names.insert(name.clone()) {
@@ -237,10 +261,19 @@ mod tests {
 
     #[test]
     fn names_are_slugs_and_unique() {
-        let info = DeviceInformation { model: "IPC-HDW 2431".into(), ..Default::default() };
+        let info = DeviceInformation {
+            model: "IPC-HDW 2431".into(),
+            ..Default::default()
+        };
         let mut names = HashSet::new();
-        assert_eq!(unique_name(&info, "Main Stream", "t", &mut names), "ipc-hdw-2431-main-stream");
-        assert_eq!(unique_name(&info, "Main Stream", "t", &mut names), "ipc-hdw-2431-main-stream-2");
+        assert_eq!(
+            unique_name(&info, "Main Stream", "t", &mut names),
+            "ipc-hdw-2431-main-stream"
+        );
+        assert_eq!(
+            unique_name(&info, "Main Stream", "t", &mut names),
+            "ipc-hdw-2431-main-stream-2"
+        );
     }
 
     #[test]
@@ -252,7 +285,10 @@ mod tests {
 
     #[test]
     fn credentials_are_encoded() {
-        let c = Credentials { user: "ad min".into(), password: "p@ss".into() };
+        let c = Credentials {
+            user: "ad min".into(),
+            password: "p@ss".into(),
+        };
         assert_eq!(with_credentials("rtsp://h/x", &c), "rtsp://ad%20min:p%40ss@h/x");
     }
 }

@@ -16,8 +16,8 @@ pub mod scenes;
 pub mod sntp;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
-pub use onvif::{OnvifDevice, OnvifSimulator};
 pub use no_base::{NoBaseRtspServer, RtspRelay, StrictSetup};
+pub use onvif::{OnvifDevice, OnvifSimulator};
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
 };

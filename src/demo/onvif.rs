@@ -69,7 +69,10 @@ impl OnvifSimulator {
         let listener = bind_tcp(0)?;
         let http_addr = listener.local_addr()?;
         let udp_addr = SocketAddr::from((LOOPBACK, 0));
-        let udp = std::net::UdpSocket::bind(udp_addr).map_err(|source| DemoError::Bind { addr: udp_addr, source })?;
+        let udp = std::net::UdpSocket::bind(udp_addr).map_err(|source| DemoError::Bind {
+            addr: udp_addr,
+            source,
+        })?;
         udp.set_nonblocking(true)?;
         let discovery_addr = udp.local_addr()?;
         let clock_reads = Arc::new(AtomicU64::new(0));
@@ -99,7 +102,11 @@ impl OnvifSimulator {
     }
 
     pub fn device_service_url(&self) -> String {
-        format!("http://{}{}", self.http_addr, crate::onvif::skew::DEVICE_SERVICE_PATH)
+        format!(
+            "http://{}{}",
+            self.http_addr,
+            crate::onvif::skew::DEVICE_SERVICE_PATH
+        )
     }
 
     /// GetSystemDateAndTime calls answered so far.
@@ -121,7 +128,10 @@ impl Drop for OnvifSimulator {
 }
 
 async fn serve(listener: std::net::TcpListener, udp: std::net::UdpSocket, state: Arc<State>) {
-    let (listener, udp) = match (tokio::net::TcpListener::from_std(listener), tokio::net::UdpSocket::from_std(udp)) {
+    let (listener, udp) = match (
+        tokio::net::TcpListener::from_std(listener),
+        tokio::net::UdpSocket::from_std(udp),
+    ) {
         (Ok(listener), Ok(udp)) => (listener, udp),
         _ => {
             tracing::error!("ONVIF simulator cannot use its sockets");
@@ -130,7 +140,9 @@ async fn serve(listener: std::net::TcpListener, udp: std::net::UdpSocket, state:
     };
     tokio::spawn(answer_probes(udp, Arc::clone(&state)));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(answer_http(stream, Arc::clone(&state)));
     }
 }
@@ -138,18 +150,32 @@ async fn serve(listener: std::net::TcpListener, udp: std::net::UdpSocket, state:
 async fn answer_probes(udp: tokio::net::UdpSocket, state: Arc<State>) {
     let mut buffer = vec![0u8; 65_536];
     loop {
-        let Ok((length, from)) = udp.recv_from(&mut buffer).await else { continue };
+        let Ok((length, from)) = udp.recv_from(&mut buffer).await else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&buffer[..length]);
-        let Ok(probe) = discovery::parse_probe(&text) else { continue };
+        let Ok(probe) = discovery::parse_probe(&text) else {
+            continue;
+        };
         if !(probe.types.is_empty() || probe.types.iter().any(|t| t == "NetworkVideoTransmitter")) {
             continue;
         }
         let scopes = vec![
-            format!("onvif://www.onvif.org/name/{}", state.device.model.replace(' ', "_")),
-            format!("onvif://www.onvif.org/hardware/{}", state.device.model.replace(' ', "_")),
+            format!(
+                "onvif://www.onvif.org/name/{}",
+                state.device.model.replace(' ', "_")
+            ),
+            format!(
+                "onvif://www.onvif.org/hardware/{}",
+                state.device.model.replace(' ', "_")
+            ),
             "onvif://www.onvif.org/type/video_encoder".to_string(),
         ];
-        let xaddrs = vec![format!("http://{}{}", state.http_addr, crate::onvif::skew::DEVICE_SERVICE_PATH)];
+        let xaddrs = vec![format!(
+            "http://{}{}",
+            state.http_addr,
+            crate::onvif::skew::DEVICE_SERVICE_PATH
+        )];
         let answer = discovery::probe_matches_message(&probe.message_id, &state.endpoint, &scopes, &xaddrs);
         let _ = udp.send_to(answer.as_bytes(), from).await;
     }
@@ -157,7 +183,9 @@ async fn answer_probes(udp: tokio::net::UdpSocket, state: Arc<State>) {
 
 async fn answer_http(mut stream: tokio::net::TcpStream, state: Arc<State>) {
     let Some(body) = read_request(&mut stream).await else {
-        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
         return;
     };
     let (status, answer) = respond(&body, &state);
@@ -213,20 +241,34 @@ fn authenticated(envelope: &Element, device: &OnvifDevice) -> Option<bool> {
     let token = wsse::username_token(envelope)?;
     Some(
         token.username == device.user
-            && wsse::digest_matches(&token.nonce_base64, &token.created, &device.password, &token.password_digest),
+            && wsse::digest_matches(
+                &token.nonce_base64,
+                &token.created,
+                &device.password,
+                &token.password_digest,
+            ),
     )
 }
 
 fn not_authorized() -> (&'static str, String) {
-    ("400 Bad Request", soap::fault("ter:NotAuthorized", "Sender not Authorized"))
+    (
+        "400 Bad Request",
+        soap::fault("ter:NotAuthorized", "Sender not Authorized"),
+    )
 }
 
 fn respond(body: &str, state: &State) -> (&'static str, String) {
     let Ok(envelope) = xml::parse(body) else {
-        return ("400 Bad Request", soap::fault("ter:WellFormed", "not well-formed XML"));
+        return (
+            "400 Bad Request",
+            soap::fault("ter:WellFormed", "not well-formed XML"),
+        );
     };
     let Some(operation) = envelope.child("Body").and_then(|b| b.children.first()) else {
-        return ("400 Bad Request", soap::fault("ter:InvalidArgVal", "no operation"));
+        return (
+            "400 Bad Request",
+            soap::fault("ter:InvalidArgVal", "no operation"),
+        );
     };
     let auth = authenticated(&envelope, &state.device);
     let device = &state.device;

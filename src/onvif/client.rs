@@ -74,11 +74,19 @@ impl DeviceAddress {
             Some(v6) => v6.split_once(']').ok_or_else(bad)?.1.starts_with(':'),
             None => hostport.contains(':'),
         };
-        let authority = if has_port { hostport.to_string() } else { format!("{hostport}:80") };
+        let authority = if has_port {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:80")
+        };
         Ok(DeviceAddress {
             authority,
             host_header: hostport.to_string(),
-            path: if path.starts_with('/') { path.to_string() } else { format!("/{path}") },
+            path: if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            },
         })
     }
 
@@ -149,7 +157,11 @@ impl Device {
         let created = time::OffsetDateTime::from_unix_timestamp(created_ms.div_euclid(1000))
             .ok()
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())?;
-        Some(wsse::security_header(&credentials.user, &credentials.password, &created))
+        Some(wsse::security_header(
+            &credentials.user,
+            &credentials.password,
+            &created,
+        ))
     }
 
     /// Sends `call` (signed when `authenticated` and credentials are set) and returns the answer.
@@ -166,20 +178,31 @@ impl Device {
 
     async fn post(&self, action: &str, body: &str) -> Result<String, OnvifError> {
         let address = &self.address.authority;
-        let mut stream = tokio::net::TcpStream::connect(address)
-            .await
-            .map_err(|source| OnvifError::Connect { address: address.clone(), source })?;
+        let mut stream =
+            tokio::net::TcpStream::connect(address)
+                .await
+                .map_err(|source| OnvifError::Connect {
+                    address: address.clone(),
+                    source,
+                })?;
         let request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/soap+xml; charset=utf-8; action=\"{action}\"\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: StreamPulse\r\n\r\n{body}",
             self.address.path,
             self.address.host_header,
             body.len()
         );
-        let io = |source| OnvifError::Io { address: address.clone(), source };
+        let io = |source| OnvifError::Io {
+            address: address.clone(),
+            source,
+        };
         stream.write_all(request.as_bytes()).await.map_err(io)?;
         let mut answer = Vec::new();
         let limit = (MAX_DOCUMENT_BYTES + 64 * 1024) as u64;
-        (&mut stream).take(limit + 1).read_to_end(&mut answer).await.map_err(io)?;
+        (&mut stream)
+            .take(limit + 1)
+            .read_to_end(&mut answer)
+            .await
+            .map_err(io)?;
         if answer.len() as u64 > limit {
             return Err(OnvifError::Soap(SoapError::Xml(super::xml::XmlError::TooLarge)));
         }
@@ -201,7 +224,9 @@ impl Device {
     /// Maps a NotAuthorized fault to [`OnvifError::Unauthorized`] (or "credentials needed").
     fn read<T>(&self, parsed: Result<T, SoapError>) -> Result<T, OnvifError> {
         match parsed {
-            Err(e) if e.is_not_authorized() && self.credentials.is_none() => Err(OnvifError::CredentialsNeeded),
+            Err(e) if e.is_not_authorized() && self.credentials.is_none() => {
+                Err(OnvifError::CredentialsNeeded)
+            }
             Err(e) if e.is_not_authorized() => Err(OnvifError::Unauthorized),
             other => other.map_err(OnvifError::from),
         }
@@ -237,9 +262,16 @@ impl Device {
         };
         let received_ms = now_ms();
         let camera = self.read(soap::system_date_and_time(&text))?;
-        let camera_utc_ms = i64::try_from(camera.unix_timestamp_nanos() / 1_000_000)
-            .map_err(|_| SoapError::Invalid { field: "UTCDateTime", value: camera.to_string() })?;
-        Ok(ClockReading { camera_utc_ms, sent_ms, received_ms })
+        let camera_utc_ms =
+            i64::try_from(camera.unix_timestamp_nanos() / 1_000_000).map_err(|_| SoapError::Invalid {
+                field: "UTCDateTime",
+                value: camera.to_string(),
+            })?;
+        Ok(ClockReading {
+            camera_utc_ms,
+            sent_ms,
+            received_ms,
+        })
     }
 
     /// The media service's address, or this one when the device names none.
@@ -255,12 +287,17 @@ impl Device {
     }
 
     pub async fn profiles(&self) -> Result<Vec<Profile>, OnvifError> {
-        let text = self.call(&Call::GetProfiles, true).await.map_err(|e| self.unauthorized(e))?;
+        let text = self
+            .call(&Call::GetProfiles, true)
+            .await
+            .map_err(|e| self.unauthorized(e))?;
         self.read(soap::profiles(&text))
     }
 
     pub async fn stream_uri(&self, profile_token: &str) -> Result<String, OnvifError> {
-        let call = Call::GetStreamUri { profile_token: profile_token.to_string() };
+        let call = Call::GetStreamUri {
+            profile_token: profile_token.to_string(),
+        };
         let text = self.call(&call, true).await.map_err(|e| self.unauthorized(e))?;
         self.read(soap::stream_uri(&text))
     }
@@ -286,7 +323,8 @@ fn parse_response(raw: &[u8]) -> Result<(u16, String), OnvifError> {
         .ok_or(OnvifError::Malformed("no status code"))?;
     let chunked = lines.any(|line| {
         line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked")
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
         })
     });
     let body = if chunked { dechunk(body)? } else { body.to_vec() };
@@ -302,7 +340,8 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, OnvifError> {
             .ok_or(OnvifError::Malformed("bad chunk"))?;
         let size_text = String::from_utf8_lossy(&body[..line_end]);
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| OnvifError::Malformed("bad chunk size"))?;
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| OnvifError::Malformed("bad chunk size"))?;
         body = &body[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -321,7 +360,10 @@ mod tests {
     #[test]
     fn addresses_split_into_authority_and_path() {
         let a = DeviceAddress::parse("http://192.0.2.1/onvif/device_service").unwrap();
-        assert_eq!((a.authority.as_str(), a.path.as_str()), ("192.0.2.1:80", "/onvif/device_service"));
+        assert_eq!(
+            (a.authority.as_str(), a.path.as_str()),
+            ("192.0.2.1:80", "/onvif/device_service")
+        );
         let a = DeviceAddress::parse("http://[::1]:8080").unwrap();
         assert_eq!((a.authority.as_str(), a.path.as_str()), ("[::1]:8080", "/"));
         assert!(DeviceAddress::parse("https://h/").is_err());
@@ -332,21 +374,35 @@ mod tests {
     fn responses_plain_and_chunked() {
         let (status, body) = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
         assert_eq!((status, body.as_str()), (200, "ok"));
-        let (_, body) = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n").unwrap();
+        let (_, body) = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(body, "abc");
     }
 
     #[test]
     fn offset_allows_for_half_the_round_trip() {
-        let reading = ClockReading { camera_utc_ms: 10_500, sent_ms: 10_000, received_ms: 11_000 };
+        let reading = ClockReading {
+            camera_utc_ms: 10_500,
+            sent_ms: 10_000,
+            received_ms: 11_000,
+        };
         assert_eq!(reading.offset_ms(), 0);
-        let ahead = ClockReading { camera_utc_ms: 310_000, sent_ms: 10_000, received_ms: 10_000 };
+        let ahead = ClockReading {
+            camera_utc_ms: 310_000,
+            sent_ms: 10_000,
+            received_ms: 10_000,
+        };
         assert_eq!(ahead.offset_ms(), 300_000);
     }
 
     #[test]
     fn credentials_debug_hides_the_password() {
-        let c = Credentials { user: "admin".into(), password: "hunter2".into() };
+        let c = Credentials {
+            user: "admin".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 

@@ -25,7 +25,10 @@ pub enum DiscoveryError {
     #[error("cannot open a UDP socket for discovery: {0}")]
     Socket(std::io::Error),
     #[error("cannot send the discovery probe to {target}: {source}")]
-    Send { target: SocketAddr, source: std::io::Error },
+    Send {
+        target: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A random `urn:uuid:` (version 4), for message ids and device addresses.
@@ -95,7 +98,10 @@ fn envelope_parts(text: &str) -> Result<(Element, Element), SoapError> {
         return Err(SoapError::NotEnvelope(root.name));
     }
     let header = root.child("Header").cloned().unwrap_or_default();
-    let body = root.child("Body").cloned().ok_or(SoapError::Missing("SOAP Body"))?;
+    let body = root
+        .child("Body")
+        .cloned()
+        .ok_or(SoapError::Missing("SOAP Body"))?;
     Ok((header, body))
 }
 
@@ -103,13 +109,23 @@ pub fn parse_probe(text: &str) -> Result<Probe, SoapError> {
     let (header, body) = envelope_parts(text)?;
     let probe = body.child("Probe").ok_or(SoapError::Missing("Probe"))?;
     Ok(Probe {
-        message_id: header.text_of("MessageID").ok_or(SoapError::Missing("MessageID"))?,
-        types: probe.text_of("Types").map(|t| words_local(&t)).unwrap_or_default(),
+        message_id: header
+            .text_of("MessageID")
+            .ok_or(SoapError::Missing("MessageID"))?,
+        types: probe
+            .text_of("Types")
+            .map(|t| words_local(&t))
+            .unwrap_or_default(),
     })
 }
 
 /// The device's answer to `relates_to`: itself at `xaddrs`.
-pub fn probe_matches_message(relates_to: &str, endpoint: &str, scopes: &[String], xaddrs: &[String]) -> String {
+pub fn probe_matches_message(
+    relates_to: &str,
+    endpoint: &str,
+    scopes: &[String],
+    xaddrs: &[String],
+) -> String {
     let scopes: Vec<String> = scopes.iter().map(|s| xml::escape(s)).collect();
     let xaddrs: Vec<String> = xaddrs.iter().map(|s| xml::escape(s)).collect();
     envelope(
@@ -144,7 +160,9 @@ pub struct ProbeMatch {
 
 pub fn parse_probe_matches(text: &str) -> Result<Vec<ProbeMatch>, SoapError> {
     let (header, body) = envelope_parts(text)?;
-    let matches = body.child("ProbeMatches").ok_or(SoapError::Missing("ProbeMatches"))?;
+    let matches = body
+        .child("ProbeMatches")
+        .ok_or(SoapError::Missing("ProbeMatches"))?;
     let relates_to = header.text_of("RelatesTo");
     Ok(matches
         .children_named("ProbeMatch")
@@ -175,7 +193,9 @@ pub async fn probe(target: SocketAddr, wait: Duration) -> Result<Vec<ProbeMatch>
     } else {
         SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
     };
-    let socket = tokio::net::UdpSocket::bind(bind).await.map_err(DiscoveryError::Socket)?;
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(DiscoveryError::Socket)?;
     let message_id = random_urn();
     socket
         .send_to(probe_message(&message_id).as_bytes(), target)
@@ -197,7 +217,11 @@ pub async fn probe(target: SocketAddr, wait: Duration) -> Result<Vec<ProbeMatch>
                     if device.relates_to.as_deref().is_some_and(|r| r != message_id) {
                         continue;
                     }
-                    let key = if device.endpoint.is_empty() { device.xaddrs.join(" ") } else { device.endpoint.clone() };
+                    let key = if device.endpoint.is_empty() {
+                        device.xaddrs.join(" ")
+                    } else {
+                        device.endpoint.clone()
+                    };
                     found.entry(key).or_insert(device);
                 }
             }
@@ -226,7 +250,10 @@ mod tests {
         let matches = parse_probe_matches(&answer).unwrap();
         assert_eq!(matches.len(), 1);
         assert_eq!(matches[0].endpoint, "urn:uuid:dev");
-        assert_eq!(matches[0].xaddrs, vec!["http://127.0.0.1:8080/onvif/device_service"]);
+        assert_eq!(
+            matches[0].xaddrs,
+            vec!["http://127.0.0.1:8080/onvif/device_service"]
+        );
         assert_eq!(matches[0].relates_to.as_deref(), Some("urn:uuid:1"));
     }
 

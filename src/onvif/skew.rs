@@ -45,7 +45,12 @@ pub fn offset_size(offset_ms: i64) -> String {
     match seconds {
         0..60 => format!("{seconds} s"),
         60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min {} s", seconds / 3600, seconds % 3600 / 60, seconds % 60),
+        _ => format!(
+            "{} h {} min {} s",
+            seconds / 3600,
+            seconds % 3600 / 60,
+            seconds % 60
+        ),
     }
 }
 
@@ -124,7 +129,10 @@ impl ClockWatch {
             Ok(reading) => {
                 let offset_ms = reading.offset_ms();
                 self.last_offset_ms = Some(offset_ms);
-                Some(ClockResult { checked_at_ms, offset: Ok(offset_ms) })
+                Some(ClockResult {
+                    checked_at_ms,
+                    offset: Ok(offset_ms),
+                })
             }
             Err(error) => {
                 self.last_offset_ms = None;
@@ -136,13 +144,20 @@ impl ClockWatch {
                     self.last_error_logged = Some(Instant::now());
                     tracing::warn!("{stream}: camera clock not readable: {text}");
                 }
-                Some(ClockResult { checked_at_ms, offset: Err(text) })
+                Some(ClockResult {
+                    checked_at_ms,
+                    offset: Err(text),
+                })
             }
         }
     }
 
     async fn read(&self, now_ms: &impl Fn() -> i64) -> Result<ClockReading, OnvifError> {
-        let device = Device::new(&self.check.device_url(), self.check.credentials.clone(), self.timeout)?;
+        let device = Device::new(
+            &self.check.device_url(),
+            self.check.credentials.clone(),
+            self.timeout,
+        )?;
         device.clock(now_ms).await
     }
 
@@ -173,19 +188,27 @@ mod tests {
     fn only_up_probes_turn_degraded() {
         let mut up = ProbeOutcome::up(10);
         apply_skew(&mut up, 61_000, DEFAULT_MAX_CLOCK_SKEW);
-        assert_eq!((up.health, up.reason), (Health::Degraded, Some(Reason::ClockSkew)));
+        assert_eq!(
+            (up.health, up.reason),
+            (Health::Degraded, Some(Reason::ClockSkew))
+        );
         assert_eq!(up.message, "camera clock off by 1 min 1 s (ahead)");
         let mut fine = ProbeOutcome::up(10);
         apply_skew(&mut fine, -60_000, DEFAULT_MAX_CLOCK_SKEW);
         assert_eq!(fine.health, Health::Up);
-        let mut down = ProbeOutcome::down(Reason::Refused, "x".into());
+        let mut down = ProbeOutcome::down(Reason::Refused, "x");
         apply_skew(&mut down, 600_000, DEFAULT_MAX_CLOCK_SKEW);
         assert_eq!((down.health, down.reason), (Health::Down, Some(Reason::Refused)));
     }
 
     #[test]
     fn reads_at_most_every_minute() {
-        let check = ClockCheck { host: "::1".into(), port: 80, credentials: None, max_skew: DEFAULT_MAX_CLOCK_SKEW };
+        let check = ClockCheck {
+            host: "::1".into(),
+            port: 80,
+            credentials: None,
+            max_skew: DEFAULT_MAX_CLOCK_SKEW,
+        };
         assert_eq!(check.device_url(), "http://[::1]:80/onvif/device_service");
         let watch = ClockWatch::new(check, Duration::from_secs(5), Duration::from_secs(10));
         assert_eq!(watch.every, MIN_READ_INTERVAL);

@@ -159,13 +159,16 @@ pub fn device_information(text: &str) -> Result<DeviceInformation, SoapError> {
 /// The device's UTC clock from GetSystemDateAndTime (`UTCDateTime`; seconds resolution).
 pub fn system_date_and_time(text: &str) -> Result<OffsetDateTime, SoapError> {
     let body = body(text)?;
-    let utc = body.find("UTCDateTime").ok_or(SoapError::Missing("UTCDateTime"))?;
+    let utc = body
+        .find("UTCDateTime")
+        .ok_or(SoapError::Missing("UTCDateTime"))?;
     let number = |parent: &str, field: &'static str| -> Result<i64, SoapError> {
         let text = utc
             .find(parent)
             .and_then(|p| p.text_of(field))
             .ok_or(SoapError::Missing(field))?;
-        text.parse::<i64>().map_err(|_| SoapError::Invalid { field, value: text })
+        text.parse::<i64>()
+            .map_err(|_| SoapError::Invalid { field, value: text })
     };
     let invalid = |field: &'static str, value: i64| SoapError::Invalid {
         field,
@@ -235,8 +238,13 @@ pub fn profiles(text: &str) -> Result<Vec<Profile>, SoapError> {
         };
         found.push(Profile {
             token: token.to_string(),
-            name: profile.child("Name").map(|n| n.text.trim().to_string()).unwrap_or_default(),
-            encoding: video.and_then(|v| v.text_of("Encoding")).filter(|e| !e.is_empty()),
+            name: profile
+                .child("Name")
+                .map(|n| n.text.trim().to_string())
+                .unwrap_or_default(),
+            encoding: video
+                .and_then(|v| v.text_of("Encoding"))
+                .filter(|e| !e.is_empty()),
             width: dimension("Width"),
             height: dimension("Height"),
         });
@@ -268,7 +276,14 @@ mod tests {
             "<tds:GetDeviceInformationResponse><tds:Manufacturer>Acme</tds:Manufacturer><tds:Model>Cam 9</tds:Model><tds:FirmwareVersion>1.2.3</tds:FirmwareVersion><tds:SerialNumber>S1</tds:SerialNumber><tds:HardwareId>H</tds:HardwareId></tds:GetDeviceInformationResponse>",
         ))
         .unwrap();
-        assert_eq!((info.manufacturer.as_str(), info.model.as_str(), info.firmware_version.as_str()), ("Acme", "Cam 9", "1.2.3"));
+        assert_eq!(
+            (
+                info.manufacturer.as_str(),
+                info.model.as_str(),
+                info.firmware_version.as_str()
+            ),
+            ("Acme", "Cam 9", "1.2.3")
+        );
         let clock = system_date_and_time(&answer(
             "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:UTCDateTime><tt:Time><tt:Hour>7</tt:Hour><tt:Minute>5</tt:Minute><tt:Second>9</tt:Second></tt:Time><tt:Date><tt:Year>2026</tt:Year><tt:Month>12</tt:Month><tt:Day>1</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>",
         ))
@@ -282,14 +297,20 @@ mod tests {
     fn faults_carry_their_subcode() {
         let error = device_information(&fault("ter:NotAuthorized", "Sender not authorized")).unwrap_err();
         assert!(error.is_not_authorized(), "{error:?}");
-        assert_eq!(error.to_string(), "the device answered with a SOAP fault: Sender not authorized (ter:NotAuthorized)");
+        assert_eq!(
+            error.to_string(),
+            "the device answered with a SOAP fault: Sender not authorized (ter:NotAuthorized)"
+        );
     }
 
     #[test]
     fn reads_profiles_and_stream_uri() {
         let list = profiles(&answer(r#"<trt:GetProfilesResponse><trt:Profiles token="main" fixed="true"><tt:Name>Main</tt:Name><tt:VideoEncoderConfiguration><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>1920</tt:Width><tt:Height>1080</tt:Height></tt:Resolution></tt:VideoEncoderConfiguration></trt:Profiles><trt:Profiles><tt:Name>no token</tt:Name></trt:Profiles></trt:GetProfilesResponse>"#)).unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!((list[0].token.as_str(), list[0].name.as_str(), list[0].width), ("main", "Main", Some(1920)));
+        assert_eq!(
+            (list[0].token.as_str(), list[0].name.as_str(), list[0].width),
+            ("main", "Main", Some(1920))
+        );
         let uri = stream_uri(&answer("<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://h/a?x=1&amp;y=2</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse>")).unwrap();
         assert_eq!(uri, "rtsp://h/a?x=1&y=2");
         assert_eq!(stream_uri(&answer("")), Err(SoapError::Missing("MediaUri/Uri")));

@@ -6,10 +6,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-const SECURITY_NS: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-const UTILITY_NS: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+const SECURITY_NS: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+const UTILITY_NS: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 pub const PASSWORD_DIGEST_TYPE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 const BASE64_BINARY: &str =
@@ -70,7 +68,10 @@ pub struct UsernameToken {
 pub fn username_token(envelope: &super::xml::Element) -> Option<UsernameToken> {
     let token = envelope.child("Header")?.find("UsernameToken")?;
     let password = token.child("Password")?;
-    if password.attribute("Type").is_some_and(|t| t != PASSWORD_DIGEST_TYPE) {
+    if password
+        .attribute("Type")
+        .is_some_and(|t| t != PASSWORD_DIGEST_TYPE)
+    {
         return None;
     }
     Some(UsernameToken {
@@ -99,7 +100,12 @@ mod tests {
             "userpassword",
             "tuOSpGlFlIXsozq4HFNeeGeFLEI="
         ));
-        assert!(!digest_matches("LKqI6G/AikKCQrN0zqZFlg==", "2010-09-16T07:50:45Z", "wrong", "tuOSpGlFlIXsozq4HFNeeGeFLEI="));
+        assert!(!digest_matches(
+            "LKqI6G/AikKCQrN0zqZFlg==",
+            "2010-09-16T07:50:45Z",
+            "wrong",
+            "tuOSpGlFlIXsozq4HFNeeGeFLEI="
+        ));
     }
 
     #[test]
@@ -111,7 +117,17 @@ mod tests {
         let root = super::super::xml::parse(&envelope).unwrap();
         let token = username_token(&root).unwrap();
         assert_eq!(token.username, "admin");
-        assert!(digest_matches(&token.nonce_base64, &token.created, "s3cret-pass", &token.password_digest));
-        assert!(!digest_matches(&token.nonce_base64, &token.created, "other", &token.password_digest));
+        assert!(digest_matches(
+            &token.nonce_base64,
+            &token.created,
+            "s3cret-pass",
+            &token.password_digest
+        ));
+        assert!(!digest_matches(
+            &token.nonce_base64,
+            &token.created,
+            "other",
+            &token.password_digest
+        ));
     }
 }

@@ -69,14 +69,27 @@ mod tests {
         let mut store = Store::open(dir.path().join("s.db")).unwrap();
         let ids = store
             .resolve_streams(
-                &[StreamIdentity { config_id: None, name: "cam".into(), url_redacted: None, url_fingerprint: None }],
+                &[StreamIdentity {
+                    config_id: None,
+                    name: "cam".into(),
+                    url_redacted: None,
+                    url_fingerprint: None,
+                }],
                 1,
             )
             .unwrap();
-        let good = CameraClock { checked_at_ms: 10, offset_ms: Some(300_000), error: None };
+        let good = CameraClock {
+            checked_at_ms: 10,
+            offset_ms: Some(300_000),
+            error: None,
+        };
         store.record_camera_clock(ids[0], &good).unwrap();
         assert_eq!(store.camera_clock(ids[0]).unwrap(), Some(good));
-        let bad = CameraClock { checked_at_ms: 20, offset_ms: None, error: Some("refused".into()) };
+        let bad = CameraClock {
+            checked_at_ms: 20,
+            offset_ms: None,
+            error: Some("refused".into()),
+        };
         store.record_camera_clock(ids[0], &bad).unwrap();
         assert_eq!(store.camera_clocks().unwrap().get(&ids[0]), Some(&bad));
     }

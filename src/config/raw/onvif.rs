@@ -43,7 +43,9 @@ pub(crate) fn duration_seconds(text: &str) -> Option<f64> {
             .unwrap_or(rest.len());
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = rest[number_end..].trim_start();
-        let unit_end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
             "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
@@ -95,7 +97,13 @@ impl Shape<'_> {
                         _ => {}
                     }
                 }
-                RawOnvif::Explicit { line, host, port, user, password }
+                RawOnvif::Explicit {
+                    line,
+                    host,
+                    port,
+                    user,
+                    password,
+                }
             }
             _ => {
                 self.type_problem(node, line, field, expected);

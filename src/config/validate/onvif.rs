@@ -27,7 +27,12 @@ impl Check<'_> {
     }
 
     /// The stream's clock check, `None` when `onvif:` is off (or wrong, reported).
-    pub(super) fn onvif(&mut self, raw: &RawStream, url: Option<&CameraUrl>, global_skew: Duration) -> Option<ClockCheck> {
+    pub(super) fn onvif(
+        &mut self,
+        raw: &RawStream,
+        url: Option<&CameraUrl>,
+        global_skew: Duration,
+    ) -> Option<ClockCheck> {
         let max_skew = self.max_clock_skew(&raw.max_clock_skew, &raw.path("max_clock_skew"), global_skew);
         let from_url = url.and_then(|u| u.host_port()).map(|(host, _)| host);
         let url_credentials = url.and_then(|u| u.credentials());
@@ -49,12 +54,27 @@ impl Check<'_> {
                     user,
                     password: password.unwrap_or_default(),
                 });
-                Some(ClockCheck { host, port: ONVIF_DEFAULT_PORT, credentials, max_skew })
+                Some(ClockCheck {
+                    host,
+                    port: ONVIF_DEFAULT_PORT,
+                    credentials,
+                    max_skew,
+                })
             }
-            RawOnvif::Explicit { line, host, port, user, password } => {
+            RawOnvif::Explicit {
+                line,
+                host,
+                port,
+                user,
+                password,
+            } => {
                 let host = match host {
                     Field::Given(Spanned { value, line }) if value.trim().is_empty() => {
-                        self.push(*line, &format!("{field}.host"), "is empty; give the camera's address".to_string());
+                        self.push(
+                            *line,
+                            &format!("{field}.host"),
+                            "is empty; give the camera's address".to_string(),
+                        );
                         None
                     }
                     Field::Given(given) => Some(given.value.trim().to_string()),
@@ -74,7 +94,11 @@ impl Check<'_> {
                     Field::Given(given) => match u16::try_from(given.value) {
                         Ok(port) if port > 0 => Some(port),
                         _ => {
-                            self.push(given.line, &format!("{field}.port"), "must be between 1 and 65535".to_string());
+                            self.push(
+                                given.line,
+                                &format!("{field}.port"),
+                                "must be between 1 and 65535".to_string(),
+                            );
                             None
                         }
                     },
@@ -87,8 +111,16 @@ impl Check<'_> {
                 };
                 let user = user.given().map(|u| u.value.clone()).or(url_user);
                 let password = password.given().map(|p| p.value.clone()).or(url_password);
-                let credentials = user.map(|user| Credentials { user, password: password.unwrap_or_default() });
-                Some(ClockCheck { host: host?, port: port?, credentials, max_skew })
+                let credentials = user.map(|user| Credentials {
+                    user,
+                    password: password.unwrap_or_default(),
+                });
+                Some(ClockCheck {
+                    host: host?,
+                    port: port?,
+                    credentials,
+                    max_skew,
+                })
             }
         }
     }
@@ -108,11 +140,20 @@ mod tests {
     fn onvif_true_takes_the_url_host_and_credentials() {
         let config = load("max_clock_skew: 4m\nstreams:\n  - name: a\n    url: rtsp://admin:pw@192.0.2.7:554/s\n    onvif: true\n  - name: b\n    url: rtsp://192.0.2.8/s\n    onvif: {host: 192.0.2.9, port: 8080, user: op, password: x}\n    max_clock_skew: 90\n  - name: c\n    url: rtsp://192.0.2.8/s\n").unwrap();
         let a = config.streams[0].onvif.as_ref().unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.max_skew), ("192.0.2.7", 80, Duration::from_secs(240)));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.max_skew),
+            ("192.0.2.7", 80, Duration::from_secs(240))
+        );
         let credentials = a.credentials.as_ref().unwrap();
-        assert_eq!((credentials.user.as_str(), credentials.password.as_str()), ("admin", "pw"));
+        assert_eq!(
+            (credentials.user.as_str(), credentials.password.as_str()),
+            ("admin", "pw")
+        );
         let b = config.streams[1].onvif.as_ref().unwrap();
-        assert_eq!((b.host.as_str(), b.port, b.max_skew), ("192.0.2.9", 8080, Duration::from_secs(90)));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.max_skew),
+            ("192.0.2.9", 8080, Duration::from_secs(90))
+        );
         assert_eq!(b.credentials.as_ref().unwrap().user, "op");
         assert!(config.streams[2].onvif.is_none());
     }
@@ -120,12 +161,28 @@ mod tests {
     #[test]
     fn wrong_values_name_line_and_field() {
         let error = load("streams:\n  - name: a\n    url: rtsp://h/s\n    onvif: {port: 0, hots: x}\n    max_clock_skew: soon\n").unwrap_err();
-        assert!(error.contains("line 4: streams[0].onvif.hots: unknown key"), "{error}");
-        assert!(error.contains("line 4: streams[0].onvif.port: must be between 1 and 65535"), "{error}");
-        assert!(error.contains("line 5: streams[0].max_clock_skew: expected a duration"), "{error}");
-        let error = load("max_clock_skew: -5\nstreams:\n  - name: a\n    url: rtsp://h/s\n    onvif: yes\n").unwrap_err();
-        assert!(error.contains("line 1: max_clock_skew: must be more than 0"), "{error}");
-        assert!(error.contains("line 5: streams[0].onvif: expected true, or a mapping"), "{error}");
+        assert!(
+            error.contains("c.yaml:4: streams[0].onvif.hots: unknown key"),
+            "{error}"
+        );
+        assert!(
+            error.contains("c.yaml:4: streams[0].onvif.port: must be between 1 and 65535"),
+            "{error}"
+        );
+        assert!(
+            error.contains("c.yaml:5: streams[0].max_clock_skew: expected a duration"),
+            "{error}"
+        );
+        let error = load("max_clock_skew: -5\nstreams:\n  - name: a\n    url: rtsp://h/s\n    onvif: yes\n")
+            .unwrap_err();
+        assert!(
+            error.contains("c.yaml:1: max_clock_skew: must be more than 0"),
+            "{error}"
+        );
+        assert!(
+            error.contains("c.yaml:5: streams[0].onvif: expected true, or a mapping"),
+            "{error}"
+        );
         assert!(!error.contains("pw"), "{error}");
     }
 }

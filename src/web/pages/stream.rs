@@ -342,7 +342,10 @@ fn camera_clock_fact(summary: &fleet::StreamSummary, tz: &'static time_tz::Tz) -
     let clock = summary.camera_clock.as_ref()?;
     let text = match (clock.offset_ms, &clock.error) {
         (Some(offset_ms), _) => format!("camera clock {}", crate::onvif::skew::describe_offset(offset_ms)),
-        (None, error) => format!("clock not readable: {}", redact_text(error.as_deref().unwrap_or("no answer"))),
+        (None, error) => format!(
+            "clock not readable: {}",
+            redact_text(error.as_deref().unwrap_or("no answer"))
+        ),
     };
     Some(json!({
         "text": text,
