@@ -159,7 +159,7 @@ fn every_mistake_is_reported_with_its_line_and_field() {
     let schemes = "expected rtsp://, rtsps://, http:// or https://";
     let ftp = format!("unsupported URL scheme \"ftp\"; {schemes}");
     let stream_keys = "name, url, id, enabled, heartbeat_seconds, probe_timeout_seconds, pipeline, params, \
-                       sample_seconds, quality, expect, alerts, maintenance";
+                       sample_seconds, quality, expect, alerts, maintenance, onvif, max_clock_skew";
     let colour = format!("unknown key \"colour\" in streams[4]; known keys: {stream_keys}");
     assert_eq!(
         triples(&problems),
