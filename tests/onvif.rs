@@ -313,4 +313,35 @@ async fn the_web_shows_the_camera_clock() {
         !metrics.contains("streampulse_camera_clock_offset_seconds{stream=\"Yard\"}"),
         "{metrics}"
     );
+
+    // A camera that stopped answering ONVIF: the page says why, the API has no offset.
+    let mut store = Store::open(&fixture.db_path).expect("store");
+    let id = store.stream_id_by_name("Gate").expect("query").expect("id");
+    let unreadable = streampulse::store::CameraClock {
+        checked_at_ms: now_ms - 200,
+        offset_ms: None,
+        error: Some("cannot connect to 192.0.2.10:80: Connection refused".to_string()),
+    };
+    store.record_camera_clock(id, &unreadable).expect("record");
+    drop(store);
+    let page = web_support::body(&fixture.get("/streams/Gate", Some(&session)).await);
+    assert!(
+        page.contains("clock not readable: cannot connect to 192.0.2.10:80"),
+        "{page}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&web_support::body(
+        &fixture.get("/api/v1/streams/Gate", Some(&session)).await,
+    ))
+    .expect("JSON");
+    assert_eq!(
+        answer["clock_offset_seconds"],
+        serde_json::Value::Null,
+        "{answer}"
+    );
+    assert!(
+        answer["clock_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Connection refused")),
+        "{answer}"
+    );
 }
