@@ -107,6 +107,8 @@ pub struct StreamSummary {
     pub in_maintenance: bool,
     /// What the monitor's probes learned about the camera (`stream_learned`), if anything.
     pub learned: Option<crate::store::learned::LearnedRow>,
+    /// The camera's clock as last read (`onvif:` streams only).
+    pub camera_clock: Option<crate::store::CameraClock>,
 }
 
 /// A change seen in `probes` probes in a row, confirmed at `needed`.
@@ -286,6 +288,7 @@ fn summarize(
         mute: None,
         in_maintenance: false,
         learned: None,
+        camera_clock: None,
     }
 }
 
@@ -346,6 +349,7 @@ pub fn load_with(
     let changed_ms = config_changed_ms(config);
     let mut mutes = store.active_mutes(now_ms)?;
     let mut learned = store.learned()?;
+    let mut clocks = store.camera_clocks()?;
     Ok(config
         .streams
         .iter()
@@ -357,6 +361,7 @@ pub fn load_with(
                 summary.learned = learned
                     .remove(&id)
                     .and_then(|row| row.applying(stream.detect_template));
+                summary.camera_clock = clocks.remove(&id).filter(|_| stream.onvif.is_some());
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
                 summary.sparkline = latencies.remove(&id).unwrap_or_default();
@@ -405,6 +410,7 @@ pub fn load_one(
         summary.learned = store
             .learned_for(id)?
             .and_then(|row| row.applying(stream.detect_template));
+        summary.camera_clock = store.camera_clock(id)?.filter(|_| stream.onvif.is_some());
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);
         let (from_7d, _) = uptime_window(end_ms, 7 * DAY_MS);

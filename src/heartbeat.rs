@@ -90,6 +90,8 @@ pub enum Reason {
     Black,
     WrongResolution,
     LowFps,
+    /// The camera's clock (read over ONVIF) is off by more than `max_clock_skew`.
+    ClockSkew,
     /// The monitor itself failed while probing (its stream task panicked and was restarted).
     Internal,
     Other,
@@ -116,6 +118,7 @@ impl Reason {
             Reason::Black => "black",
             Reason::WrongResolution => "wrong_resolution",
             Reason::LowFps => "low_fps",
+            Reason::ClockSkew => "clock_skew",
             Reason::Internal => "internal",
             Reason::Other => "other",
         }
@@ -140,6 +143,7 @@ impl Reason {
             "black" => Reason::Black,
             "wrong_resolution" => Reason::WrongResolution,
             "low_fps" => Reason::LowFps,
+            "clock_skew" => Reason::ClockSkew,
             "internal" => Reason::Internal,
             "other" => Reason::Other,
             _ => return None,
@@ -166,6 +170,7 @@ impl Reason {
             Reason::Black => "picture black or blank",
             Reason::WrongResolution => "unexpected resolution",
             Reason::LowFps => "frame rate too low",
+            Reason::ClockSkew => "camera clock wrong",
             Reason::Internal => "monitor error: the probe task failed and was restarted",
             Reason::Other => "probe failed",
         }
@@ -345,6 +350,7 @@ mod tests {
             Reason::Black,
             Reason::WrongResolution,
             Reason::LowFps,
+            Reason::ClockSkew,
             Reason::Internal,
             Reason::Other,
         ];

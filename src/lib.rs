@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod heartbeat;
 pub mod logging;
 pub mod monitor;
+pub mod onvif;
 pub mod panics;
 pub mod pictures;
 pub mod pipeline;

@@ -160,7 +160,7 @@ fn every_mistake_is_reported_with_its_line_and_field() {
     let ftp = format!("unsupported URL scheme \"ftp\"; {schemes}");
     let stream_keys =
         "name, url, id, enabled, heartbeat_seconds, probe_timeout_seconds, pipeline, transport, params, \
-                       sample_seconds, quality, expect, alerts, maintenance, tls";
+                       sample_seconds, quality, expect, alerts, maintenance, tls, onvif, max_clock_skew";
     let colour = format!("unknown key \"colour\" in streams[4]; known keys: {stream_keys}");
     assert_eq!(
         triples(&problems),

@@ -4,6 +4,7 @@
 mod alert;
 mod check;
 mod demo;
+mod discover;
 mod import_v1;
 mod monitor;
 mod status;
@@ -45,6 +46,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Run demo cameras, the monitor and the web server on loopback, on a temporary database
     Demo(demo::DemoArgs),
+    /// Find ONVIF cameras on the local network (WS-Discovery) and print them as `streams:` config
+    Discover(discover::DiscoverArgs),
     /// Import the history of a StreamPulse v1 database (never modified; importing twice adds nothing)
     #[command(name = "import-v1")]
     ImportV1(import_v1::ImportV1Args),
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Alert(args) => alert::run(args),
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Discover(args) => discover::run(args),
         Command::ImportV1(args) => import_v1::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Status(args) => status::run(args),

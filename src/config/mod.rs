@@ -273,6 +273,8 @@ pub struct StreamConfig {
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// `tls:`: how an `rtsps://` / `https://` camera's certificate is checked.
     pub tls: CameraTls,
+    /// `onvif:`: read the camera's clock and call it degraded past `max_clock_skew`.
+    pub onvif: Option<crate::onvif::skew::ClockCheck>,
 }
 
 /// One thing wrong with a config file.

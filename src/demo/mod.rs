@@ -1,6 +1,7 @@
 //! Real camera-like servers on loopback, for the integration tests, `streampulse demo` and the
 //! benchmarks: an RTSP server (gst-rtsp-server), an MJPEG-over-HTTP server, a static file server
-//! (HLS playlists, snapshot JPEGs), an SNTP responder and a TCP server that never speaks.
+//! (HLS playlists, snapshot JPEGs), an SNTP responder, a TCP server that never speaks, and an
+//! ONVIF device (SOAP over HTTP, WS-Discovery over UDP).
 //!
 //! Every server binds `127.0.0.1` (an ephemeral port unless one is given), runs on its own thread so
 //! it works the same from sync code, a tokio test or the daemon, and stops on `stop()` or `Drop`,
@@ -9,6 +10,7 @@
 
 pub mod mjpeg;
 mod mjpeg_frames;
+pub mod onvif;
 pub mod rtsp;
 pub mod rtsp_relay;
 pub mod scenes;
@@ -17,6 +19,7 @@ pub mod static_http;
 pub mod tls_front;
 
 pub use mjpeg::{closed_port, closed_udp_port, MjpegTestServer, SilentTcpServer};
+pub use onvif::{OnvifDevice, OnvifSimulator};
 pub use rtsp::{
     CustomMount, MountTransport, RtspAuthMethods, RtspTestServer, RtspTestServerBuilder, SharedMount,
 };

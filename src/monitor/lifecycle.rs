@@ -99,6 +99,7 @@ impl Running {
                 config: config.pictures.clone(),
                 dir: crate::pictures::PictureDir::beside(&db_path),
             }),
+            camera_clocks: super::camera_clock::ClockRecorder::new(db_path.clone()),
         });
         let mut fleet = HashMap::new();
         apply_config(&config, &shared, &mut fleet).await?;

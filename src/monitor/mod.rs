@@ -3,6 +3,7 @@
 //! file when it changes (refusing an invalid one and keeping the old). [`lifecycle`] holds the
 //! steps of [`Monitor::run`]: start-up, reload, pruning, shutdown.
 
+mod camera_clock;
 mod learned;
 mod lifecycle;
 mod pictures;
@@ -143,6 +144,8 @@ struct Shared {
     panic_injection: Option<PanicInjection>,
     /// `pictures:` and the folder beside the database; replaced on reload.
     pictures: Mutex<pictures::PictureSettings>,
+    /// Where `onvif:` streams' camera clock readings go.
+    camera_clocks: camera_clock::ClockRecorder,
 }
 
 struct StreamTask {
@@ -327,6 +330,9 @@ async fn stream_loop(
     let mut pictures = PictureMemory::default();
     // The last pictures this task wrote (see `pictures`).
     let mut kept = pictures::StreamPictures::default();
+    // `onvif:`: the camera's clock, read beside some probes (see `onvif::skew`).
+    let mut camera_clock = (stream.onvif.clone())
+        .map(|check| crate::onvif::skew::ClockWatch::new(check, stream.heartbeat, stream.probe_timeout));
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(cadence.next_due()) => {}
@@ -357,7 +363,14 @@ async fn stream_loop(
             shared.stats.picture_checks.fetch_add(1, Ordering::Relaxed);
         }
         // Once started, a probe runs to its end even if a stop arrives: its heartbeat is written.
-        let (mut outcome, judged, teardown) = probe_with_picture(&request, &shared.reaper).await;
+        let clock_read = async {
+            match camera_clock.as_mut() {
+                Some(watch) => watch.read_if_due(&stream.name, || shared.clock.now_ms()).await,
+                None => None,
+            }
+        };
+        let ((mut outcome, judged, teardown), clock_result) =
+            tokio::join!(probe_with_picture(&request, &shared.reaper), clock_read);
         // With pictures off, the frame goes at once and its summary is not copied.
         let keeping = shared
             .pictures
@@ -374,6 +387,9 @@ async fn stream_loop(
             message: outcome.message.clone(),
             own_reason,
         });
+        if let Some(watch) = &camera_clock {
+            watch.apply(&mut outcome);
+        }
         shared.stats.probes.fetch_add(1, Ordering::Relaxed);
         if outcome.is_up() {
             shared.stats.probes_up.fetch_add(1, Ordering::Relaxed);
@@ -402,6 +418,9 @@ async fn stream_loop(
                 &stream.quality,
             )
             .await;
+        }
+        if let Some(result) = clock_result {
+            shared.camera_clocks.record(&stream.name, stream_id, result).await;
         }
         if *stop.borrow() {
             return;

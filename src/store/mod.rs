@@ -11,6 +11,7 @@
 
 pub mod accounts;
 mod alerts;
+mod camera_clock;
 mod export;
 pub mod import_v1;
 pub mod learned;
@@ -32,6 +33,7 @@ use crate::clock::HOUR_MS;
 use crate::heartbeat::{Health, Heartbeat, Reason};
 
 pub use alerts::OutboxItem;
+pub use camera_clock::CameraClock;
 pub use export::EXPORT_PAGE_ROWS;
 pub use monitor_status::{
     filesystem_free_bytes, read_monitor_status, status_file_path, MonitorStatus, STATUS_FILE_BYTES,

@@ -234,8 +234,23 @@ CREATE TABLE stream_learned (
 );
 "#;
 
+/// Schema version 9: the camera clock check (`onvif:` streams).
+///
+/// `camera_clock` holds the latest reading per stream, written by the monitor on its own
+/// connection beside the writer (a reading is not a heartbeat): when it was taken, the camera's
+/// offset from StreamPulse's NTP-corrected time (`NULL` when the clock could not be read) and
+/// why not (`error`). The web reads it for the stream page, the API and `/metrics`.
+const V9: &str = r#"
+CREATE TABLE camera_clock (
+    stream_id INTEGER PRIMARY KEY REFERENCES streams (id),
+    checked_at_ms INTEGER NOT NULL,
+    offset_ms INTEGER,
+    error TEXT
+);
+"#;
+
 /// Every migration, in order. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -90,6 +90,22 @@ pub fn render(streams: &[StreamSummary], probe_counts: &[(i64, String, u64)], st
     }
     header(
         &mut out,
+        "streampulse_camera_clock_offset_seconds",
+        "gauge",
+        "The camera's clock minus StreamPulse's NTP-corrected time at the last reading (onvif: streams).",
+    );
+    for stream in streams {
+        if let Some(ms) = stream.camera_clock.as_ref().and_then(|c| c.offset_ms) {
+            let _ = writeln!(
+                out,
+                "streampulse_camera_clock_offset_seconds{{stream=\"{}\"}} {}",
+                label(&stream.name),
+                ms as f64 / 1000.0
+            );
+        }
+    }
+    header(
+        &mut out,
         "streampulse_stream_last_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest probe that delivered video.",

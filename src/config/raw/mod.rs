@@ -11,6 +11,7 @@ mod alerts;
 mod camera_tls;
 mod maintenance;
 mod mqtt;
+mod onvif;
 mod pictures;
 mod streams;
 mod values;
@@ -20,6 +21,7 @@ pub(crate) use alerts::{RawAlerts, RawChannel, RawRules};
 pub(crate) use camera_tls::RawCameraTls;
 pub(crate) use maintenance::RawWindow;
 pub(crate) use mqtt::RawMqtt;
+pub(crate) use onvif::RawOnvif;
 pub(crate) use pictures::RawPictures;
 
 pub(crate) use streams::{RawQuality, RawStream};
@@ -51,6 +53,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "maintenance",
     "mqtt",
     "pictures",
+    "max_clock_skew",
     "streams",
 ];
 
@@ -70,6 +73,8 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "alerts",
     "maintenance",
     "tls",
+    "onvif",
+    "max_clock_skew",
 ];
 
 pub(crate) const QUALITY_KEYS: &[&str] = &[
@@ -151,6 +156,8 @@ pub(crate) struct RawConfig {
     pub maintenance: Vec<RawWindow>,
     pub mqtt: RawMqtt,
     pub pictures: RawPictures,
+    /// Seconds.
+    pub max_clock_skew: Field<f64>,
     pub streams: Vec<RawStream>,
 }
 
@@ -217,6 +224,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
             "maintenance" => raw.maintenance = shape.maintenance(value, line, "maintenance"),
             "mqtt" => raw.mqtt = shape.mqtt(value, line),
             "pictures" => raw.pictures = shape.pictures(value, line),
+            "max_clock_skew" => raw.max_clock_skew = shape.clock_skew(value, line, &key),
             "streams" => raw.streams = shape.streams(value, line),
             _ => {}
         }

@@ -27,6 +27,9 @@ pub(crate) struct RawStream {
     pub alerts: super::RawRules,
     pub maintenance: Vec<super::RawWindow>,
     pub tls: super::RawCameraTls,
+    pub onvif: super::RawOnvif,
+    /// Seconds.
+    pub max_clock_skew: Field<f64>,
 }
 
 /// Picture-check thresholds (top level, or per stream overriding it).
@@ -153,6 +156,8 @@ impl Shape<'_> {
                     "alerts" => stream.alerts = self.stream_alert_rules(value, line, &field),
                     "maintenance" => stream.maintenance = self.maintenance(value, line, &field),
                     "tls" => stream.tls = self.camera_tls(value, line, &field),
+                    "onvif" => stream.onvif = self.onvif(value, line, &field),
+                    "max_clock_skew" => stream.max_clock_skew = self.clock_skew(value, line, &field),
                     _ => {}
                 }
             }

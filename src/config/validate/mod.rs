@@ -9,6 +9,7 @@
 mod alerts;
 mod maintenance;
 mod mqtt;
+mod onvif;
 mod pictures;
 mod streams;
 mod tls;
@@ -167,6 +168,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         raw_timeout: &raw.probe_timeout_seconds,
         explicit_timeout,
         alert_rules: alerts.rules,
+        max_clock_skew: check.global_clock_skew(&raw.max_clock_skew),
     };
     let mut streams = Vec::with_capacity(raw.streams.len());
     let mut unbuilt = Vec::new();

@@ -22,6 +22,8 @@ pub(super) struct Globals<'a> {
     pub(super) explicit_timeout: Option<Duration>,
     /// `alerts:`'s confirmation rules, which a stream's `alerts:` overrides.
     pub(super) alert_rules: crate::alert::confirm::ConfirmRules,
+    /// The top-level `max_clock_skew` (default 60 s).
+    pub(super) max_clock_skew: Duration,
 }
 
 /// Template lookups, once per name: a user template is a file read.
@@ -162,6 +164,7 @@ impl Check<'_> {
             }
         }
         let tls = self.camera_tls(&raw.tls, &raw.path("tls"), url.as_ref());
+        let onvif = self.onvif(raw, url.as_ref(), globals.max_clock_skew);
         if raw.url != Field::Missing && url.is_none() {
             return None;
         }
@@ -181,6 +184,7 @@ impl Check<'_> {
             alerts: self.rules(&globals.alert_rules, &raw.alerts, &raw.path("alerts.")),
             maintenance: self.maintenance(&raw.maintenance),
             tls,
+            onvif,
         })
     }
 

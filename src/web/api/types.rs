@@ -152,6 +152,18 @@ pub struct StreamAnswer {
     /// The picture behind the last picture verdict (black, frozen, …), whatever the state now.
     #[serde(default)]
     pub verdict_picture: Option<PictureAnswer>,
+    /// `onvif:` streams: the camera's clock minus StreamPulse's NTP-corrected time, in seconds
+    /// (positive: ahead), at the last reading; `null` when not read yet or not readable.
+    #[serde(default)]
+    pub clock_offset_seconds: Option<f64>,
+    /// When the camera's clock was last read (`null`: never, or no `onvif:`).
+    #[serde(default)]
+    pub clock_checked_at: Option<String>,
+    #[serde(default)]
+    pub clock_checked_at_ms: Option<i64>,
+    /// Why the last reading failed (`null` when it worked).
+    #[serde(default)]
+    pub clock_error: Option<String>,
     /// What the monitor's probes learned about the camera (`null`: nothing yet).
     #[serde(default)]
     pub learned: Option<LearnedAnswer>,
@@ -293,6 +305,14 @@ impl StreamAnswer {
             picture: None,
             verdict_picture: None,
             learned: summary.learned.as_ref().map(LearnedAnswer::of),
+            clock_offset_seconds: summary
+                .camera_clock
+                .as_ref()
+                .and_then(|c| c.offset_ms)
+                .map(|ms| ms as f64 / 1000.0),
+            clock_checked_at: summary.camera_clock.as_ref().map(|c| iso_utc(c.checked_at_ms)),
+            clock_checked_at_ms: summary.camera_clock.as_ref().map(|c| c.checked_at_ms),
+            clock_error: summary.camera_clock.as_ref().and_then(|c| c.error.clone()),
         }
     }
 

@@ -332,8 +332,27 @@ async fn stream_page_inner(
         "live_href": (config.web.live_max_cameras > 0)
             .then(|| format!("{}/live.mjpg", links::stream_href(&summary.name))),
         "live_seconds": config.web.live_duration.as_secs(),
+        "camera_clock": camera_clock_fact(&summary, tz),
     });
     Ok(respond::render(state, "stream", StatusCode::OK, &data))
+}
+
+/// "camera clock +5 min 0 s ahead" or "clock not readable: …", with when it was read
+/// (`onvif:` streams with a reading only).
+fn camera_clock_fact(summary: &fleet::StreamSummary, tz: &'static time_tz::Tz) -> Option<Value> {
+    let clock = summary.camera_clock.as_ref()?;
+    let text = match (clock.offset_ms, &clock.error) {
+        (Some(offset_ms), _) => format!("camera clock {}", crate::onvif::skew::describe_offset(offset_ms)),
+        (None, error) => format!(
+            "clock not readable: {}",
+            redact_text(error.as_deref().unwrap_or("no answer"))
+        ),
+    };
+    Some(json!({
+        "text": text,
+        "checked": format_local(clock.checked_at_ms, tz),
+        "checked_ms": clock.checked_at_ms,
+    }))
 }
 
 /// The last picture the monitor kept and, while the stream is degraded by a picture verdict, the
