@@ -215,3 +215,36 @@ async fn a_live_view_survives_rejected_keep_alives() {
     drop(feed);
     assert!(reaper.drain(Duration::from_secs(10), 1), "teardown finishes");
 }
+
+/// An MJPEG camera's timeout names how far it got, as an RTSP one does: connected but no HTTP
+/// answer, answered but no part, parts but no decodable frame.
+#[tokio::test]
+async fn an_mjpeg_timeout_names_the_stage_it_stopped_at() {
+    use streampulse::demo::{MjpegTestServer, SilentTcpServer};
+    use streampulse::heartbeat::{Reason, TimeoutStage};
+    let silent = SilentTcpServer::start().expect("silent server");
+    let mjpeg = MjpegTestServer::start().expect("mjpeg server");
+    let reaper = Reaper::new();
+    let cases = [
+        (
+            format!("http://{}/", silent.addr()),
+            TimeoutStage::Headers,
+            "TCP connection accepted, no answer",
+        ),
+        (
+            mjpeg.url("/headers-only"),
+            TimeoutStage::FirstFrame,
+            "answered the HTTP request, then sent no video data",
+        ),
+    ];
+    for (url, stage, says) in cases {
+        let outcome = probe_with(&url, "mjpeg", &reaper).await;
+        assert_eq!(
+            outcome.reason,
+            Some(Reason::Timeout(stage)),
+            "{url}: {}",
+            summary(&outcome)
+        );
+        assert!(outcome.message.contains(says), "{url}: {}", summary(&outcome));
+    }
+}

@@ -208,7 +208,7 @@ pub(super) fn timeout_outcome(
         ),
         ConnectDiagnosis::Answered => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::FirstFrame),
-            format!("the camera answers HTTP requests but sent no video frame within {secs:.1} s"),
+            format!("the camera answered the HTTP request, then sent no video data within {secs:.1} s"),
         ),
         ConnectDiagnosis::Connected => ProbeOutcome::down(
             Reason::Timeout(TimeoutStage::Headers),
