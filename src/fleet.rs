@@ -358,9 +358,12 @@ pub fn load_with(
             summary.in_maintenance = in_maintenance(config, stream, now_ms);
             if let Some(id) = summary.stream_id() {
                 summary.mute = mutes.remove(&id);
-                summary.learned = learned
-                    .remove(&id)
-                    .and_then(|row| row.applying(stream.detect_template));
+                summary.learned = learned.remove(&id).and_then(|row| {
+                    row.applying(
+                        stream.detect_template,
+                        stream.transport == crate::config::StreamTransport::Auto,
+                    )
+                });
                 summary.camera_clock = clocks.remove(&id).filter(|_| stream.onvif.is_some());
                 summary.last_24h = UptimeFigures::of(uptime_24h.get(&id).copied().unwrap_or_default());
                 summary.last_7d = UptimeFigures::of(uptime_7d.get(&id).copied().unwrap_or_default());
@@ -407,9 +410,12 @@ pub fn load_one(
     summary.in_maintenance = in_maintenance(config, stream, now_ms);
     if let Some(id) = summary.stream_id() {
         summary.mute = store.active_mutes(now_ms)?.remove(&id);
-        summary.learned = store
-            .learned_for(id)?
-            .and_then(|row| row.applying(stream.detect_template));
+        summary.learned = store.learned_for(id)?.and_then(|row| {
+            row.applying(
+                stream.detect_template,
+                stream.transport == crate::config::StreamTransport::Auto,
+            )
+        });
         summary.camera_clock = store.camera_clock(id)?.filter(|_| stream.onvif.is_some());
         let end_ms = window_end_ms(store, now_ms)?;
         let (from_24h, to) = uptime_window(end_ms, DAY_MS);

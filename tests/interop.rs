@@ -167,6 +167,22 @@ fn ffprobe_on_each_quirk() {
     );
 }
 
+/// A camera that answers OPTIONS and DESCRIBE, then stalls at SETUP or PLAY: down at the
+/// deadline, naming the last request answered and the one that was not.
+#[tokio::test]
+async fn a_camera_that_stalls_mid_exchange_names_the_request_left_unanswered() {
+    for (stalled, says) in [
+        ("SETUP", "answered DESCRIBE, no answer to SETUP"),
+        ("PLAY", "answered SETUP, no answer to PLAY"),
+    ] {
+        for (template, outcome) in probe_quirky(Quirk::Stall(stalled), "").await {
+            let summary = summary(&outcome);
+            assert_eq!(outcome.health, Health::Down, "{stalled} {template}: {summary}");
+            assert!(outcome.message.contains(says), "{stalled} {template}: {summary}");
+        }
+    }
+}
+
 /// A live view lasts longer than a session timeout, so rtspsrc sends keep-alives; a camera that
 /// rejects `GET_PARAMETER` must not end it (probes end long before their first keep-alive).
 #[tokio::test]

@@ -51,6 +51,8 @@ pub enum Quirk {
     BasicThenDigest { user: &'static str },
     /// Answers the first DESCRIBE with `302 Moved Temporarily` to the real server's URL.
     Redirect,
+    /// Reads this request (`"SETUP"`, `"PLAY"`) and never answers it, nor anything after.
+    Stall(&'static str),
     /// Announces a 4 s session timeout (so clients keep the session alive early) and answers
     /// every `GET_PARAMETER` keep-alive with `501 Not Implemented`. RTP over UDP only: over
     /// TCP the relay copies bytes after PLAY.
@@ -237,6 +239,11 @@ fn relay(client: TcpStream, server: TcpStream, upstream: SocketAddr, bends: Bend
                             cseq,
                             format!("Location: rtsp://{upstream}/{path}\r\n"),
                         ])
+                    }
+                    Quirk::Stall(stalled) if method == stalled => {
+                        bent.fetch_add(1, Ordering::Relaxed);
+                        while read_message(&mut from_client).is_some() {}
+                        return;
                     }
                     Quirk::RejectGetParameter if method == "GET_PARAMETER" => {
                         Some(vec!["RTSP/1.0 501 Not Implemented\r\n".to_string(), cseq])

@@ -70,11 +70,15 @@ pub struct LearnedRow {
 
 impl LearnedRow {
     /// What still applies to the stream as configured now: a detected template only while it
-    /// has no `pipeline:`; `None` when nothing is left.
-    pub fn applying(mut self, detects_template: bool) -> Option<LearnedRow> {
+    /// has no `pipeline:`, a learned transport only while its `transport:` is `auto`; `None` when
+    /// nothing is left.
+    pub fn applying(mut self, detects_template: bool, learns_transport: bool) -> Option<LearnedRow> {
         if !detects_template {
             self.facts.template = None;
             self.facts.template_evidence = None;
+        }
+        if !learns_transport {
+            self.facts.transport = LearnedFacts::default_facts().transport;
         }
         (!self.facts.is_default()).then_some(self)
     }
@@ -178,10 +182,17 @@ mod tests {
         assert_eq!(store.learned().expect("all").len(), 1);
         // Once the stream names its own `pipeline:`, the detected template no longer applies.
         let row = store.learned_for(ids[0]).expect("read").expect("row");
-        let applying = row.clone().applying(false).expect("TCP still applies");
+        let applying = row.clone().applying(false, true).expect("TCP still applies");
         assert_eq!(applying.facts.template, None);
         assert_eq!(applying.facts.transport, "tcp");
-        assert_eq!(row.clone().applying(true), Some(row));
+        assert_eq!(row.clone().applying(true, true), Some(row.clone()));
+        // A configured `transport:` hides the learned one.
+        let imposed = row
+            .clone()
+            .applying(true, false)
+            .expect("the template still applies");
+        assert_eq!(imposed.facts.transport, "auto");
+        assert_eq!(row.clone().applying(false, false), None);
         let only_template = LearnedRow {
             facts: LearnedFacts {
                 template: Some("mjpeg".into()),
@@ -190,6 +201,6 @@ mod tests {
             },
             updated_ms: 1,
         };
-        assert_eq!(only_template.applying(false), None);
+        assert_eq!(only_template.applying(false, true), None);
     }
 }
