@@ -14,8 +14,8 @@ use streampulse::url::CameraUrl;
 
 const DEADLINE: Duration = Duration::from_secs(8);
 
-async fn probe_with(url: &str, template: &str, reaper: &Reaper) -> ProbeOutcome {
-    let request = ProbeRequest {
+fn request_for(url: &str, template: &str) -> ProbeRequest {
+    ProbeRequest {
         url: Some(CameraUrl::new(url)),
         template: TemplateLibrary::new(None)
             .find(template)
@@ -30,8 +30,11 @@ async fn probe_with(url: &str, template: &str, reaper: &Reaper) -> ProbeOutcome 
         tls: Default::default(),
         detect: None,
         transport: Default::default(),
-    };
-    probe(&request, reaper).await
+    }
+}
+
+async fn probe_with(url: &str, template: &str, reaper: &Reaper) -> ProbeOutcome {
+    probe(&request_for(url, template), reaper).await
 }
 
 /// What a probe of the camera playing `quirk` gave, over UDP-first and TCP-only templates.
@@ -192,22 +195,7 @@ async fn a_live_view_survives_rejected_keep_alives() {
     let server = RtspTestServer::start().expect("rtsp server");
     let camera = RtspRelay::with_quirk(server.addr(), Quirk::RejectGetParameter).expect("relay");
     let reaper = Reaper::new();
-    let request = ProbeRequest {
-        url: Some(CameraUrl::new(camera.url("/test"))),
-        template: TemplateLibrary::new(None)
-            .find("rtsp-udp")
-            .expect("shipped template"),
-        params: BTreeMap::new(),
-        timeout: DEADLINE,
-        quality: QualityConfig::default(),
-        expect: Expectation::default(),
-        previous_picture: None,
-        picture_check: false,
-        memory: Default::default(),
-        tls: Default::default(),
-        detect: None,
-        transport: Default::default(),
-    };
+    let request = request_for(&camera.url("/test"), "rtsp-udp");
     let (mut feed, _first) = match LiveFeed::start(&request, &reaper).await {
         Ok(started) => started,
         Err(outcome) => panic!("live feed: {}", summary(&outcome)),

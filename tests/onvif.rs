@@ -15,6 +15,13 @@ use streampulse::demo::{OnvifDevice, OnvifSimulator, RtspTestServer, SntpTestSer
 use streampulse::heartbeat::{Health, Reason};
 use streampulse::store::Store;
 
+/// `discover` sending its probe to `probe_to` and waiting 1 s for answers, then `extra`.
+fn discover_args<'a>(probe_to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["discover", "--probe-to", probe_to, "--wait-seconds", "1"];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Generous bound for one `discover` run (process start, a 1 s probe wait, four calls).
 const DISCOVER_RUN_LIMIT: Duration = Duration::from_secs(20);
 
@@ -35,17 +42,7 @@ fn discover_lists_the_device_and_its_stream_uri() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
     let finished = run(
-        &[
-            "discover",
-            "--probe-to",
-            &probe_to,
-            "--wait-seconds",
-            "1",
-            "--user",
-            DEMO_USER,
-            "--password",
-            SECRET,
-        ],
+        &discover_args(&probe_to, &["--user", DEMO_USER, "--password", SECRET]),
         DISCOVER_RUN_LIMIT,
     );
     assert_eq!(finished.code(), Some(0), "{finished:#?}");
@@ -66,16 +63,10 @@ fn discover_lists_the_device_and_its_stream_uri() {
 fn discover_reads_the_password_from_stdin_or_the_environment() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
-    let mut child = command(&[
-        "discover",
-        "--probe-to",
+    let mut child = command(&discover_args(
         &probe_to,
-        "--wait-seconds",
-        "1",
-        "--user",
-        DEMO_USER,
-        "--password-stdin",
-    ])
+        &["--user", DEMO_USER, "--password-stdin"],
+    ))
     .stdin(std::process::Stdio::piped())
     .spawn()
     .expect("start streampulse");
@@ -94,18 +85,10 @@ fn discover_reads_the_password_from_stdin_or_the_environment() {
     );
     assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
 
-    let output = command(&[
-        "discover",
-        "--probe-to",
-        &probe_to,
-        "--wait-seconds",
-        "1",
-        "--user",
-        DEMO_USER,
-    ])
-    .env("STREAMPULSE_ONVIF_PASSWORD", SECRET)
-    .output()
-    .expect("discover ends");
+    let output = command(&discover_args(&probe_to, &["--user", DEMO_USER]))
+        .env("STREAMPULSE_ONVIF_PASSWORD", SECRET)
+        .output()
+        .expect("discover ends");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("url: rtsp://127.0.0.1:8554/live"), "{stdout}");
@@ -115,10 +98,7 @@ fn discover_reads_the_password_from_stdin_or_the_environment() {
 fn discover_without_credentials_lists_the_device_only() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
-    let finished = run(
-        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1"],
-        DISCOVER_RUN_LIMIT,
-    );
+    let finished = run(&discover_args(&probe_to, &[]), DISCOVER_RUN_LIMIT);
     assert_eq!(finished.code(), Some(0), "{finished:#?}");
     assert!(finished.stdout.contains("Acme Optics Sim Cam 9"), "{finished:#?}");
     assert!(
@@ -135,17 +115,7 @@ fn discover_with_a_wrong_password_says_so_without_printing_it() {
     let device = simulator(0, "rtsp://127.0.0.1:8554/live");
     let probe_to = device.discovery_addr().to_string();
     let finished = run(
-        &[
-            "discover",
-            "--probe-to",
-            &probe_to,
-            "--wait-seconds",
-            "1",
-            "--user",
-            DEMO_USER,
-            "--password",
-            "not-the-pass",
-        ],
+        &discover_args(&probe_to, &["--user", DEMO_USER, "--password", "not-the-pass"]),
         DISCOVER_RUN_LIMIT,
     );
     assert_eq!(finished.code(), Some(1), "{finished:#?}");
@@ -163,10 +133,7 @@ fn discover_with_nobody_answering_says_so() {
     // A bound UDP socket that never answers: the probe goes nowhere useful.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let probe_to = silent.local_addr().expect("addr").to_string();
-    let finished = run(
-        &["discover", "--probe-to", &probe_to, "--wait-seconds", "1"],
-        DISCOVER_RUN_LIMIT,
-    );
+    let finished = run(&discover_args(&probe_to, &[]), DISCOVER_RUN_LIMIT);
     assert_eq!(finished.code(), Some(1), "{finished:#?}");
     assert!(
         finished.stderr.contains("no ONVIF device answered"),
