@@ -5,7 +5,7 @@
 //! Dropping a [`LiveFeed`] hands its pipeline to the [`Reaper`]: teardown never runs on an async
 //! worker, and a feed dropped by a panic or a cancelled task is torn down all the same.
 
-use super::run::{detect_template, open_session, Plan};
+use super::run::{open_session, prepare, Plan};
 use super::session::{FrameWanted, ProbeSession};
 use super::teardown::{Reaper, TeardownDone};
 use super::{ProbeOutcome, ProbeRequest, Reason};
@@ -43,15 +43,10 @@ impl LiveFeed {
     ) -> Result<(LiveFeed, LiveFrame), ProbeOutcome> {
         let started = Instant::now();
         let deadline = started + request.timeout;
-        super::tls::check_before_pipeline(request, deadline).await?;
-        // An `http(s)://` stream without `pipeline:` asks its server, as a probe does.
-        let detected = match detect_template(request, reaper, started, deadline).await {
-            Ok(detected) => detected,
-            Err((down, _teardown)) => {
-                let refused = super::tls::explain_https_failure(request, deadline).await;
-                return Err(refused.unwrap_or(down));
-            }
-        };
+        // The pin and the template, as a probe has them.
+        let detected = prepare(request, reaper, started, deadline)
+            .await
+            .map_err(|(down, _teardown)| down)?;
         let request = detected.as_ref().map_or(request, |d| &d.request);
         let session = open_session(
             request,
@@ -71,10 +66,7 @@ impl LiveFeed {
         let first = match session.first_frame(request, started, deadline).await {
             Ok(first) => first,
             // An https camera's untrusted certificate, said as a probe says it.
-            Err(down) => {
-                let refused = super::tls::explain_https_failure(request, deadline).await;
-                return Err(refused.unwrap_or(down));
-            }
+            Err(down) => return Err(super::tls::explained(request, deadline, down).await),
         };
         Ok((
             feed,

@@ -205,17 +205,9 @@ async fn run(
 ) -> (Watched, Option<TeardownDone>) {
     let started = Instant::now();
     let deadline = started + request.timeout;
-    // The pin first: the server is asked (sniff) over TLS too.
-    if let Err(refused) = super::tls::check_before_pipeline(request, deadline).await {
-        return (Err(refused), None);
-    }
-    let detected = match detect_template(request, reaper, started, deadline).await {
+    let detected = match prepare(request, reaper, started, deadline).await {
         Ok(detected) => detected,
-        Err((down, teardown)) => {
-            // Asking the server fails the same way on an untrusted certificate.
-            let refused = super::tls::explain_https_failure(request, deadline).await;
-            return (Err(refused.unwrap_or(down)), teardown);
-        }
+        Err((down, teardown)) => return (Err(down), teardown),
     };
     let original = request;
     let request = detected.as_ref().map_or(request, |d| &d.request);
@@ -249,10 +241,8 @@ async fn run(
         tracing::debug!(form = plan.form.describe(), ?plan.transport, "probing again");
         tried = attempt(request, reaper, wanted, plan, started, deadline, false).await;
     }
-    if let Err(down) = &mut tried.result {
-        if let Some(refused) = super::tls::explain_https_failure(request, deadline).await {
-            *down = refused;
-        }
+    if let Err(down) = tried.result {
+        tried.result = Err(super::tls::explained(request, deadline, down).await);
     }
     if tried.result.is_ok() {
         if tried.relative_controls {
@@ -300,9 +290,28 @@ pub(super) struct Detected {
 /// Why no template was detected: the outcome, and the teardown of the asking pipeline.
 pub(super) type NotDetected = (ProbeOutcome, Option<TeardownDone>);
 
+/// What every pipeline of a stream (probe or live view) needs first: a pinned `https://`
+/// certificate checked, then the template of an `http(s)://` stream without `pipeline:`. A
+/// failure is said as a probe says it (an untrusted certificate with its fingerprint to pin).
+pub(super) async fn prepare(
+    request: &ProbeRequest,
+    reaper: &Reaper,
+    started: Instant,
+    deadline: Instant,
+) -> Result<Option<Detected>, NotDetected> {
+    // The pin first: the server is asked (sniff) over TLS too.
+    if let Err(refused) = super::tls::check_before_pipeline(request, deadline).await {
+        return Err((refused, None));
+    }
+    match detect_template(request, reaper, started, deadline).await {
+        Ok(detected) => Ok(detected),
+        Err((down, teardown)) => Err((super::tls::explained(request, deadline, down).await, teardown)),
+    }
+}
+
 /// For a request with `detect`: the template remembered for the camera, else the one its
 /// server's answer calls for, under the probe's deadline. `None` when the template is configured.
-pub(super) async fn detect_template(
+async fn detect_template(
     request: &ProbeRequest,
     reaper: &Reaper,
     started: Instant,

@@ -226,9 +226,15 @@ pub(super) async fn check_before_pipeline(
     }
 }
 
+/// `down`, or, when an `https://` camera's certificate is why it failed, the outcome that says
+/// so and how to pin it.
+pub(super) async fn explained(request: &ProbeRequest, deadline: Instant, down: ProbeOutcome) -> ProbeOutcome {
+    explain_https_failure(request, deadline).await.unwrap_or(down)
+}
+
 /// An `https://` camera verified against the system's CAs whose probe failed: when the certificate
 /// is why, the outcome that says so and how to pin it.
-pub(super) async fn explain_https_failure(request: &ProbeRequest, deadline: Instant) -> Option<ProbeOutcome> {
+async fn explain_https_failure(request: &ProbeRequest, deadline: Instant) -> Option<ProbeOutcome> {
     let budget = deadline.saturating_duration_since(Instant::now());
     let url = request
         .url
