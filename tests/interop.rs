@@ -2,9 +2,7 @@
 //! the demo RTSP server behind a [`RtspRelay`] that plays one [`Quirk`], probed as a user's
 //! stream would be, with the shipped templates.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
-use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{Quirk, RtspRelay, RtspTestServer};
 use streampulse::heartbeat::Health;
 use streampulse::heartbeat::ProbeOutcome;
@@ -15,22 +13,13 @@ use streampulse::url::CameraUrl;
 const DEADLINE: Duration = Duration::from_secs(8);
 
 fn request_for(url: &str, template: &str) -> ProbeRequest {
-    ProbeRequest {
-        url: Some(CameraUrl::new(url)),
-        template: TemplateLibrary::new(None)
+    ProbeRequest::new(
+        Some(CameraUrl::new(url)),
+        TemplateLibrary::new(None)
             .find(template)
             .expect("shipped template"),
-        params: BTreeMap::new(),
-        timeout: DEADLINE,
-        quality: QualityConfig::default(),
-        expect: Expectation::default(),
-        previous_picture: None,
-        picture_check: false,
-        memory: Default::default(),
-        tls: Default::default(),
-        detect: None,
-        transport: Default::default(),
-    }
+        DEADLINE,
+    )
 }
 
 async fn probe_with(url: &str, template: &str, reaper: &Reaper) -> ProbeOutcome {

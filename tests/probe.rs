@@ -4,9 +4,7 @@
 mod common;
 
 use common::child;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::{RtspTestServer, SilentTcpServer};
 use streampulse::heartbeat::{Health, Reason, TimeoutStage};
 use streampulse::pipeline::TemplateLibrary;
@@ -14,20 +12,8 @@ use streampulse::probe::{probe, snapshot, ProbeRequest, Reaper};
 use streampulse::url::CameraUrl;
 
 fn request(url: &str, timeout: Duration) -> ProbeRequest {
-    ProbeRequest {
-        url: Some(CameraUrl::new(url)),
-        template: TemplateLibrary::new(None).find("rtsp").expect("shipped template"),
-        params: BTreeMap::new(),
-        timeout,
-        quality: QualityConfig::default(),
-        expect: Expectation::default(),
-        previous_picture: None,
-        picture_check: false,
-        memory: Default::default(),
-        detect: None,
-        transport: Default::default(),
-        tls: Default::default(),
-    }
+    let template = TemplateLibrary::new(None).find("rtsp").expect("shipped template");
+    ProbeRequest::new(Some(CameraUrl::new(url)), template, timeout)
 }
 
 #[tokio::test]

@@ -9,9 +9,7 @@
 mod common;
 
 use common::child;
-use std::collections::BTreeMap;
 use std::time::Duration;
-use streampulse::config::{Expectation, QualityConfig};
 use streampulse::demo::RtspTestServer;
 use streampulse::heartbeat::Health;
 use streampulse::pipeline::TemplateLibrary;
@@ -56,20 +54,11 @@ fn stopping_the_rtsp_server_while_probes_tear_down_never_spins() {
 }
 
 fn request(url: &str) -> ProbeRequest {
-    ProbeRequest {
-        url: Some(CameraUrl::new(url)),
-        template: TemplateLibrary::new(None).find("rtsp").expect("shipped template"),
-        params: BTreeMap::new(),
-        timeout: Duration::from_secs(5),
-        quality: QualityConfig::default(),
-        expect: Expectation::default(),
-        previous_picture: None,
-        picture_check: false,
-        memory: Default::default(),
-        detect: None,
-        transport: Default::default(),
-        tls: Default::default(),
-    }
+    ProbeRequest::new(
+        Some(CameraUrl::new(url)),
+        TemplateLibrary::new(None).find("rtsp").expect("shipped template"),
+        Duration::from_secs(5),
+    )
 }
 
 fn race_rounds() {

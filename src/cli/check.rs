@@ -5,7 +5,7 @@
 use crate::config::{CameraTls, Expectation, Fingerprint, QualityConfig, StreamTransport};
 use crate::heartbeat::{Health, ProbeOutcome};
 use crate::pipeline::{default_template_for_scheme, TemplateLibrary};
-use crate::probe::learned::{DetectedTemplate, Transport};
+use crate::probe::learned::DetectedTemplate;
 use crate::probe::{probe, ProbeRequest, Reaper};
 use crate::url::CameraUrl;
 use anyhow::{anyhow, Context};
@@ -119,11 +119,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         picture_check: true,
         memory: Default::default(),
         detect: detect.then(|| std::sync::Arc::new(library)),
-        transport: match args.transport {
-            StreamTransport::Auto => Transport::Auto,
-            StreamTransport::Tcp => Transport::Tcp,
-            StreamTransport::Udp => Transport::Udp,
-        },
+        transport: args.transport.into(),
         tls,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -49,6 +49,17 @@ pub enum Transport {
     Udp,
 }
 
+impl From<crate::config::StreamTransport> for Transport {
+    /// A stream's `transport:` as the probe applies it (`Auto` follows what was learned).
+    fn from(configured: crate::config::StreamTransport) -> Transport {
+        match configured {
+            crate::config::StreamTransport::Auto => Transport::Auto,
+            crate::config::StreamTransport::Tcp => Transport::Tcp,
+            crate::config::StreamTransport::Udp => Transport::Udp,
+        }
+    }
+}
+
 impl Transport {
     /// The value of rtspsrc's `protocols` this transport sets, if any.
     pub fn protocols(self) -> Option<&'static str> {

@@ -68,13 +68,28 @@ impl ProbeRequest {
             picture_check: true,
             memory: Arc::default(),
             detect: stream.detect_template.then(|| Arc::new(library.clone())),
-            transport: match stream.transport {
-                crate::config::StreamTransport::Auto => Transport::Auto,
-                crate::config::StreamTransport::Tcp => Transport::Tcp,
-                crate::config::StreamTransport::Udp => Transport::Udp,
-            },
+            transport: stream.transport.into(),
             tls: stream.tls,
         })
+    }
+
+    /// A request for `url` with `template` and nothing else configured: default picture rules,
+    /// first frame only, nothing learned yet, the template's transport, verified TLS.
+    pub fn new(url: Option<CameraUrl>, template: Template, timeout: Duration) -> ProbeRequest {
+        ProbeRequest {
+            url,
+            template,
+            params: BTreeMap::new(),
+            timeout,
+            quality: QualityConfig::default(),
+            expect: Expectation::default(),
+            previous_picture: None,
+            picture_check: false,
+            memory: Arc::default(),
+            detect: None,
+            transport: Transport::Auto,
+            tls: CameraTls::Verify,
+        }
     }
 }
 
