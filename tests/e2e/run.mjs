@@ -80,7 +80,8 @@ function startDemo() {
   const log = fs.createWriteStream(logPath);
   const child = spawn(
     BIN,
-    ["demo", "--dir", dir, "--listen", "127.0.0.1:0", "--web-password", password, "--heartbeat-seconds", "2"],
+    // `=`: a random password may start with "-", which clap would take for a flag.
+    ["demo", "--dir", dir, "--listen", "127.0.0.1:0", `--web-password=${password}`, "--heartbeat-seconds", "2"],
     { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" } },
   );
   const state = { child, dir, password, logPath, exited: null, url: null, user: null, configPath: null };
