@@ -281,6 +281,9 @@ impl Watched {
         Watched {
             request: ProbeRequest {
                 quality: QualityConfig::default(),
+                // A check ends at the first clean keyframe (GOP 2 s); the long deadline only
+                // matters on a loaded machine, where CI once saw a check end without one.
+                timeout: Duration::from_secs(15),
                 ..request(url, template, 0.0, Expectation::default())
             },
             memory: PictureMemory::default(),
@@ -363,7 +366,12 @@ async fn two_checks(stream: &mut Watched, scene: &str) -> ProbeOutcome {
         "the second probe is a picture check too (frozen needs two)"
     );
     report(scene, Some(&previous), &second);
-    assert!(second.picture.is_some(), "{scene}: {:?}", second.outcome);
+    assert!(
+        second.picture.is_some(),
+        "{scene}: no clean picture in {:?}: {:?}",
+        second.slot_hold,
+        second.outcome
+    );
     second.outcome
 }
 

@@ -295,6 +295,9 @@ impl ProbeSession {
         }
         loop {
             tokio::select! {
+                // Frames first: a frame already delivered outranks an error or EOS posted after
+                // it (the sink answers a clean frame with EOS upstream) when this task runs late.
+                biased;
                 Some(frame) = self.frames.recv() => {
                     if !is_corrupt(&frame.sample) {
                         return frame;
@@ -376,6 +379,9 @@ impl ProbeSession {
             let mut last: Option<ArrivedFrame> = None;
             loop {
                 tokio::select! {
+                    // Frames first, as in `clean_frame`: frames that arrived before an error or
+                    // EOS count, however late this task runs.
+                    biased;
                     Some(frame) = self.frames.recv() => {
                         if is_corrupt(&frame.sample) {
                             continue;
