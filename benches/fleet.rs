@@ -25,6 +25,8 @@
 //! - `BENCH_PICTURES_STREAMS=1000`: the fleet size at which the last pictures (issue 15) are
 //!   measured: the default run (pictures on, the product default) and one more run of the same
 //!   size with `pictures: {enabled: false}`, reported as a CPU-per-probe ratio; 0 skips it.
+//! - `BENCH_LARGE_DECODE=2000`, `BENCH_LARGE_NODECODE=5000` (issue 16): one more run of that
+//!   many streams with the default template, and one with `rtsp-nodecode`; 0 skips it.
 //! - `BENCH_PICTURES_EVERY_SECONDS=60`: `pictures.every_seconds` of every run (5 makes the worst
 //!   case: a picture on every clean frame that changed).
 
@@ -52,6 +54,7 @@ use support::proc::{
     anonymous_memory_kb, children_cpu_ticks, cpu_ticks, own_cpu_ticks, proc_status, thread_kinds,
     ticks_per_second, ProcStatus,
 };
+use support::threads::ThreadCreations;
 use support::{env_number, load_average, log_tail, now_unix_ms, percentile, stop_child, target_dir};
 
 /// Path of the one mount every probe reads.
@@ -73,6 +76,10 @@ const TARGET_MAX_CPU_RATIO: f64 = 0.2;
 const TARGET_MAX_CHECKS_OVERHEAD: f64 = 0.2;
 /// Issue 15: the last pictures may raise the CPU per probe by at most 10%.
 const TARGET_MAX_PICTURES_RATIO: f64 = 1.10;
+/// Issue 16: twice the fleet on the same machine.
+const TARGET_MAX_DECODE_PROBE_MS: f64 = 5.0;
+const TARGET_MAX_NODECODE_PROBE_MS: f64 = 2.0;
+const TARGET_MAX_DECODE_FFMPEG_RATIO: f64 = 0.05;
 
 fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` (make test) runs this program too,
@@ -141,6 +148,17 @@ fn main() -> Result<()> {
     let results = target_dir().join("bench-results.md");
     std::fs::write(&results, &text).with_context(|| format!("writing {}", results.display()))?;
     eprintln!("written to {}", results.display());
+    // The live test stream is fine: a probe of it that is not up is a wrong verdict, whatever
+    // the figures say.
+    let wrong: Vec<String> = report
+        .monitor
+        .iter()
+        .filter(|run| run.probes_up < run.probes)
+        .map(|run| format!("{}: {} of {} up", run.scenario.label(), run.probes_up, run.probes))
+        .collect();
+    if !wrong.is_empty() {
+        bail!("probes of a healthy stream were not up: {}", wrong.join("; "));
+    }
     Ok(())
 }
 
@@ -159,6 +177,8 @@ struct Settings {
     pipelines_dir: Option<PathBuf>,
     pictures_streams: usize,
     pictures_every_seconds: usize,
+    large_decode: usize,
+    large_nodecode: usize,
 }
 
 impl Settings {
@@ -189,6 +209,8 @@ impl Settings {
                 .map(|dir| std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir))),
             pictures_streams: env_number("BENCH_PICTURES_STREAMS", 1000)?,
             pictures_every_seconds: env_number("BENCH_PICTURES_EVERY_SECONDS", 60)?.max(5),
+            large_decode: env_number("BENCH_LARGE_DECODE", 2000)?,
+            large_nodecode: env_number("BENCH_LARGE_NODECODE", 5000)?,
         })
     }
 
@@ -222,6 +244,17 @@ impl Settings {
                 pictures: false,
                 variant: true,
                 ..self.default_run(streams)
+            });
+        }
+        if self.large_decode > 0 {
+            self.ensure_default_run(&mut scenarios, self.large_decode);
+        }
+        if self.large_nodecode > 0 {
+            // Compared with nothing of its size: a variant only so it is not taken for a default.
+            scenarios.push(Scenario {
+                template: "rtsp-nodecode".into(),
+                variant: true,
+                ..self.default_run(self.large_nodecode)
             });
         }
         scenarios
@@ -718,6 +751,8 @@ struct MonitorRun {
     end_anon_mb: f64,
     peak_threads: u64,
     median_threads: f64,
+    /// Threads the monitor created over the measured window, per probe (perf; `None` without it).
+    threads_created_per_probe: Option<f64>,
     /// Thread names (digits folded to `#`) and their counts when the thread count peaked: which
     /// pipelines' threads were alive then.
     threads_at_peak: BTreeMap<String, usize>,
@@ -832,6 +867,7 @@ fn run_monitor(
     let mut threads_at_peak = BTreeMap::new();
     let mut thread_samples = Vec::new();
     let mut last = ProcStatus::default();
+    let mut thread_creations: Option<ThreadCreations> = None;
     loop {
         if let Some(exit) = child.try_wait()? {
             bail!("the monitor exited early ({exit}); log:\n{}", log_tail(&log, 20));
@@ -848,6 +884,7 @@ fn run_monitor(
         if window_cpu_start.is_none() && now >= window_start {
             window_cpu_start = Some((cpu_ticks(pid).unwrap_or(0), now_unix_ms(), now));
             bench_cpu_start = own_cpu_ticks();
+            thread_creations = ThreadCreations::start(pid, dir.path());
         }
         if now >= window_end {
             break;
@@ -857,6 +894,7 @@ fn run_monitor(
     let (cpu_start, window_start_ms, window_started) = window_cpu_start.context("no window start")?;
     let cpu_end = cpu_ticks(pid).context("monitor vanished")?;
     let window_end_ms = now_unix_ms();
+    let threads_created = thread_creations.and_then(ThreadCreations::finish);
     let bench_cpu_ms = (own_cpu_ticks() - bench_cpu_start) as f64 / ticks * 1000.0;
     let window_seconds = window_started.elapsed().as_secs_f64();
     if let Some(status) = proc_status(pid) {
@@ -918,6 +956,7 @@ fn run_monitor(
         end_anon_mb: anonymous_kb as f64 / 1024.0,
         peak_threads,
         median_threads: percentile(&thread_samples, 50.0),
+        threads_created_per_probe: threads_created.map(|n| n as f64 / window.len().max(1) as f64),
         threads_at_peak,
         ttff_p50_ms: percentile(&latencies, 50.0),
         ttff_p99_ms: percentile(&latencies, 99.0),

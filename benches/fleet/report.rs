@@ -105,18 +105,18 @@ impl Report<'_> {
         let _ = writeln!(
             out,
             "| streams | template | sample s | probes up / made / expected | CPU ms / probe | \
-             ÷ ffmpeg | avg cores | peak RSS MB | threads | TTFF p50 / p99 ms | lag p50 / p99 / max ms | \
-             slot hold p50 / p99 ms | picture checks |"
+             ÷ ffmpeg | avg cores | peak RSS MB | threads | threads created / probe | TTFF p50 / p99 ms | \
+             lag p50 / p99 / max ms | slot hold p50 / p99 ms | picture checks |"
         );
         let _ = writeln!(
             out,
-            "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|"
+            "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|"
         );
         for run in &self.monitor {
             let lag = |value: Option<f64>| value.map_or("?".to_string(), fmt_ms);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} / {} | {} / {} / {} | {} / {} | {} |",
+                "| {} | {} | {} | {} / {} / {} | {} | {} | {:.2} | {:.0} | {} | {} | {} / {} | {} / {} / {} | {} / {} | {} |",
                 run.scenario.streams,
                 run.scenario.template,
                 run.scenario.sample_seconds,
@@ -128,6 +128,7 @@ impl Report<'_> {
                 run.cores,
                 run.peak_rss_mb,
                 run.peak_threads,
+                run.threads_created_per_probe.map_or("?".into(), |n| format!("{n:.1}")),
                 fmt_ms(run.ttff_p50_ms),
                 fmt_ms(run.ttff_p99_ms),
                 lag(run.lag_p50_ms),
@@ -145,8 +146,11 @@ impl Report<'_> {
              decoded frame (`latency_ms` of the heartbeats). Lag: a probe's slot on the schedule to its \
              start (the monitor's own summary line, whole run). Slot hold: a probe's pool slot, i.e. its \
              connection to the camera, from taken to given back after teardown (same line). Picture \
-             checks: probes that waited for a keyframe to judge the picture (issue 13). Peak RSS: VmHWM. Threads: largest \
-             count sampled every {} ms.\n",
+             checks: probes that waited for a keyframe to judge the picture (issue 13). Peak RSS: VmHWM, of a monitor started by hand \
+             (no environment from the systemd unit: the monitor configures its allocator itself). \
+             Threads: largest count sampled every {} ms. Threads created / probe: the kernel's \
+             `task:task_newtask` events for the monitor over the measured heartbeats (`perf stat`; ? \
+             without perf), divided by the probes.\n",
             SAMPLE_EVERY.as_millis()
         );
         let _ = writeln!(out, "| streams | template | sample s | probes measured | start-up + first heartbeat CPU ms | RSS at end MB (anonymous + files) | p99 \\|gap − heartbeat\\| ms | RTSP server cores | run s |");
@@ -398,6 +402,7 @@ impl Report<'_> {
                 verdict(ratio <= TARGET_MAX_PICTURES_RATIO)
             );
         }
+        self.render_large_targets(out);
         if let Some(base) = self.default_run(self.settings.variant_streams) {
             let overhead = self.checks.total_ms() / base.cpu_ms_per_probe;
             let _ = writeln!(
@@ -408,6 +413,85 @@ impl Report<'_> {
             );
         }
         let _ = writeln!(out);
+    }
+
+    /// Issue 16: twice the fleet on the same machine.
+    fn render_large_targets(&self, out: &mut String) {
+        let decode = self.default_run(self.settings.large_decode);
+        let nodecode = self.monitor.iter().find(|run| {
+            run.scenario.streams == self.settings.large_nodecode && run.scenario.template == "rtsp-nodecode"
+        });
+        if let Some(run) = decode {
+            let n = run.scenario.streams;
+            let lag_met = run.lag_p99_ms.is_some_and(|lag| lag < TARGET_MAX_LAG_P99_MS);
+            let rows = [
+                (
+                    format!("{n} decode streams: under {TARGET_MAX_CORES} core on average"),
+                    format!("{:.2} cores", run.cores),
+                    run.cores < TARGET_MAX_CORES,
+                ),
+                (
+                    format!("{n} decode streams: p99 heartbeat lag under 1 s"),
+                    format!("{} ms", run.lag_p99_ms.map_or("?".into(), fmt_ms)),
+                    lag_met,
+                ),
+                (
+                    format!("{n} decode streams: every probe up"),
+                    format!(
+                        "{} of {} ({} expected)",
+                        run.probes_up, run.probes, run.probes_expected
+                    ),
+                    run.probes_up == run.probes && run.probes >= run.probes_expected,
+                ),
+                (
+                    format!("{n} decode streams: CPU per probe at most {TARGET_MAX_DECODE_PROBE_MS} ms"),
+                    format!("{} ms", fmt_ms(run.cpu_ms_per_probe)),
+                    run.cpu_ms_per_probe <= TARGET_MAX_DECODE_PROBE_MS,
+                ),
+                (
+                    format!("{n} decode streams: peak RSS under {TARGET_MAX_RSS_MB:.0} MB (started by hand)"),
+                    format!("{:.0} MB", run.peak_rss_mb),
+                    run.peak_rss_mb < TARGET_MAX_RSS_MB,
+                ),
+            ];
+            for (target, measured, met) in rows {
+                let _ = writeln!(out, "| {target} | {measured} | {} |", verdict(met));
+            }
+            if let Some(reference) = self.ffmpeg_reference() {
+                let ratio = run.cpu_ms_per_probe / reference.cpu_ms_per_probe;
+                let _ = writeln!(
+                    out,
+                    "| {n} decode streams: CPU per probe at most {TARGET_MAX_DECODE_FFMPEG_RATIO} of ffmpeg's | {} ÷ {} ms = {} | {} |",
+                    fmt_ms(run.cpu_ms_per_probe),
+                    fmt_ms(reference.cpu_ms_per_probe),
+                    fmt_ratio(ratio),
+                    verdict(ratio <= TARGET_MAX_DECODE_FFMPEG_RATIO)
+                );
+            }
+        }
+        if let Some(run) = nodecode {
+            let n = run.scenario.streams;
+            let _ = writeln!(
+                out,
+                "| {n} no-decode streams: under {TARGET_MAX_CORES} core on average | {:.2} cores | {} |",
+                run.cores,
+                verdict(run.cores < TARGET_MAX_CORES)
+            );
+            let _ = writeln!(
+                out,
+                "| {n} no-decode streams: CPU per probe at most {TARGET_MAX_NODECODE_PROBE_MS} ms | {} ms | {} |",
+                fmt_ms(run.cpu_ms_per_probe),
+                verdict(run.cpu_ms_per_probe <= TARGET_MAX_NODECODE_PROBE_MS)
+            );
+            let _ = writeln!(
+                out,
+                "| {n} no-decode streams: every probe up | {} of {} ({} expected) | {} |",
+                run.probes_up,
+                run.probes,
+                run.probes_expected,
+                verdict(run.probes_up == run.probes && run.probes >= run.probes_expected)
+            );
+        }
     }
 
     fn render_threads(&self, out: &mut String) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod threads;
 
 pub use proc::{cpu_model, load_average};
 

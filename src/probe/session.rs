@@ -430,8 +430,11 @@ impl ProbeSession {
     }
 }
 
-/// Whether a frame can answer the probe. Compressed frames (the nodecode template) count only
-/// from a keyframe; for snapshots, frames the decoder flagged corrupt are skipped.
+/// Whether a frame can answer the probe. For snapshots and the live view, only clean pictures:
+/// compressed ones from a keyframe on, decoded ones the decoder did not flag corrupt. A probe
+/// takes any frame: a compressed delta frame (the nodecode template) proves the stream flows as
+/// much as a corrupt decoded one does, and waiting for a keyframe would hold the camera and the
+/// probe slot for up to a GOP (issue 16: 2 s a probe, a 1,000-stream fleet fell behind).
 fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
     let Some(buffer) = sample.buffer() else {
         return false;
@@ -440,7 +443,7 @@ fn acceptable(sample: &gst::Sample, wanted: FrameWanted) -> bool {
         .caps()
         .and_then(|c| c.structure(0))
         .is_some_and(|s| s.name().starts_with("video/x-raw"));
-    if !raw && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+    if !raw && wanted.clean_only() && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
         return false;
     }
     !(wanted.clean_only() && buffer.flags().contains(gst::BufferFlags::CORRUPTED))
