@@ -3,6 +3,7 @@
 pub mod cells;
 mod classify;
 mod diagnosis;
+mod direct;
 pub mod grade;
 pub mod jpeg;
 pub mod learned;

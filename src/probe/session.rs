@@ -93,6 +93,7 @@ impl ProbeSession {
         form: ControlForm,
         tls: crate::config::CameraTls,
     ) -> Result<ProbeSession, gst::Pipeline> {
+        super::direct::plug_direct_decoding(&pipeline, sink.upcast_ref());
         // A few frames may queue while the task is busy; newer ones are dropped, the count goes on.
         let (frame_tx, frames) = mpsc::channel::<ArrivedFrame>(2);
         let frames_counted = Arc::new(AtomicU64::new(0));
