@@ -8,12 +8,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian 12 packages: build (dev headers, pkg-config), runtime plugins the probe templates use,
 # the RTSP server library (demo cameras, tests), ffmpeg (benchmark baseline), chromium (browser tests),
 # python3-aiosmtpd (the SMTP sink of the email channel's tests), mosquitto (the MQTT broker
-# tests/mqtt.rs starts on loopback; mosquitto_passwd comes with it).
+# tests/mqtt.rs starts on loopback; mosquitto_passwd comes with it), linux-perf (`make bench` counts
+# the threads the monitor creates per probe with it).
 APT_PACKAGES := pkg-config build-essential \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	ffmpeg chromium python3-aiosmtpd mosquitto
+	ffmpeg chromium python3-aiosmtpd mosquitto linux-perf
 
 .PHONY: deps build release test test-e2e lint run demo bench bench-web soak clean
 

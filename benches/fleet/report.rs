@@ -436,7 +436,7 @@ impl Report<'_> {
                     lag_met,
                 ),
                 (
-                    format!("{n} decode streams: every probe up"),
+                    format!("{n} decode streams: every due probe made, and up"),
                     format!(
                         "{} of {} ({} expected)",
                         run.probes_up, run.probes, run.probes_expected
@@ -485,7 +485,7 @@ impl Report<'_> {
             );
             let _ = writeln!(
                 out,
-                "| {n} no-decode streams: every probe up | {} of {} ({} expected) | {} |",
+                "| {n} no-decode streams: every due probe made, and up | {} of {} ({} expected) | {} |",
                 run.probes_up,
                 run.probes,
                 run.probes_expected,
