@@ -69,7 +69,8 @@ pub(super) fn plug_direct_decoding(pipeline: &gst::Pipeline, sink: &gst::Element
     true
 }
 
-/// The RTP encoding name of a video pad; `None` for audio, application data or non-RTP pads.
+/// The RTP encoding name of a video pad (empty when the SDP gives none, as for a static payload
+/// type: decodebin then); `None` for audio, application data or non-RTP pads.
 fn video_encoding(pad: &gst::Pad) -> Option<String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let structure = caps.structure(0)?;
@@ -79,7 +80,8 @@ fn video_encoding(pad: &gst::Pad) -> Option<String> {
     if structure.get::<&str>("media").ok()? != "video" {
         return None;
     }
-    Some(structure.get::<&str>("encoding-name").ok()?.to_ascii_uppercase())
+    let encoding = structure.get::<&str>("encoding-name").unwrap_or_default();
+    Some(encoding.to_ascii_uppercase())
 }
 
 #[derive(Debug)]
@@ -178,6 +180,26 @@ mod tests {
         let server = RtspTestServer::start().expect("rtsp server");
         let names = elements_after_first_frame(&server.url("/test"));
         for expected in ["rtph264depay", "h264parse", "avdec_h264"] {
+            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n == "decodebin"),
+            "no decodebin in {names:?}"
+        );
+    }
+
+    #[test]
+    fn motion_jpeg_over_rtsp_is_decoded_by_the_direct_chain() {
+        let server = RtspTestServer::builder()
+            .mount(
+                "/mjpeg",
+                "( videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=10/1 \
+                 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )",
+            )
+            .start()
+            .expect("rtsp server");
+        let names = elements_after_first_frame(&server.url("/mjpeg"));
+        for expected in ["rtpjpegdepay", "jpegdec"] {
             assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
         }
         assert!(
