@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use streampulse::config::{Expectation, QualityConfig};
+use streampulse::demo::scenes::WarmClients;
 use streampulse::demo::{CustomMount, MjpegTestServer, RtspTestServer, DEMO_PASSWORD, DEMO_USER};
 use streampulse::heartbeat::{Health, ProbeOutcome, Reason};
 use streampulse::pipeline::{PipelineError, TemplateLibrary};
@@ -200,7 +201,6 @@ async fn transport_and_nodecode_templates_reach_the_server() {
 /// once waited for a keyframe: down at the deadline here, and 2 s a probe on a 2 s GOP).
 #[tokio::test]
 async fn a_long_gop_camera_joined_between_keyframes_is_up_with_and_without_decoding() {
-    use gstreamer::prelude::*;
     let launch = "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=15/1 \
                   ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=3000 \
                   ! rtph264pay name=pay0 pt=96 )";
@@ -212,12 +212,7 @@ async fn a_long_gop_camera_joined_between_keyframes_is_up_with_and_without_decod
         .start()
         .expect("rtsp server");
     // A viewer keeps the camera's one encoder running past its first keyframe.
-    let viewer = gstreamer::parse::launch(&format!(
-        "rtspsrc location={} protocols=tcp latency=0 ! fakesink sync=false",
-        server.url("/longgop")
-    ))
-    .expect("viewer pipeline");
-    viewer.set_state(gstreamer::State::Playing).expect("viewer plays");
+    let _viewer = WarmClients::start(&[server.url("/longgop")]).expect("viewer");
     tokio::time::sleep(Duration::from_secs(3)).await;
     for template in ["rtsp-nodecode", "rtsp"] {
         let outcome = run(&request(
@@ -229,7 +224,6 @@ async fn a_long_gop_camera_joined_between_keyframes_is_up_with_and_without_decod
         .await;
         assert_eq!(outcome.health, Health::Up, "{template}: {outcome:?}");
     }
-    viewer.set_state(gstreamer::State::Null).expect("viewer stops");
 }
 
 #[tokio::test]

@@ -133,10 +133,10 @@ impl Scene {
 /// One client of the server's own per scene mount, so each shared media keeps running like a
 /// camera's encoder: probes then join it between keyframes. Stopped on drop.
 #[derive(Debug, Default)]
-pub(super) struct WarmClients(Vec<gst::Pipeline>);
+pub struct WarmClients(Vec<gst::Pipeline>);
 
 impl WarmClients {
-    pub(super) fn start(urls: &[String]) -> Result<WarmClients, DemoError> {
+    pub fn start(urls: &[String]) -> Result<WarmClients, DemoError> {
         let mut clients = WarmClients::default();
         for url in urls {
             let description =
