@@ -1110,7 +1110,9 @@ struct Verdict {
 
 /// Growth of RSS from the warm-up row to the last, two ways: end points, and the least-squares
 /// slope over the post-warm-up rows projected over the same span. Both as shares of the warm-up RSS.
-fn growth(rows: &[Row], warmup_row: usize, rss: impl Fn(&Row) -> f64) -> (f64, f64, f64) {
+/// Also the slope over the second half of those rows alone (MB/min): it tells growth that levels
+/// off (allocator fragmentation settling) from growth that keeps going (a leak).
+fn growth(rows: &[Row], warmup_row: usize, rss: impl Fn(&Row) -> f64) -> (f64, f64, f64, f64) {
     let base = rss(&rows[warmup_row]);
     let last = rows.last().map_or(base, &rss);
     let post: Vec<(f64, f64)> = rows[warmup_row..]
@@ -1119,10 +1121,12 @@ fn growth(rows: &[Row], warmup_row: usize, rss: impl Fn(&Row) -> f64) -> (f64, f
         .collect();
     let slope_mb_per_min = slope(&post);
     let span_min = post.last().map_or(0.0, |p| p.0) - post.first().map_or(0.0, |p| p.0);
+    let second_half = slope(&post[post.len() / 2..]);
     (
         (last - base) / base,
         slope_mb_per_min,
         slope_mb_per_min * span_min / base,
+        second_half,
     )
 }
 
@@ -1168,17 +1172,18 @@ fn verdicts(settings: &Settings, run: &Run) -> Vec<Verdict> {
         ("monitor", (|row: &Row| row.monitor) as fn(&Row) -> ProcRow),
         ("web", |row: &Row| row.web),
     ] {
-        let (growth_end, slope_mb, growth_slope) = growth(rows, w, |row| pick(row).rss_mb);
-        let (anon_end, anon_slope, _) = growth(rows, w, |row| pick(row).anon_mb);
+        let (growth_end, slope_mb, growth_slope, second_half) = growth(rows, w, |row| pick(row).rss_mb);
+        let (anon_end, anon_slope, _, _) = growth(rows, w, |row| pick(row).anon_mb);
         verdicts.push(Verdict {
             target: format!("{what}: RSS grows < 5% after warm-up"),
             measured: format!(
-                "{:.1} → {:.1} MB ({:+.1}%); slope {:+.2} MB/min ({:+.1}% over the span); anonymous {:+.1}%, {:+.2} MB/min",
+                "{:.1} → {:.1} MB ({:+.1}%); slope {:+.2} MB/min ({:+.1}% over the span; second half {:+.2} MB/min); anonymous {:+.1}%, {:+.2} MB/min",
                 pick(&rows[w]).rss_mb,
                 pick(rows.last().unwrap_or(&rows[w])).rss_mb,
                 growth_end * 100.0,
                 slope_mb,
                 growth_slope * 100.0,
+                second_half,
                 anon_end * 100.0,
                 anon_slope
             ),
@@ -1301,8 +1306,9 @@ fn render(settings: &Settings, env: &Environment, run: &Run) -> String {
     let _ = writeln!(
         out,
         "\nRSS growth: the row at the end against the row at the end of the warm-up, and the least-squares \
-         slope over the rows from the warm-up on, projected over the same span; both must stay under 5%. \
-         Threads and fds are flat when neither the mean of the last {} rows against the mean of the first {} \
+         slope over the rows from the warm-up on, projected over the same span; both must stay under 5%. The slope over the second half of \
+         those rows is shown, not judged: near zero when the allocator has settled, as steep as the \
+         whole when something keeps growing. Threads and fds are flat when neither the mean of the last {} rows against the mean of the first {} \
          rows after warm-up, nor the least-squares slope projected over the span, grows by more than {:.0}% \
          (or {} threads / {} fds, whichever is larger): single rows swing with the probes in flight.\n",
         FLAT_ENDS_ROWS,
