@@ -1,7 +1,8 @@
 //! StreamPulse: tells, minute by minute, whether every camera in a fleet really delivers video.
 //!
 //! Data path: config → monitor (schedule) → probe → heartbeat → store → web / status.
-// No unsafe code, with one reviewed exception: `probe::sdp` edits rtspsrc's SDP in place.
+// No unsafe code, with two reviewed exceptions: `probe::sdp` edits rtspsrc's SDP in place, and
+// `probe::direct` disconnects gst_parse's delayed link from rtspsrc.
 #![deny(unsafe_code)]
 
 pub mod alert;

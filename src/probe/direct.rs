@@ -6,6 +6,7 @@
 
 use gst::prelude::*;
 use gstreamer as gst;
+use gstreamer::glib;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -36,17 +37,19 @@ pub(super) fn plug_direct_decoding(pipeline: &gst::Pipeline, sink: &gst::Element
     if elements.len() != 3 || !unlinked(decodebin, "sink") || !unlinked(sink, "sink") {
         return false;
     }
-    if !decodebin.src_pads().is_empty() || pipeline.remove(*decodebin).is_err() {
+    if !decodebin.src_pads().is_empty() {
         return false;
     }
-    // gst_parse's delayed link (rtspsrc's pad → that decodebin) stays connected; kept alive
-    // here, the orphan decodebin only makes that link attempt fail harmlessly.
-    let orphan = (*decodebin).clone();
+    // gst_parse linked rtspsrc to the decodebin lazily: a `pad-added` handler holding a plain
+    // pointer to it. Left connected, it would try that link on every probe (a GStreamer warning
+    // each time) and, once the decodebin is gone, read freed memory.
+    if !forget_delayed_links(source) || pipeline.remove(*decodebin).is_err() {
+        return false;
+    }
     let plugged = Arc::new(AtomicBool::new(false));
     let pipeline_weak = pipeline.downgrade();
     let sink = sink.clone();
     source.connect_pad_added(move |_, pad| {
-        let _keep = &orphan;
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
@@ -56,16 +59,50 @@ pub(super) fn plug_direct_decoding(pipeline: &gst::Pipeline, sink: &gst::Element
         if plugged.swap(true, Ordering::SeqCst) {
             return;
         }
-        if pad.is_linked() {
-            // Should the orphan ever have taken it, the pad is ours again.
-            if let Some(peer) = pad.peer() {
-                let _ = pad.unlink(&peer);
-            }
-        }
         if plug_chain(&pipeline, pad, &sink, &encoding).is_err() {
             let _ = plug_decodebin(&pipeline, pad, &sink);
         }
     });
+    true
+}
+
+/// Disconnects every `pad-added` and `no-more-pads` handler of a freshly parsed `source`. Called
+/// before the probe connects its own, so the only ones there are gst_parse's delayed link: one
+/// handler per signal sharing one record, which the first disconnect frees, so both must go.
+/// Returns whether the signals were found (they always are on an element).
+#[allow(unsafe_code)]
+fn forget_delayed_links(source: &gst::Element) -> bool {
+    use glib::subclass::signal::SignalId;
+    use glib::translate::{IntoGlib, ToGlibPtr};
+    let signals =
+        ["no-more-pads", "pad-added"].map(|name| SignalId::lookup(name, gst::Element::static_type()));
+    let instance: *mut gst::ffi::GstElement = source.to_glib_none().0;
+    for signal in signals {
+        let Some(signal) = signal else {
+            return false;
+        };
+        // SAFETY: `instance` is a live GObject (borrowed from `source` for the calls). Matching
+        // on the signal id alone reads no closure data, and each id found is disconnected at
+        // once, so the next search cannot return it again. (`g_signal_handlers_disconnect_matched`
+        // would ignore a mask without a closure, function or data.)
+        unsafe {
+            loop {
+                let handler = glib::gobject_ffi::g_signal_handler_find(
+                    instance.cast(),
+                    glib::gobject_ffi::G_SIGNAL_MATCH_ID,
+                    signal.into_glib(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
+                if handler == 0 {
+                    break;
+                }
+                glib::gobject_ffi::g_signal_handler_disconnect(instance.cast(), handler);
+            }
+        }
+    }
     true
 }
 
@@ -156,7 +193,20 @@ mod tests {
             .downcast::<gst::Pipeline>()
             .expect("a pipeline");
         let sink = pipeline.by_name("sink").expect("appsink");
+        let parsed_decodebin = pipeline
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "decodebin"))
+            .expect("the template's decodebin")
+            .downgrade();
         assert!(plug_direct_decoding(&pipeline, &sink), "the shape is recognised");
+        // Nothing holds the set-aside decodebin: gst_parse's delayed link to it is gone too (it
+        // kept only a plain pointer, and would have tried the link on every pad).
+        assert!(
+            parsed_decodebin.upgrade().is_none(),
+            "the template's decodebin is released"
+        );
         pipeline.set_state(gst::State::Playing).expect("plays");
         let appsink = sink.downcast::<gst_app::AppSink>().expect("an appsink");
         let sample = appsink.try_pull_sample(gst::ClockTime::from_seconds(20));
