@@ -149,7 +149,8 @@ struct Shared {
 }
 
 struct StreamTask {
-    config: StreamConfig,
+    /// Shared with the stream's supervisor and task: one copy, not one per future.
+    config: Arc<StreamConfig>,
     stream_id: i64,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
@@ -241,7 +242,7 @@ async fn apply_config(
     fleet.retain(|name, task| {
         let keep = wanted
             .get(name)
-            .is_some_and(|(c, id)| *c == task.config && *id == task.stream_id);
+            .is_some_and(|(c, id)| *c == *task.config && *id == task.stream_id);
         if !keep {
             let _ = task.stop.send(true);
         }
@@ -252,9 +253,10 @@ async fn apply_config(
             continue;
         }
         let (stop, stop_rx) = watch::channel(false);
+        let stream = Arc::new(stream);
         let handle = tokio::spawn(supervise::supervise_stream(
             Arc::clone(shared),
-            stream.clone(),
+            Arc::clone(&stream),
             stream_id,
             Arc::clone(&library),
             stop_rx,
@@ -292,7 +294,7 @@ async fn prune_pictures(config: &Config, shared: &Shared, ids: &[i64]) {
 /// [`supervise::supervise_stream`], which reports and restarts it if it panics.
 async fn stream_loop(
     shared: Arc<Shared>,
-    stream: StreamConfig,
+    stream: Arc<StreamConfig>,
     stream_id: i64,
     library: Arc<TemplateLibrary>,
     mut stop: watch::Receiver<bool>,
@@ -317,7 +319,13 @@ async fn stream_loop(
         }
     };
     // What earlier runs learned about the camera (template, transport), kept in the store.
-    let mut saved_facts = learned::restore(&shared, stream_id, &request.memory, stream.detect_template).await;
+    let mut saved_facts = Box::pin(learned::restore(
+        &shared,
+        stream_id,
+        &request.memory,
+        stream.detect_template,
+    ))
+    .await;
     if stream.tls == crate::config::CameraTls::AcceptAny {
         tracing::warn!(
             "stream {}: TLS certificate verification is off (tls: {{verify: false}})",
@@ -369,8 +377,11 @@ async fn stream_loop(
                 None => None,
             }
         };
+        // Boxed, like the other large awaits below: an async fn's state is as large as its
+        // largest await, and a task that holds a probe's state in place carries it through every
+        // idle heartbeat too (about 7 KB a stream). Boxed, it exists only while the probe runs.
         let ((mut outcome, judged, teardown), clock_result) =
-            tokio::join!(probe_with_picture(&request, &shared.reaper), clock_read);
+            Box::pin(async { tokio::join!(probe_with_picture(&request, &shared.reaper), clock_read) }).await;
         // With pictures off, the frame goes at once and its summary is not copied.
         let keeping = shared
             .pictures
@@ -408,7 +419,7 @@ async fn stream_loop(
         shared.stats.slot_holds.record(slot_taken.elapsed());
         // After the heartbeat and outside the pool: a picture never delays either.
         if let (Some(judged), Some(reported)) = (judged, reported) {
-            pictures::keep(
+            Box::pin(pictures::keep(
                 &shared,
                 stream_id,
                 &mut kept,
@@ -416,11 +427,11 @@ async fn stream_loop(
                 reported,
                 ts_ms,
                 &stream.quality,
-            )
+            ))
             .await;
         }
         if let Some(result) = clock_result {
-            shared.camera_clocks.record(&stream.name, stream_id, result).await;
+            Box::pin(shared.camera_clocks.record(&stream.name, stream_id, result)).await;
         }
         if *stop.borrow() {
             return;

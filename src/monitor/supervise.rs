@@ -58,7 +58,7 @@ impl PanicInjection {
 /// Runs a stream's task until `stop`, restarting it whenever it dies.
 pub(super) async fn supervise_stream(
     shared: Arc<Shared>,
-    stream: StreamConfig,
+    stream: Arc<StreamConfig>,
     stream_id: i64,
     library: Arc<TemplateLibrary>,
     stop: watch::Receiver<bool>,
@@ -71,7 +71,7 @@ pub(super) async fn supervise_stream(
         let started = Instant::now();
         let task = tokio::spawn(stream_loop(
             Arc::clone(&shared),
-            stream.clone(),
+            Arc::clone(&stream),
             stream_id,
             Arc::clone(&library),
             stop.clone(),
