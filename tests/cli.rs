@@ -576,3 +576,46 @@ fn validate_refuses_undecodable_credentials_without_printing_them() {
     assert!(output.contains("u:***@127.0.0.1"), "{output}");
     assert!(!output.contains("-Pw"), "check printed the password: {output}");
 }
+
+/// GLib's and GStreamer's allocations must go through the binary's jemalloc, not glibc's malloc,
+/// whose arenas fragmented under the monitor's churn (issue 9). That holds only while the binary
+/// exports its unprefixed `malloc`/`free` and the libraries bind to them, which a linker flag or
+/// a feature dropped from the allocator crate would silently undo. glibc's loader reports every
+/// binding (`LD_DEBUG=bindings`); `LD_BIND_NOW` makes it resolve them all at start.
+#[test]
+fn glib_and_gstreamer_allocate_through_the_binarys_jemalloc() {
+    let binary = env!("CARGO_BIN_EXE_streampulse");
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .env("LD_DEBUG", "bindings")
+        .env("LD_BIND_NOW", "1")
+        .output()
+        .expect("run streampulse --version");
+    assert!(output.status.success(), "{output:?}");
+    let trace = String::from_utf8_lossy(&output.stderr);
+    let imports = [
+        (
+            "libglib-2.0.so",
+            ["malloc", "calloc", "realloc", "free"].as_slice(),
+        ),
+        ("libgstreamer-1.0.so", ["malloc", "free"].as_slice()),
+    ];
+    for (library, symbols) in imports {
+        for &symbol in symbols {
+            let bound_to_binary = trace.lines().any(|line| {
+                line.contains("binding file ")
+                    && line.contains(library)
+                    && line.contains(&format!("to {binary} [0]: normal symbol `{symbol}'"))
+            });
+            assert!(
+                bound_to_binary,
+                "{library} does not take `{symbol}` from the streampulse binary; its bindings:\n{}",
+                trace
+                    .lines()
+                    .filter(|line| line.contains(library) && line.contains(&format!("`{symbol}'")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}

@@ -40,9 +40,9 @@ pub(super) fn plug_direct_decoding(pipeline: &gst::Pipeline, sink: &gst::Element
     if !decodebin.src_pads().is_empty() {
         return false;
     }
-    // gst_parse linked rtspsrc to the decodebin lazily: a `pad-added` handler holding a plain
-    // pointer to it. Left connected, it would try that link on every probe (a GStreamer warning
-    // each time) and, once the decodebin is gone, read freed memory.
+    // gst_parse linked rtspsrc to the decodebin lazily: `pad-added` and `no-more-pads` handlers
+    // sharing a record with a plain pointer to it. Left connected, they would try that link on
+    // every probe (GStreamer warnings each time) and, once the decodebin is gone, read freed memory.
     if !forget_delayed_links(source) || pipeline.remove(*decodebin).is_err() {
         return false;
     }
@@ -76,11 +76,13 @@ fn forget_delayed_links(source: &gst::Element) -> bool {
     use glib::translate::{IntoGlib, ToGlibPtr};
     let signals =
         ["no-more-pads", "pad-added"].map(|name| SignalId::lookup(name, gst::Element::static_type()));
+    // Both ids before any disconnect: one signal's handler gone and not the other's would leave a
+    // handler on the freed record.
+    let [Some(no_more_pads), Some(pad_added)] = signals else {
+        return false;
+    };
     let instance: *mut gst::ffi::GstElement = source.to_glib_none().0;
-    for signal in signals {
-        let Some(signal) = signal else {
-            return false;
-        };
+    for signal in [no_more_pads, pad_added] {
         // SAFETY: `instance` is a live GObject (borrowed from `source` for the calls). Matching
         // on the signal id alone reads no closure data, and each id found is disconnected at
         // once, so the next search cannot return it again. (`g_signal_handlers_disconnect_matched`
