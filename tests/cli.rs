@@ -585,8 +585,7 @@ fn validate_refuses_undecodable_credentials_without_printing_them() {
 #[test]
 fn glib_and_gstreamer_allocate_through_the_binarys_jemalloc() {
     let binary = env!("CARGO_BIN_EXE_streampulse");
-    let output = std::process::Command::new(binary)
-        .arg("--version")
+    let output = common::command(&["--version"])
         .env("LD_DEBUG", "bindings")
         .env("LD_BIND_NOW", "1")
         .output()
