@@ -14,10 +14,19 @@ pub struct MonitorArgs {
     pub db: Option<PathBuf>,
 }
 
+/// Threads for the monitor's blocking work: more than two cores can keep busy encoding, with room
+/// for a few waiting on SQLite.
+const MONITOR_BLOCKING_THREADS: usize = 8;
+
 pub fn run(args: MonitorArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sp-monitor")
+        // The blocking pool only encodes pictures and waits on the store: a handful of threads
+        // keep up with thousands of streams. Tokio's default (512) let bursts leave dozens of idle
+        // threads behind, each with its stack and allocator cache, kept alive by a steady trickle
+        // of work that always finds one (issue 16).
+        .max_blocking_threads(MONITOR_BLOCKING_THREADS)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

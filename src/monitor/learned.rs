@@ -14,22 +14,19 @@ pub(super) async fn restore(
     memory: &CameraMemory,
     detects_template: bool,
 ) -> LearnedFacts {
-    let writer = shared.writer.clone();
-    let loaded = tokio::task::spawn_blocking(move || writer.learned(stream_id)).await;
-    match loaded {
-        Ok(Ok(Some(row))) => {
+    match shared.writer.learned(stream_id).await {
+        Ok(Some(row)) => {
             memory.restore(&row.facts);
             if !detects_template {
                 memory.remember_template(None);
             }
             row.facts
         }
-        Ok(Ok(None)) => LearnedFacts::default_facts(),
-        Ok(Err(e)) => {
+        Ok(None) => LearnedFacts::default_facts(),
+        Err(e) => {
             tracing::warn!("what was learned about stream {stream_id} could not be read: {e}");
             LearnedFacts::default_facts()
         }
-        Err(_) => LearnedFacts::default_facts(),
     }
 }
 

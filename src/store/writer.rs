@@ -92,7 +92,8 @@ enum Command {
     },
     LoadLearned {
         stream_id: i64,
-        reply: Sender<Result<Option<super::learned::LearnedRow>, StoreError>>,
+        // Awaited by a stream's task: a blocking reply would park one thread per stream.
+        reply: tokio::sync::oneshot::Sender<Result<Option<super::learned::LearnedRow>, StoreError>>,
     },
 }
 
@@ -202,10 +203,15 @@ impl WriterHandle {
             .map_err(|_| StoreError::WriterStopped)
     }
 
-    /// What an earlier run learned about a stream (blocks: call it from `spawn_blocking`).
-    pub fn learned(&self, stream_id: i64) -> Result<Option<super::learned::LearnedRow>, StoreError> {
-        let (reply, response) = mpsc::channel();
-        self.request(Command::LoadLearned { stream_id, reply }, response)?
+    /// What an earlier run learned about a stream. Awaits the writer instead of blocking a
+    /// thread: every stream's task asks at start, and a fleet of thousands would otherwise fill
+    /// the runtime's blocking pool with threads that then linger (issue 16).
+    pub async fn learned(&self, stream_id: i64) -> Result<Option<super::learned::LearnedRow>, StoreError> {
+        let (reply, response) = tokio::sync::oneshot::channel();
+        self.sender
+            .send(Command::LoadLearned { stream_id, reply })
+            .map_err(|_| StoreError::WriterStopped)?;
+        response.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Writes everything queued before this call, closes the database and stops the thread;
