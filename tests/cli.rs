@@ -618,3 +618,63 @@ fn glib_and_gstreamer_allocate_through_the_binarys_jemalloc() {
         }
     }
 }
+
+/// The monitor's thread count, from `/proc` (None once the process is gone).
+fn thread_count(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+}
+
+/// Every stream's task reads what earlier runs learned about it as it starts. Done on tokio's
+/// blocking pool, a fleet start parked one thread per stream (up to 512, at 1,000 streams 456
+/// threads at the peak) and a trickle of picture encodes kept dozens alive (issue 16). Streams
+/// spread over an hour's heartbeat probe almost nothing in the first seconds, so the threads
+/// seen then are the start's own.
+#[test]
+fn a_fleet_of_hundreds_starts_without_a_thread_per_stream() {
+    const STREAMS: usize = 600;
+    let sntp = SntpTestServer::start(0).expect("SNTP server");
+    let dead = format!("rtsp://127.0.0.1:{}/", closed_port());
+    let dir = TestDir::new();
+    let config = (0..STREAMS).fold(TestConfig::new(3600, 2.0, sntp.port()), |config, i| {
+        config.stream(TestStream::new(&format!("Camera {i}"), &format!("{dead}{i}")))
+    });
+    let config_path = dir.write_config(&config);
+    let db = dir.db_path();
+    let mut monitor = RunningChild::spawn(&[
+        "monitor",
+        "--config",
+        config_path.to_str().expect("a UTF-8 path"),
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+    ]);
+    let mut peak = 0;
+    let sampling = std::time::Instant::now();
+    while sampling.elapsed() < Duration::from_secs(8) {
+        assert!(
+            monitor.is_running(),
+            "the monitor exited early: {:?}",
+            monitor.output()
+        );
+        peak = peak.max(thread_count(monitor.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    monitor.signal(libc::SIGTERM);
+    assert!(
+        monitor.wait_timeout(Duration::from_secs(20)).is_some(),
+        "the monitor did not stop on SIGTERM"
+    );
+    let (_, log) = monitor.output();
+    assert!(
+        log.contains(&format!("monitoring {STREAMS} stream(s)")),
+        "the monitor never started its fleet:\n{log}"
+    );
+    // Runtime, writer, clock, reaper, allocator, GLib and the odd early probe: a few dozen.
+    assert!(
+        peak < 100,
+        "{peak} threads at the start of a {STREAMS}-stream fleet:\n{log}"
+    );
+}
