@@ -423,3 +423,44 @@ async fn the_stream_page_and_the_api_show_what_was_learned() {
     assert_eq!(learned("Gate")["transport"], Value::from("tcp"));
     assert_eq!(learned("Yard"), Value::Null);
 }
+
+/// A top-level `transport:` is the fleet's default: an RTSP stream without its own takes it (so a
+/// UDP-only camera is refused over TCP, and says so), one with its own keeps that, and a stream
+/// that is not RTSP ignores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_top_level_transport_reaches_every_rtsp_stream_without_its_own() {
+    let mjpeg = MjpegTestServer::start().expect("mjpeg server");
+    let rtsp = RtspTestServer::start().expect("rtsp server");
+    let ntp = SntpTestServer::start(0).expect("sntp");
+    let dir = TestDir::new();
+    let config = format!(
+        "heartbeat_seconds: 5\nprobe_timeout_seconds: 4\ntimezone: UTC\nntp_server: \"127.0.0.1:{}\"\ndatabase: streams.db\ntransport: tcp\nstreams:\n\
+         \x20 - name: fleet-default\n    url: \"{}\"\n\
+         \x20 - name: own-udp\n    url: \"{}\"\n    transport: udp\n\
+         \x20 - name: tcp-capable\n    url: \"{}\"\n\
+         \x20 - name: mjpeg\n    url: \"{}\"\n",
+        ntp.port(),
+        rtsp.url("/udp"),
+        rtsp.url("/udp"),
+        rtsp.url("/tcp"),
+        mjpeg.url("/stream"),
+    );
+    dir.write_config_text(&config);
+    let monitor = RunningMonitor::start(&dir);
+    let db = dir.db_path();
+    for name in ["own-udp", "tcp-capable", "mjpeg"] {
+        let heartbeat =
+            wait_for_heartbeat_where(&db, name, 0, MONITOR_WAIT, |h| h.outcome.health == Health::Up).await;
+        assert_eq!(heartbeat.outcome.health, Health::Up, "{name}");
+    }
+    let refused = wait_for_heartbeat_where(&db, "fleet-default", 0, MONITOR_WAIT, |_| true).await;
+    assert_eq!(refused.outcome.health, Health::Down, "{refused:?}");
+    assert!(
+        refused
+            .outcome
+            .message
+            .contains("no stream over TCP (`transport: tcp`)"),
+        "{refused:?}"
+    );
+    monitor.stop_cleanly().await;
+}

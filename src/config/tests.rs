@@ -314,3 +314,41 @@ fn fingerprint_ignores_credentials_and_differs_per_location() {
     assert_eq!(fingerprint, stream_identity_fingerprint(&other_password));
     assert_ne!(fingerprint, stream_identity_fingerprint(&other_path));
 }
+
+#[test]
+fn a_top_level_transport_is_every_rtsp_streams_default() {
+    let config = ok("transport: TCP
+streams:
+  - name: Gate
+    url: rtsp://127.0.0.1/gate
+  - name: Lab
+    url: rtsps://127.0.0.1/lab
+    transport: udp
+  - name: Yard
+    url: http://127.0.0.1:8080/video.mjpg
+");
+    let transports: Vec<_> = config
+        .streams
+        .iter()
+        .map(|s| (s.name.as_str(), s.transport))
+        .collect();
+    assert_eq!(
+        transports,
+        [
+            ("Gate", StreamTransport::Tcp),
+            ("Lab", StreamTransport::Udp),
+            // Not RTSP: nothing to choose, and no error for a fleet-wide setting.
+            ("Yard", StreamTransport::Auto),
+        ]
+    );
+    assert_eq!(ok(V1).streams[0].transport, StreamTransport::Auto);
+}
+
+#[test]
+fn a_top_level_transport_that_is_no_transport_names_its_line() {
+    let found = problems(
+        "heartbeat_seconds: 15\ntransport: quic\nstreams:\n  - name: Gate\n    url: rtsp://127.0.0.1/gate\n",
+    );
+    assert_eq!(lines_and_fields(&found), [(Some(2), "transport".to_string())]);
+    assert!(found[0].message.contains("udp, tcp or auto"), "{found:?}");
+}

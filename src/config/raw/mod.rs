@@ -44,6 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "retention_days",
     "disk_full_buffer_minutes",
     "sample_seconds",
+    "transport",
     "quality",
     "web",
     "metrics",
@@ -147,6 +148,8 @@ pub(crate) struct RawConfig {
     pub retention_days: Field<i64>,
     pub disk_full_buffer_minutes: Field<i64>,
     pub sample_seconds: Field<f64>,
+    /// The fleet's default `transport:` for RTSP streams without their own.
+    pub transport: Field<String>,
     pub quality: RawQuality,
     pub web: RawWeb,
     pub metrics: RawMetrics,
@@ -213,6 +216,7 @@ pub(crate) fn check(root: Option<&Node>, problems: &mut Vec<Problem>) -> RawConf
                 raw.disk_full_buffer_minutes = shape.whole(value, line, &key, "a whole number of minutes")
             }
             "sample_seconds" => raw.sample_seconds = shape.number(value, line, &key, "a number of seconds"),
+            "transport" => raw.transport = shape.text(value, line, &key, "udp, tcp or auto"),
             "quality" => raw.quality = shape.quality(value, line, "quality"),
             "web" => raw.web = shape.web(value, line),
             "metrics" => raw.metrics = shape.metrics(value, line),

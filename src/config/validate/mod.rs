@@ -169,6 +169,7 @@ pub(crate) fn validate(raw: &RawConfig, path: &Path, problems: &mut Vec<Problem>
         explicit_timeout,
         alert_rules: alerts.rules,
         max_clock_skew: check.global_clock_skew(&raw.max_clock_skew),
+        transport: check.fleet_transport(&raw.transport),
     };
     let mut streams = Vec::with_capacity(raw.streams.len());
     let mut unbuilt = Vec::new();

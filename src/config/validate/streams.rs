@@ -4,7 +4,7 @@
 
 use super::super::raw::{Field, RawQuality, RawStream, Spanned};
 use super::super::{default_probe_timeout, MAX_NAME_CHARS, SUPPORTED_SCHEMES};
-use super::super::{suggest, Expectation, QualityConfig, StreamConfig};
+use super::super::{suggest, Expectation, QualityConfig, StreamConfig, StreamTransport};
 use super::{secs, Check};
 use crate::pipeline::{default_template_for_scheme, PipelineError, Template, TemplateLibrary};
 use crate::url::CameraUrl;
@@ -24,6 +24,8 @@ pub(super) struct Globals<'a> {
     pub(super) alert_rules: crate::alert::confirm::ConfirmRules,
     /// The top-level `max_clock_skew` (default 60 s).
     pub(super) max_clock_skew: Duration,
+    /// The top-level `transport:`, for RTSP streams without their own (default `auto`).
+    pub(super) transport: StreamTransport,
 }
 
 /// Template lookups, once per name: a user template is a file read.
@@ -140,7 +142,7 @@ impl Check<'_> {
             Some(template_name)
         });
 
-        let (transport, detect_template) = self.transport_and_detection(raw, url.as_ref());
+        let (transport, detect_template) = self.transport_and_detection(raw, url.as_ref(), globals.transport);
         let (heartbeat, timeout) = self.stream_timing(raw, globals);
         let enabled = raw.enabled.given().is_none_or(|e| e.value);
         let quality = self.quality(
