@@ -367,6 +367,17 @@ fn validate_accepts_the_shipped_config() {
 // ---------------------------------------------------------------------------------------------
 // monitor + status
 
+/// `streampulse monitor` on this config and database, as a child process.
+fn spawn_monitor(config: &Path, db: &Path) -> RunningChild {
+    RunningChild::spawn(&[
+        "monitor",
+        "--config",
+        config.to_str().expect("a UTF-8 path"),
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+    ])
+}
+
 /// A name whose first slot, on a 60 s heartbeat, is at least 40 s after start: its stream stays
 /// unprobed ("unknown") for the whole test.
 fn name_probed_late(interval: Duration) -> String {
@@ -429,14 +440,7 @@ fn monitor_process_writes_heartbeats_that_status_shows_and_stops_on_sigterm() {
         );
     let config_path = dir.write_config(&config);
     let db = dir.db_path();
-    let args = [
-        "monitor",
-        "--config",
-        config_path.to_str().expect("a UTF-8 path"),
-        "--db",
-        db.to_str().expect("a UTF-8 path"),
-    ];
-    let mut monitor = RunningChild::spawn(&args);
+    let mut monitor = spawn_monitor(&config_path, &db);
 
     let wanted = |rows: &[Value]| {
         rows.len() == 5
@@ -519,13 +523,7 @@ fn status_counts_heartbeats_stamped_by_an_ntp_clock_ahead_of_the_system_clock() 
         &TestConfig::new(2, 1.5, sntp.port()).stream(TestStream::new("Lobby", &rtsp.url("/test"))),
     );
     let db = dir.db_path();
-    let mut monitor = RunningChild::spawn(&[
-        "monitor",
-        "--config",
-        config_path.to_str().expect("a UTF-8 path"),
-        "--db",
-        db.to_str().expect("a UTF-8 path"),
-    ]);
+    let mut monitor = spawn_monitor(&config_path, &db);
     let stored = common::wait_for(Duration::from_secs(20), || {
         assert!(monitor.is_running(), "the monitor exited early");
         Some(common::heartbeats(&db, "Lobby")).filter(|rows| rows.iter().any(|h| h.ntp_synced))
@@ -644,13 +642,7 @@ fn a_fleet_of_hundreds_starts_without_a_thread_per_stream() {
     });
     let config_path = dir.write_config(&config);
     let db = dir.db_path();
-    let mut monitor = RunningChild::spawn(&[
-        "monitor",
-        "--config",
-        config_path.to_str().expect("a UTF-8 path"),
-        "--db",
-        db.to_str().expect("a UTF-8 path"),
-    ]);
+    let mut monitor = spawn_monitor(&config_path, &db);
     let mut peak = 0;
     let sampling = std::time::Instant::now();
     while sampling.elapsed() < Duration::from_secs(8) {

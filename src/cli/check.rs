@@ -70,7 +70,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let library = TemplateLibrary::new(args.pipelines_dir.as_deref());
     let template = library.find(&template_name)?;
     let detect = crate::config::detects_template(scheme.as_deref(), args.pipeline.is_some());
-    if args.transport != StreamTransport::Auto && !matches!(scheme.as_deref(), Some("rtsp" | "rtsps")) {
+    if args.transport != StreamTransport::Auto && !crate::config::has_transport(scheme.as_deref()) {
         return Err(anyhow!("--transport is for rtsp:// and rtsps:// URLs"));
     }
     let mut params = BTreeMap::new();

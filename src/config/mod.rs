@@ -25,7 +25,7 @@ pub use alerts::{
 pub use camera_tls::{CameraTls, Fingerprint, FingerprintError};
 pub use mqtt::{MqttConfig, MqttTransport};
 pub use pictures::PicturesConfig;
-pub use transport::{detects_template, StreamTransport};
+pub use transport::{detects_template, has_transport, StreamTransport};
 pub use watch::Watcher;
 
 /// Reads YAML events without recursion and with a depth limit (for the web editor's own reading).

@@ -42,6 +42,11 @@ impl fmt::Display for StreamTransport {
     }
 }
 
+/// Whether a stream with this URL scheme has an RTSP transport to choose (`rtsp`, `rtsps`).
+pub fn has_transport(scheme: Option<&str>) -> bool {
+    matches!(scheme, Some("rtsp" | "rtsps"))
+}
+
 /// Whether a stream's template is chosen by asking its server: `http(s)://` without `pipeline:`.
 pub fn detects_template(scheme: Option<&str>, pipeline_given: bool) -> bool {
     !pipeline_given && matches!(scheme, Some("http" | "https"))
@@ -61,6 +66,8 @@ mod tests {
         assert!(detects_template(Some("https"), false));
         assert!(!detects_template(Some("http"), true));
         assert!(!detects_template(Some("rtsp"), false));
+        assert!(has_transport(Some("rtsps")) && has_transport(Some("rtsp")));
+        assert!(!has_transport(Some("http")) && !has_transport(None));
     }
 
     proptest! {
